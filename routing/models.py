@@ -1,0 +1,420 @@
+"""Typed, frozen models of an organisation: directory, policy, calendar blocks, presence, calls."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+
+class NumberKind(StrEnum):
+    """What a number is, seen from the organisation (NUM-01)."""
+
+    USER_EXTENSION = "user_extension"
+    USER_MOBILE = "user_mobile"
+    SHARED_PHONE = "shared_phone"
+    GROUP = "group"
+    SWITCHBOARD = "switchboard"
+    INTERNAL_UNASSIGNED = "internal_unassigned"
+    EXTERNAL_FIXED = "external_fixed"
+    EXTERNAL_MOBILE = "external_mobile"
+    INTERNATIONAL = "international"
+    PREMIUM_RATE = "premium_rate"
+    INVALID = "invalid"
+
+
+class BusyStatus(StrEnum):
+    """Free/busy status as Outlook, EWS and Graph name it (HV-01)."""
+
+    FREE = "free"
+    TENTATIVE = "tentative"
+    BUSY = "busy"
+    OOF = "oof"
+    WORKING_ELSEWHERE = "workingElsewhere"
+    NO_DATA = "noData"
+
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class Hours:
+    """Days of the week (0 = Monday) and a daily opening interval in local time."""
+
+    days: frozenset[int]
+    start: time
+    end: time
+
+    def contains(self, local: datetime) -> bool:
+        """True when the local wall-clock time falls inside these hours."""
+        return local.weekday() in self.days and self.start <= local.time() < self.end
+
+    def describe(self) -> str:
+        """Swedish wording of the hours, e.g. 'tisdag och torsdag klockan 9.00–11.00'."""
+        names = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
+        days = sorted(self.days)
+        if days == [0, 1, 2, 3, 4]:
+            day_text = "måndag till fredag"
+        elif len(days) == 1:
+            day_text = names[days[0]]
+        else:
+            day_text = ", ".join(names[d] for d in days[:-1]) + " och " + names[days[-1]]
+        return f"{day_text} klockan {_clock(self.start)}–{_clock(self.end)}"
+
+
+def _clock(t: time) -> str:
+    return f"{t.hour}.{t.minute:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class NumberingPlan:
+    """The organisation's own number series, e.g. '026-83X XX' (X = any digit)."""
+
+    country_code: str  # "46"
+    series: tuple[tuple[str, str], ...]  # (national area digits without 0, local pattern)
+
+    def patterns_e164(self) -> tuple[str, ...]:
+        """Each series as an E.164 pattern with X wildcards, e.g. '+462683XXX'."""
+        return tuple(f"+{self.country_code}{area}{local}" for area, local in self.series)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Organisation-wide routing policy (HV-01, ALV-19, HAL-09)."""
+
+    timezone: ZoneInfo
+    redirect_on: frozenset[BusyStatus] = frozenset({BusyStatus.BUSY, BusyStatus.OOF})
+    international_calls: Literal["blocked", "allowed"] = "blocked"
+    premium_rate: Literal["blocked", "allowed"] = "blocked"
+    voicemail_extension_users: bool = True  # ALV-12 global switch
+    max_calendar_age_s: float | None = None  # staleness limit seen by the decision
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarRef:
+    """Where a user's calendar comes from: kind is ics, ics_url, exchange or graph."""
+
+    kind: Literal["ics", "ics_url", "exchange", "graph"]
+    location: str  # absolute file path, URL, mailbox address or Graph user id
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A personal subscription (HAL-10). The personal identity number is never shown."""
+
+    id: str
+    name: str
+    extension: str | None  # E.164
+    mobile: str | None  # E.164
+    title: str = ""
+    email: str = ""
+    unit: str = ""
+    calendar: CalendarRef | None = None
+    mobile_follows_calendar: bool = False  # ALV-05
+    voicemail: bool = False  # ALV-10: off unless enabled
+    covering: str | None = None  # covering point (passningsställe): user or group id
+    personal_id: str | None = field(default=None, repr=False)  # HAL-10: stored, never shown
+    keywords: tuple[str, ...] = ()
+    mailbox: str | None = None  # app_voicemail mailbox id, e.g. "83012"
+    pin: str | None = field(default=None, repr=False)
+    blocked: bool = False  # ALV-21 spärrad subscription
+    international_unlocked: bool = False  # ALV-19
+    premium_unlocked: bool = False  # HAL-09
+    redirect_enabled: bool = True  # HAL-01
+    delegates: tuple[str, ...] = ()  # may listen to the mailbox (ALV-13/14)
+    manager: str | None = None
+    cost_centre: str = ""
+    visiting_address: str = ""
+
+    def public(self) -> dict[str, object]:
+        """The fields that may be shown to anyone (never the personal identity number)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title,
+            "email": self.email,
+            "unit": self.unit,
+            "extension": self.extension,
+            "keywords": list(self.keywords),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A group or contact-centre number (non-personal), optionally with telephone hours."""
+
+    id: str
+    designation: str
+    number: str  # E.164
+    members: tuple[str, ...] = ()
+    telephone_hours: Hours | None = None
+    unit: str = ""
+    on_call: bool = False  # jour number (HAL-05)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedPhone:
+    """A phone that belongs to a unit, not a person (ALV-22)."""
+
+    id: str
+    designation: str
+    mobile: str  # E.164
+    unit: str = ""
+    blocked: bool = False
+
+
+Entry = User | Group | SharedPhone
+
+
+@dataclass(frozen=True, slots=True)
+class NumberEntry:
+    """What a directory number points at."""
+
+    kind: NumberKind
+    owner_id: str | None
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Users, groups and shared phones with their numbers indexed by E.164."""
+
+    users: tuple[User, ...]
+    groups: tuple[Group, ...] = ()
+    shared_phones: tuple[SharedPhone, ...] = ()
+    switchboard: str | None = None  # E.164 of Medborgarservice
+    plan: NumberingPlan = field(default_factory=lambda: NumberingPlan("46", ()))
+    by_number: Mapping[str, NumberEntry] = field(default_factory=dict)
+    by_id: Mapping[str, Entry] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        users: tuple[User, ...],
+        groups: tuple[Group, ...] = (),
+        shared_phones: tuple[SharedPhone, ...] = (),
+        switchboard: str | None = None,
+        plan: NumberingPlan | None = None,
+    ) -> Directory:
+        """Index every number and id once, at load, so a call decision is a dict lookup."""
+        by_number: dict[str, NumberEntry] = {}
+        by_id: dict[str, Entry] = {}
+        for u in users:
+            by_id[u.id] = u
+            if u.extension:
+                by_number[u.extension] = NumberEntry(NumberKind.USER_EXTENSION, u.id)
+            if u.mobile:
+                by_number[u.mobile] = NumberEntry(NumberKind.USER_MOBILE, u.id)
+        for g in groups:
+            by_id[g.id] = g
+            by_number[g.number] = NumberEntry(NumberKind.GROUP, g.id)
+        for s in shared_phones:
+            by_id[s.id] = s
+            by_number[s.mobile] = NumberEntry(NumberKind.SHARED_PHONE, s.id)
+        if switchboard:
+            by_number[switchboard] = NumberEntry(NumberKind.SWITCHBOARD, None)
+        return cls(
+            users,
+            groups,
+            shared_phones,
+            switchboard,
+            plan or NumberingPlan("46", ()),
+            by_number,
+            by_id,
+        )
+
+    def user(self, user_id: str) -> User | None:
+        """The user with this id, or None."""
+        entry = self.by_id.get(user_id)
+        return entry if isinstance(entry, User) else None
+
+    def group(self, group_id: str) -> Group | None:
+        """The group with this id, or None."""
+        entry = self.by_id.get(group_id)
+        return entry if isinstance(entry, Group) else None
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarBlock:
+    """One expanded calendar occurrence: an interval in UTC with a free/busy status."""
+
+    start: datetime
+    end: datetime
+    status: BusyStatus
+    subject: str | None = None  # None for private events (HV-04)
+    private: bool = False
+    all_day: bool = False
+
+
+class AbsenceReason(StrEnum):
+    """Reason codes an absence message can name (HV-01)."""
+
+    MEETING = "meeting"
+    LUNCH = "lunch"
+    VACATION = "vacation"
+    TRAVEL = "travel"
+    TRAINING = "training"
+    SICK = "sick"  # spoken only as a neutral absence (HV-04)
+    CARE_OF_CHILD = "care_of_child"  # VAB: spoken only as a neutral absence
+    AWAY = "away"  # neutral: "är inte på plats"
+    BUSY = "busy"  # busy with no recognised subject
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """An active or scheduled redirection (hänvisning) of a user's extension."""
+
+    reason: AbsenceReason
+    start: datetime
+    until: datetime | None  # return time (åter); None = until further notice
+    source: Literal["calendar", "manual"]
+    text: str | None = None  # free text (manual) – never a private subject
+    forward_to: str | None = None  # E.164 from a '>NUMBER' override (HV-05)
+    returns: datetime | None = None  # spoken return time: `until`, or next working day (HV-02)
+
+    @property
+    def return_time(self) -> datetime | None:
+        """When the caller is told the person is back."""
+        return self.returns or self.until
+
+
+@dataclass(frozen=True, slots=True)
+class ManualRedirect:
+    """A redirect set by hand (ALV-02); it expires by itself at `until` (HV-03)."""
+
+    user_id: str
+    reason: AbsenceReason
+    until: datetime | None
+    text: str | None = None
+    set_at: datetime | None = None
+    returns: datetime | None = None  # `until` moved to the next working day's start (HV-02)
+
+
+@dataclass(frozen=True)
+class UserPresence:
+    """A user's absences over a window, merged and sorted, ready for a bisect at call time."""
+
+    user_id: str
+    redirects: tuple[Redirect, ...] = ()
+    starts: tuple[datetime, ...] = ()
+    calendar_error: str | None = None
+    fetched_at: datetime | None = None
+    stale: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        user_id: str,
+        redirects: tuple[Redirect, ...],
+        calendar_error: str | None = None,
+        fetched_at: datetime | None = None,
+        stale: bool = False,
+    ) -> UserPresence:
+        """Build with the bisect index precomputed."""
+        ordered = tuple(sorted(redirects, key=lambda r: r.start))
+        return cls(
+            user_id, ordered, tuple(r.start for r in ordered), calendar_error, fetched_at, stale
+        )
+
+    def at(self, now: datetime) -> Redirect | None:
+        """The calendar redirect in force at `now`, if any."""
+        i = bisect.bisect_right(self.starts, now) - 1
+        if i < 0:
+            return None
+        r = self.redirects[i]
+        if r.until is None or now < r.until:
+            return r
+        return None
+
+
+@dataclass(frozen=True)
+class PresenceBook:
+    """Every user's presence plus the manual redirects that take precedence (HV-03)."""
+
+    users: Mapping[str, UserPresence] = field(default_factory=dict)
+    manual: Mapping[str, ManualRedirect] = field(default_factory=dict)
+
+    def redirect_at(self, user_id: str, now: datetime) -> Redirect | None:
+        """Manual redirect if one is in force, else the calendar's; expired ones are ignored."""
+        m = self.manual.get(user_id)
+        if m is not None and (m.until is None or now < m.until):
+            start = m.set_at or now
+            return Redirect(m.reason, start, m.until, "manual", m.text, returns=m.returns)
+        p = self.users.get(user_id)
+        return p.at(now) if p is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """An inbound or outbound call to decide: the dialled number as written, and the caller."""
+
+    to: str
+    caller: str | None = None
+    call_id: str | None = None
+
+
+class Action(StrEnum):
+    """What the telephone platform is told to do with a call."""
+
+    RING = "ring"
+    REDIRECT = "redirect"
+    VOICEMAIL = "voicemail"
+    TRANSFER = "transfer"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    """The outcome of `decide`: what to do, what the caller hears, and where to go next."""
+
+    called: str | None  # E.164
+    number_kind: NumberKind
+    action: Action
+    user: str | None = None  # user id
+    message: str | None = None  # Swedish text the caller hears
+    prompts: tuple[str, ...] = ()  # message as fragments a platform can play
+    reason: str | None = None
+    until: datetime | None = None
+    next: Literal["voicemail", "transfer"] | None = None
+    target: str | None = None  # E.164 to ring / forward to
+    ring: tuple[str, ...] = ()  # E.164 numbers to ring (groups ring several)
+    owner: str | None = None  # group / shared phone id
+
+    def as_json(self) -> dict[str, object]:
+        """The JSON object printed by `switchboard route`."""
+        return {
+            "called": self.called,
+            "number_kind": self.number_kind.value,
+            "user": self.user,
+            "owner": self.owner,
+            "action": self.action.value,
+            "message": self.message,
+            "prompts": list(self.prompts),
+            "reason": self.reason,
+            "until": self.until.isoformat() if self.until else None,
+            "next": self.next,
+            "target": self.target,
+            "ring": list(self.ring),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    """An organisation as loaded from its folder: identity, plan, hours, policy, directory."""
+
+    id: str  # short id, the folder's name
+    name: str
+    code: str  # registration-number prefix, e.g. "ALV"
+    folder: str
+    timezone: ZoneInfo
+    plan: NumberingPlan
+    switchboard: str  # E.164
+    working_hours: Hours
+    holidays: frozenset[date]
+    policy: Policy
+    directory: Directory
+    data_dir: str
+    voicemail_context: str = "default"

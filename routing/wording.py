@@ -1,0 +1,115 @@
+"""What callers hear, in Swedish: absence messages, telephone hours, blocked calls (ALV-06)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from routing.models import AbsenceReason, Hours, Redirect
+
+REASON_PHRASES: dict[AbsenceReason, str] = {
+    AbsenceReason.MEETING: "är på möte",
+    AbsenceReason.LUNCH: "är på lunch",
+    AbsenceReason.VACATION: "är på semester",
+    AbsenceReason.TRAVEL: "är på tjänsteresa",
+    AbsenceReason.TRAINING: "är på utbildning",
+    # HV-04: health and care-of-child reasons are told only as a neutral absence
+    AbsenceReason.SICK: "är inte på plats",
+    AbsenceReason.CARE_OF_CHILD: "är inte på plats",
+    AbsenceReason.AWAY: "är inte på plats",
+    AbsenceReason.BUSY: "är upptagen",
+}
+
+WEEKDAY_NAMES = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
+MONTH_NAMES = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+
+
+def public_reason(reason: AbsenceReason) -> str:
+    """The reason code shown outside the service: health and VAB are only 'away' (HV-04)."""
+    if reason in (AbsenceReason.SICK, AbsenceReason.CARE_OF_CHILD):
+        return AbsenceReason.AWAY.value
+    return reason.value
+
+
+def clock(moment: datetime) -> str:
+    """Swedish clock wording: 14.30, 9.05."""
+    return f"{moment.hour}.{moment.minute:02d}"
+
+
+def return_phrase(returns: datetime, now: datetime, tz: ZoneInfo) -> str:
+    """'åter klockan 14.30' the same day, else 'åter måndag den 1 december' (HV-02)."""
+    local = returns.astimezone(tz)
+    today = now.astimezone(tz).date()
+    if local.date() == today:
+        return f"åter klockan {clock(local)}"
+    text = f"åter {WEEKDAY_NAMES[local.weekday()]} den {local.day} {MONTH_NAMES[local.month - 1]}"
+    if local.year != today.year:
+        text += f" {local.year}"
+    return text
+
+
+def absence_prompts(name: str, redirect: Redirect, now: datetime, tz: ZoneInfo) -> tuple[str, ...]:
+    """The absence message as fragments a telephone platform can play one after another."""
+    parts = [name, REASON_PHRASES[redirect.reason]]
+    returns = redirect.return_time
+    if returns is not None:
+        parts.append(return_phrase(max(returns, now), now, tz))
+    if redirect.source == "manual" and redirect.text:
+        parts.append(redirect.text.strip())
+    return tuple(parts)
+
+
+def absence_message(name: str, redirect: Redirect, now: datetime, tz: ZoneInfo) -> str:
+    """'Anna Andersson är på möte, åter klockan 14.30.' (ALV-06)."""
+    return join_prompts(absence_prompts(name, redirect, now, tz))
+
+
+def join_prompts(prompts: tuple[str, ...]) -> str:
+    """Fragments joined into one spoken sentence (plus any free text as its own sentence)."""
+    if not prompts:
+        return ""
+    head = f"{prompts[0]} {prompts[1]}" if len(prompts) > 1 else prompts[0]
+    rest = list(prompts[2:])
+    sentence = head
+    if rest and rest[0].startswith("åter "):
+        sentence += ", " + rest.pop(0)
+    text = sentence + "."
+    for extra in rest:
+        text += " " + (extra if extra.endswith((".", "!", "?")) else extra + ".")
+    return text
+
+
+def telephone_hours_message(designation: str, hours: Hours, switchboard: str | None) -> str:
+    """ALV-08: callers outside a group's telephone hours hear the hours."""
+    text = f"{designation} har telefontid {hours.describe()}. Välkommen att ringa då."
+    if switchboard:
+        text += " Du kopplas nu till Medborgarservice."
+    return text
+
+
+def blocked_outbound_message(kind: str, switchboard_display: str | None) -> str:
+    """ALV-19 / HAL-09: what a member of staff hears when an outbound call is blocked."""
+    what = "Samtal till utlandet" if kind == "international" else "Samtal till betalnummer"
+    text = f"{what} är spärrade."
+    if switchboard_display:
+        text += f" Kontakta Medborgarservice på {switchboard_display} om du behöver öppna dem."
+    return text
+
+
+UNREACHABLE_MESSAGE = "Personen du söker kan inte nås just nu."
+UNASSIGNED_MESSAGE = "Numret du har ringt saknar abonnent. Du kopplas till Medborgarservice."
+INVALID_MESSAGE = "Numret du har ringt finns inte."
+NOBODY_AVAILABLE_MESSAGE = "Ingen kan ta ditt samtal just nu. Du kopplas till Medborgarservice."

@@ -1,0 +1,147 @@
+"""Commands of the core: check-config, route, presence."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from calendar_sync.snapshot import BlockCache, Window, presence_book, read_ics_calendars
+from routing.decide import decide
+from routing.models import Call, PresenceBook, User
+from routing.numbers import normalise
+from routing.wording import absence_message, public_reason
+from switchboard.config import Config, ConfigError, load_config, normaliser
+
+
+def fail(message: str) -> int:
+    """Print a one-line error for the user and return exit code 2."""
+    print(f"switchboard: error: {message}", file=sys.stderr)
+    return 2
+
+
+def load_or_report(folder: str) -> Config | None:
+    """Load an organisation, printing every problem (no traceback) when it is invalid."""
+    try:
+        return load_config(folder)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return None
+
+
+def parse_at(text: str | None, tz: ZoneInfo) -> datetime:
+    """--at: ISO 8601; without an offset it is local time in the organisation's zone."""
+    if text is None:
+        return datetime.now(UTC)
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def presence_at(config: Config, now: datetime) -> PresenceBook:
+    """Presence of every user from the ICS calendars, around `now` (cached by content hash)."""
+    window = Window.around(now, config.org.timezone)
+    cache_path = Path(config.org.data_dir) / "cache" / "ics-blocks.json"
+    cache = BlockCache(cache_path)
+    reads = read_ics_calendars(config.directory.users, window, config.org.timezone, cache)
+    try:
+        cache.save(keep={r.digest for r in reads.values() if r.digest})
+    except OSError as exc:
+        print(f"switchboard: warning: calendar cache not saved: {exc}", file=sys.stderr)
+    return presence_book(reads, config.rules, normaliser(config), fetched_at=now)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = load_or_report(args.dir)
+    if config is None:
+        return 2
+    d = config.directory
+    with_calendar = sum(1 for u in d.users if u.calendar is not None)
+    print(
+        f"{config.org.name}: {len(d.users)} users ({with_calendar} with calendars), "
+        f"{len(d.groups)} groups, {len(d.shared_phones)} shared phones, "
+        f"series {', '.join(p.replace('X', 'x') for p in config.org.plan.patterns_e164())}: ok"
+    )
+    return 0
+
+
+def _route(args: argparse.Namespace) -> int:
+    config = load_or_report(args.dir)
+    if config is None:
+        return 2
+    try:
+        now = parse_at(args.at, config.org.timezone)
+    except ValueError:
+        return fail(f"--at {args.at!r} is not a time like 2026-11-24T10:15")
+    for flag, value in (("--to", args.to), ("--from", args.caller)):
+        if value is not None and normalise(value, config.org.plan) is None:
+            return fail(f"{flag} {value!r} is not a telephone number")
+    presence = presence_at(config, now)
+    decision = decide(Call(args.to, args.caller), config.directory, presence, config.policy, now)
+    out = decision.as_json()
+    out["at"] = now.astimezone(config.org.timezone).isoformat()
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def user_state(
+    user: User, presence: PresenceBook, now: datetime, tz: ZoneInfo
+) -> dict[str, object]:
+    """One user's presence as the JSON object `switchboard presence` prints."""
+    redirect = presence.redirect_at(user.id, now) if user.redirect_enabled else None
+    p = presence.users.get(user.id)
+    state = "blocked" if user.blocked else ("redirected" if redirect else "available")
+    return {
+        "user": user.id,
+        "name": user.name,
+        "extension": user.extension,
+        "state": state,
+        "reason": public_reason(redirect.reason) if redirect else None,
+        "source": redirect.source if redirect else None,
+        "until": redirect.until.astimezone(tz).isoformat() if redirect and redirect.until else None,
+        "returns": redirect.return_time.astimezone(tz).isoformat()
+        if redirect and redirect.return_time
+        else None,
+        "message": absence_message(user.name, redirect, now, tz) if redirect else None,
+        "calendar": "none"
+        if user.calendar is None
+        else ("unavailable" if p and p.calendar_error else "ok"),
+        "calendar_error": p.calendar_error if p else None,
+    }
+
+
+def _presence(args: argparse.Namespace) -> int:
+    config = load_or_report(args.dir)
+    if config is None:
+        return 2
+    try:
+        now = parse_at(args.at, config.org.timezone)
+    except ValueError:
+        return fail(f"--at {args.at!r} is not a time like 2026-11-24T10:15")
+    presence = presence_at(config, now)
+    for user in config.directory.users:
+        state = user_state(user, presence, now, config.org.timezone)
+        print(json.dumps(state, ensure_ascii=False))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add check-config, route and presence."""
+    p = sub.add_parser("check-config", help="validate an organisation folder")
+    p.add_argument("dir")
+    p.set_defaults(func=_check_config)
+
+    p = sub.add_parser("route", help="decide a call: what happens if someone calls NUMBER")
+    p.add_argument("dir")
+    p.add_argument("--to", required=True, help="the dialled number, in any written form")
+    p.add_argument("--from", dest="caller", help="the calling number")
+    p.add_argument("--at", help="ISO 8601 time; without offset local time (default: now)")
+    p.set_defaults(func=_route)
+
+    p = sub.add_parser("presence", help="every user's state as JSON lines")
+    p.add_argument("dir")
+    p.add_argument("--at", help="ISO 8601 time; without offset local time (default: now)")
+    p.set_defaults(func=_presence)

@@ -1,0 +1,630 @@
+"""An organisation folder (organisation.yaml, directory.yaml, calendars) loaded into typed objects.
+
+Every problem is reported as `FILE:LINE: dotted.path: what is wrong`; nothing raw leaves here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from routing.errors import ConfigProblem, NumberError
+from routing.models import (
+    WEEKDAYS,
+    AbsenceReason,
+    BusyStatus,
+    CalendarRef,
+    Directory,
+    Group,
+    Hours,
+    NumberingPlan,
+    Organisation,
+    Policy,
+    SharedPhone,
+    User,
+)
+from routing.numbers import in_plan, make_plan, normalise, validate_e164
+from routing.presence import DEFAULT_REASON_CODES, PresenceRules
+from switchboard.yamlfile import YamlDocument, load_yaml
+from voicemail.models import Classification, DisposalRule, VoicemailSettings
+
+ORGANISATION_FILE = "organisation.yaml"
+DIRECTORY_FILE = "directory.yaml"
+DEFAULT_HOURS = Hours(frozenset(range(5)), time(8, 0), time(16, 30))
+# Sections other features own; they are validated by the parsers in SECTION_PARSERS.
+EXTENSION_SECTIONS = ("telephony", "calendar_sources", "storage", "http")
+
+# name -> parser(raw) -> (settings, problems); features register theirs here.
+SectionParser = Callable[[object], tuple[object, list[ConfigProblem]]]
+SECTION_PARSERS: dict[str, SectionParser] = {}
+
+
+class ConfigError(Exception):
+    """A configuration with problems; `problems` are lines `FILE:LINE: path: message`."""
+
+    error_id = "invalid-config"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded, validated organisation."""
+
+    org: Organisation
+    rules: PresenceRules
+    voicemail: VoicemailSettings
+    folder: Path
+    sections: Mapping[str, object] = field(default_factory=dict)
+    settings: Mapping[str, object] = field(default_factory=dict)  # parsed extension sections
+
+    @property
+    def policy(self) -> Policy:
+        """The organisation's routing policy."""
+        return self.org.policy
+
+    @property
+    def directory(self) -> Directory:
+        """The organisation's directory."""
+        return self.org.directory
+
+
+class _Checker:
+    """Collects problems against one YAML document."""
+
+    def __init__(self, doc: YamlDocument, out: list[tuple[str, int, str, str]]) -> None:
+        self.doc = doc
+        self.out = out
+
+    def err(self, path: str, message: str) -> None:
+        self.out.append((self.doc.file, self.doc.line(path), path or "(file)", message))
+
+    def mapping(self, value: Any, path: str, allowed: set[str]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.err(path, "must be a mapping (key: value)")
+            return {}
+        for key in value:
+            if str(key) not in allowed:
+                hint = _closest(str(key), allowed)
+                self.err(
+                    f"{path}.{key}" if path else str(key),
+                    "unknown key" + (f" (did you mean '{hint}'?)" if hint else ""),
+                )
+        return {str(k): v for k, v in value.items()}
+
+    def string(self, m: dict[str, Any], key: str, path: str, required: bool = False) -> str | None:
+        value = m.get(key)
+        if value is None:
+            if required:
+                self.err(_p(path, key), "is required")
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            self.err(_p(path, key), "must be text")
+            return None
+        return str(value)
+
+    def boolean(self, m: dict[str, Any], key: str, path: str, default: bool) -> bool:
+        value = m.get(key, default)
+        if not isinstance(value, bool):
+            self.err(_p(path, key), "must be true or false")
+            return default
+        return value
+
+    def strings(self, m: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+        value = m.get(key, [])
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.err(_p(path, key), "must be a list of text")
+            return ()
+        return tuple(value)
+
+    def choice(self, m: dict[str, Any], key: str, path: str, options: tuple[str, ...]) -> str:
+        value = m.get(key, options[0])
+        if value not in options:
+            self.err(_p(path, key), f"must be one of: {', '.join(options)}")
+            return options[0]
+        return str(value)
+
+    def clock(self, value: Any, path: str) -> time | None:
+        # YAML 1.1 reads an unquoted 08:00 as the base-60 integer 480
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            return time(value // 60, value % 60)
+        if isinstance(value, str):
+            try:
+                return time.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        self.err(path, 'must be a time of day like "08:00"')
+        return None
+
+    def hours(self, value: Any, path: str) -> Hours | None:
+        m = self.mapping(value, path, {"days", "start", "end"})
+        if not m:
+            if value is not None:
+                return None
+            self.err(path, "must give days, start and end")
+            return None
+        days: set[int] = set()
+        for i, day in enumerate(m.get("days", [])):
+            name = str(day).strip().lower()[:3]
+            if name not in WEEKDAYS:
+                self.err(
+                    f"{path}.days[{i}]", "must be a weekday: mon, tue, wed, thu, fri, sat, sun"
+                )
+            else:
+                days.add(WEEKDAYS.index(name))
+        if not days:
+            self.err(_p(path, "days"), "must list at least one weekday")
+        start = self.clock(m.get("start"), _p(path, "start"))
+        end = self.clock(m.get("end"), _p(path, "end"))
+        if start is None or end is None or not days:
+            return None
+        if end <= start:
+            self.err(_p(path, "end"), "must be after start")
+            return None
+        return Hours(frozenset(days), start, end)
+
+
+def _p(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _closest(word: str, options: set[str]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+_ORG_KEYS = {
+    "name",
+    "code",
+    "timezone",
+    "extension_series",
+    "switchboard",
+    "working_hours",
+    "holidays",
+    "policy",
+    "voicemail",
+    "calendar",
+    "data_dir",
+    *EXTENSION_SECTIONS,
+}
+_USER_KEYS = {
+    "id",
+    "name",
+    "title",
+    "email",
+    "unit",
+    "extension",
+    "mobile",
+    "calendar",
+    "mobile_follows_calendar",
+    "voicemail",
+    "covering",
+    "personal_id",
+    "keywords",
+    "mailbox",
+    "pin",
+    "blocked",
+    "international_unlocked",
+    "premium_unlocked",
+    "redirect",
+    "telephone_hours",
+    "delegates",
+    "manager",
+    "cost_centre",
+    "visiting_address",
+}
+_GROUP_KEYS = {"id", "designation", "number", "telephone_hours", "members", "unit", "on_call"}
+_SHARED_KEYS = {"id", "designation", "mobile", "unit", "blocked", "telephone_hours"}
+_REASONS = {r.value: r for r in AbsenceReason}
+
+
+def _data_dir(folder: Path, org_id: str, configured: str | None) -> str:
+    if configured:
+        p = Path(configured)
+        return str(p if p.is_absolute() else (folder / p).resolve())
+    env = os.environ.get("SWITCHBOARD_DATA_DIR")
+    if env:
+        return str(Path(env) / org_id)
+    return str(folder / "data")
+
+
+def _mailbox_for(extension: str | None, mobile: str | None, plan: NumberingPlan) -> str | None:
+    """app_voicemail mailbox: the extension's digits after the area code ('026-830 12' → 83012)."""
+    if extension:
+        for area, _local in plan.series:
+            prefix = f"+{plan.country_code}{area}"
+            if extension.startswith(prefix):
+                return extension[len(prefix) :]
+        return extension.lstrip("+")
+    if mobile:
+        return "0" + mobile[1 + len(plan.country_code) :]
+    return None
+
+
+def load_config(folder: str | Path) -> Config:
+    """Load and validate an organisation folder; raise ConfigError listing every problem."""
+    root = Path(folder)
+    problems: list[tuple[str, int, str, str]] = []
+    if not root.is_dir():
+        raise ConfigError([f"{root}:1: (folder): not an organisation folder (no such directory)"])
+    org_doc = load_yaml(root / ORGANISATION_FILE, str(root / ORGANISATION_FILE))
+    dir_doc = load_yaml(root / DIRECTORY_FILE, str(root / DIRECTORY_FILE))
+    for doc in (org_doc, dir_doc):
+        problems.extend((doc.file, line, path or "(file)", msg) for path, line, msg in doc.problems)
+    o = _Checker(org_doc, problems)
+    d = _Checker(dir_doc, problems)
+
+    org_raw = o.mapping(org_doc.data, "", _ORG_KEYS) if org_doc.data is not None else {}
+    org_id = root.resolve().name
+    name = o.string(org_raw, "name", "", required=org_doc.data is not None) or org_id
+    code = (o.string(org_raw, "code", "") or org_id[:3]).upper()
+    tz_name = o.string(org_raw, "timezone", "") or "Europe/Stockholm"
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        o.err("timezone", f"unknown time zone {tz_name!r}")
+        tz = ZoneInfo("Europe/Stockholm")
+
+    series = o.strings(org_raw, "extension_series", "")
+    if not series and org_doc.data is not None:
+        o.err("extension_series", 'is required: at least one series like "026-83X XX"')
+    plan = NumberingPlan("46", ())
+    try:
+        plan = make_plan(list(series))
+    except NumberError as exc:
+        o.err("extension_series", exc.problem + f" ({exc.number!r})")
+
+    def number(c: _Checker, value: str | None, path: str) -> str | None:
+        if value is None:
+            return None
+        try:
+            return validate_e164(value, plan)
+        except NumberError as exc:
+            c.err(path, f"{value!r} is {exc.problem}")
+            return None
+
+    switchboard = number(o, o.string(org_raw, "switchboard", "", required=True), "switchboard")
+    wh_raw = org_raw.get("working_hours")
+    working_hours = DEFAULT_HOURS if wh_raw is None else o.hours(wh_raw, "working_hours")
+    holidays: set[date] = set()
+    hol = org_raw.get("holidays") or []
+    if not isinstance(hol, list):
+        o.err("holidays", 'must be a list of dates like "2026-12-24"')
+        hol = []
+    for i, h in enumerate(hol):
+        try:
+            holidays.add(h if isinstance(h, date) else date.fromisoformat(str(h)))
+        except ValueError:
+            o.err(f"holidays[{i}]", f'{h!r} is not a date like "2026-12-24"')
+
+    pol = o.mapping(
+        org_raw.get("policy"), "policy", {"redirect_on", "international_calls", "premium_rate"}
+    )
+    statuses = {s.value.lower(): s for s in BusyStatus}
+    redirect_on: set[BusyStatus] = set()
+    for i, s in enumerate(pol.get("redirect_on", ["busy", "oof"]) or []):
+        st = statuses.get(str(s).replace("_", "").lower())
+        if st is None:
+            o.err(f"policy.redirect_on[{i}]", f"unknown status {s!r}")
+        else:
+            redirect_on.add(st)
+    international = o.choice(pol, "international_calls", "policy", ("blocked", "allowed"))
+    premium = o.choice(pol, "premium_rate", "policy", ("blocked", "allowed"))
+
+    vm_raw = o.mapping(
+        org_raw.get("voicemail"),
+        "voicemail",
+        {"extension_users", "context", "spool", "series", "disposal_rules"},
+    )
+    extension_users = vm_raw.get("extension_users", "enabled")
+    if extension_users not in ("enabled", "disabled", True, False):
+        o.err("voicemail.extension_users", "must be enabled or disabled")
+    vm_enabled = extension_users in ("enabled", True)
+    rules_out: list[DisposalRule] = []
+    classes = {c.value: c for c in Classification}
+    for i, r in enumerate(vm_raw.get("disposal_rules") or []):
+        path = f"voicemail.disposal_rules[{i}]"
+        rm = o.mapping(r, path, {"name", "classification", "days_after_classification"})
+        cls = classes.get(str(rm.get("classification")))
+        days = rm.get("days_after_classification")
+        if cls is None:
+            o.err(f"{path}.classification", f"must be one of: {', '.join(classes)}")
+        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+            o.err(f"{path}.days_after_classification", "must be a whole number of days >= 0")
+        elif cls is not None:
+            rules_out.append(DisposalRule(str(rm.get("name") or f"rule-{i + 1}"), cls, days))
+    spool = o.string(vm_raw, "spool", "voicemail")
+    vm_settings = VoicemailSettings(
+        extension_users=vm_enabled,
+        context=o.string(vm_raw, "context", "voicemail") or "default",
+        spool=str((root / spool).resolve()) if spool else None,
+        series=o.string(vm_raw, "series", "voicemail") or "RÖST",
+        disposal_rules=tuple(rules_out),
+    )
+
+    cal_raw = o.mapping(
+        org_raw.get("calendar"),
+        "calendar",
+        {"reason_codes", "keep_open_marker", "forward_marker", "max_age_s"},
+    )
+    reason_codes = DEFAULT_REASON_CODES
+    if "reason_codes" in cal_raw:
+        codes = o.mapping(cal_raw["reason_codes"], "calendar.reason_codes", set(_REASONS) | {""})
+        parsed: list[tuple[str, AbsenceReason]] = []
+        for reason_name, words in codes.items():
+            if reason_name not in _REASONS:
+                continue
+            if not isinstance(words, list):
+                o.err(f"calendar.reason_codes.{reason_name}", "must be a list of subject words")
+                continue
+            parsed.extend((str(w), _REASONS[reason_name]) for w in words)
+        reason_codes = tuple(parsed)
+    max_age = cal_raw.get("max_age_s")
+    if max_age is not None and (not isinstance(max_age, int | float) or max_age <= 0):
+        o.err("calendar.max_age_s", "must be a positive number of seconds")
+        max_age = None
+
+    policy = Policy(
+        timezone=tz,
+        redirect_on=frozenset(redirect_on),
+        international_calls="allowed" if international == "allowed" else "blocked",
+        premium_rate="allowed" if premium == "allowed" else "blocked",
+        voicemail_extension_users=vm_enabled,
+        max_calendar_age_s=float(max_age) if max_age is not None else None,
+    )
+    rules = PresenceRules(
+        timezone=tz,
+        working_hours=working_hours or DEFAULT_HOURS,
+        holidays=frozenset(holidays),
+        redirect_on=frozenset(redirect_on),
+        reason_codes=reason_codes,
+        keep_open_marker=o.string(cal_raw, "keep_open_marker", "calendar") or "-",
+        forward_marker=o.string(cal_raw, "forward_marker", "calendar") or ">",
+    )
+
+    # ---- directory.yaml
+    dir_raw = (
+        d.mapping(dir_doc.data, "", {"users", "groups", "shared_phones"})
+        if dir_doc.data is not None
+        else {}
+    )
+    ids: dict[str, str] = {}
+    numbers: dict[str, str] = {}
+    if switchboard:
+        numbers[switchboard] = "switchboard"
+
+    def claim_id(value: str | None, path: str) -> None:
+        if value is None:
+            return
+        if value in ids:
+            d.err(path, f"duplicate id {value!r} (also at {ids[value]})")
+        else:
+            ids[value] = path
+
+    def claim_number(value: str | None, path: str) -> None:
+        if value is None:
+            return
+        if value in numbers:
+            d.err(path, f"duplicate number {value} (also at {numbers[value]})")
+        else:
+            numbers[value] = path
+
+    def entries(key: str) -> list[Any]:
+        value = dir_raw.get(key) or []
+        if not isinstance(value, list):
+            d.err(key, "must be a list")
+            return []
+        return value
+
+    users: list[User] = []
+    references: list[tuple[str, str, str]] = []  # (path, id, what)
+    for i, raw in enumerate(entries("users")):
+        path = f"users[{i}]"
+        m = d.mapping(raw, path, _USER_KEYS)
+        if not m:
+            continue
+        uid = d.string(m, "id", path, required=True)
+        claim_id(uid, f"{path}.id")
+        ext = number(d, d.string(m, "extension", path), f"{path}.extension")
+        if ext is not None and not in_plan(ext, plan):
+            d.err(f"{path}.extension", f"not a number in the numbering plan {', '.join(series)}")
+            ext = None
+        mobile = number(d, d.string(m, "mobile", path), f"{path}.mobile")
+        claim_number(ext, f"{path}.extension")
+        claim_number(mobile, f"{path}.mobile")
+        if ext is None and mobile is None and "extension" not in m and "mobile" not in m:
+            d.err(path, "a user needs an extension or a mobile number")
+        if "telephone_hours" in m:
+            d.err(f"{path}.telephone_hours", "telephone hours only on group numbers (HAL-04)")
+        if m.get("redirect", True) is not True:
+            d.err(
+                f"{path}.redirect",
+                "redirection must be enabled on every personal subscription (HAL-01)",
+            )
+        pin = m.get("pin")
+        if pin is not None and (not str(pin).isdigit() or len(str(pin)) < 4):
+            d.err(f"{path}.pin", "a PIN must be at least 4 digits (HAL-07)")
+        calendar = _calendar_ref(d, m.get("calendar"), f"{path}.calendar", root)
+        covering = d.string(m, "covering", path)
+        if covering:
+            references.append((f"{path}.covering", covering, "covering point"))
+        manager = d.string(m, "manager", path)
+        if manager:
+            references.append((f"{path}.manager", manager, "manager"))
+        delegates = d.strings(m, "delegates", path)
+        references.extend((f"{path}.delegates", x, "delegate") for x in delegates)
+        personal_id = m.get("personal_id")
+        if personal_id is not None and not isinstance(personal_id, str):
+            d.err(f"{path}.personal_id", "must be text in quotes")  # never echo the value
+            personal_id = None
+        if uid is None:
+            continue
+        users.append(
+            User(
+                id=uid,
+                name=d.string(m, "name", path, required=True) or uid,
+                extension=ext,
+                mobile=mobile,
+                title=d.string(m, "title", path) or "",
+                email=d.string(m, "email", path) or "",
+                unit=d.string(m, "unit", path) or "",
+                calendar=calendar,
+                mobile_follows_calendar=d.boolean(m, "mobile_follows_calendar", path, False),
+                voicemail=d.boolean(m, "voicemail", path, False),
+                covering=covering,
+                personal_id=personal_id,
+                keywords=d.strings(m, "keywords", path),
+                mailbox=d.string(m, "mailbox", path) or _mailbox_for(ext, mobile, plan),
+                pin=str(pin) if pin is not None else None,
+                blocked=d.boolean(m, "blocked", path, False),
+                international_unlocked=d.boolean(m, "international_unlocked", path, False),
+                premium_unlocked=d.boolean(m, "premium_unlocked", path, False),
+                redirect_enabled=True,
+                delegates=delegates,
+                manager=manager,
+                cost_centre=d.string(m, "cost_centre", path) or "",
+                visiting_address=d.string(m, "visiting_address", path) or "",
+            )
+        )
+
+    groups: list[Group] = []
+    for i, raw in enumerate(entries("groups")):
+        path = f"groups[{i}]"
+        m = d.mapping(raw, path, _GROUP_KEYS)
+        if not m:
+            continue
+        gid = d.string(m, "id", path, required=True)
+        claim_id(gid, f"{path}.id")
+        num = number(d, d.string(m, "number", path, required=True), f"{path}.number")
+        claim_number(num, f"{path}.number")
+        hours = (
+            d.hours(m["telephone_hours"], f"{path}.telephone_hours")
+            if m.get("telephone_hours") is not None
+            else None
+        )
+        members = d.strings(m, "members", path)
+        for j, member in enumerate(members):
+            references.append((f"{path}.members[{j}]", member, "group member"))
+        if gid is None or num is None:
+            continue
+        groups.append(
+            Group(
+                id=gid,
+                designation=d.string(m, "designation", path, required=True) or gid,
+                number=num,
+                members=members,
+                telephone_hours=hours,
+                unit=d.string(m, "unit", path) or "",
+                on_call=d.boolean(m, "on_call", path, False),
+            )
+        )
+
+    shared: list[SharedPhone] = []
+    for i, raw in enumerate(entries("shared_phones")):
+        path = f"shared_phones[{i}]"
+        m = d.mapping(raw, path, _SHARED_KEYS)
+        if not m:
+            continue
+        sid = d.string(m, "id", path, required=True)
+        claim_id(sid, f"{path}.id")
+        mob = number(d, d.string(m, "mobile", path, required=True), f"{path}.mobile")
+        claim_number(mob, f"{path}.mobile")
+        if "telephone_hours" in m:
+            d.err(f"{path}.telephone_hours", "telephone hours only on group numbers (HAL-04)")
+        if sid is None or mob is None:
+            continue
+        shared.append(
+            SharedPhone(
+                id=sid,
+                designation=d.string(m, "designation", path, required=True) or sid,
+                mobile=mob,
+                unit=d.string(m, "unit", path) or "",
+                blocked=d.boolean(m, "blocked", path, False),
+            )
+        )
+
+    user_ids = {u.id for u in users}
+    group_ids = {g.id for g in groups}
+    for path, ref, what in references:
+        allowed = user_ids | group_ids if what == "covering point" else user_ids
+        if ref not in allowed:
+            d.err(path, f"unknown {what} {ref!r}")
+
+    sections: dict[str, object] = {k: org_raw[k] for k in EXTENSION_SECTIONS if k in org_raw}
+    settings: dict[str, object] = {}
+    for key, parser in SECTION_PARSERS.items():
+        parsed_settings, section_problems = parser(sections.get(key))
+        settings[key] = parsed_settings
+        for problem in section_problems:
+            o.err(_p(key, problem.path) if problem.path else key, problem.message)
+
+    if problems:
+        raise ConfigError([f"{f}:{line}: {path}: {msg}" for f, line, path, msg in problems])
+
+    directory = Directory.build(tuple(users), tuple(groups), tuple(shared), switchboard, plan)
+    org = Organisation(
+        id=org_id,
+        name=name,
+        code=code,
+        folder=str(root.resolve()),
+        timezone=tz,
+        plan=plan,
+        switchboard=switchboard or "",
+        working_hours=working_hours or DEFAULT_HOURS,
+        holidays=frozenset(holidays),
+        policy=policy,
+        directory=directory,
+        data_dir=_data_dir(root.resolve(), org_id, o.string(org_raw, "data_dir", "")),
+        voicemail_context=vm_settings.context,
+    )
+    return Config(org, rules, vm_settings, root.resolve(), sections, settings)
+
+
+def _calendar_ref(c: _Checker, value: Any, path: str, root: Path) -> CalendarRef | None:
+    if value is None:
+        return None
+    m = c.mapping(value, path, {"ics", "ics_url", "exchange", "graph"})
+    if len(m) != 1:
+        if m:
+            c.err(path, "choose exactly one of: ics, ics_url, exchange, graph")
+        return None
+    kind, location = next(iter(m.items()))
+    if not isinstance(location, str) or not location.strip():
+        c.err(f"{path}.{kind}", "must be text")
+        return None
+    if kind == "ics":
+        file = (root / location).resolve()
+        if not file.is_file():
+            c.err(f"{path}.ics", f"calendar file {location!r} does not exist")
+            return None
+        return CalendarRef("ics", str(file))
+    if kind == "ics_url":
+        if not location.startswith(("http://", "https://")):
+            c.err(f"{path}.ics_url", "must be an http:// or https:// address")
+            return None
+        return CalendarRef("ics_url", location)
+    if kind == "exchange":
+        if "@" not in location:
+            c.err(f"{path}.exchange", "must be a mailbox address")
+            return None
+        return CalendarRef("exchange", location)
+    return CalendarRef("graph", location)
+
+
+def normaliser(config: Config) -> Callable[[str], str | None]:
+    """A number normaliser bound to the organisation's plan."""
+    plan = config.org.plan
+    return lambda number: normalise(number, plan)
