@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
+from typing import Literal
 
 from routing import wording
 from routing.models import (
@@ -19,6 +19,8 @@ from routing.models import (
     User,
 )
 from routing.numbers import classify, national_format, normalise
+
+NextHop = Literal["voicemail", "transfer"]
 
 
 def mailbox_enabled(user: User, policy: Policy) -> bool:
@@ -66,19 +68,11 @@ def _group_ring_list(
     return tuple(ring)
 
 
-def _fallback(
-    base: RouteDecision, user: User, directory: Directory, policy: Policy
-) -> RouteDecision:
+def _next_hop(user: User, directory: Directory, policy: Policy) -> tuple[NextHop, str | None]:
     """Where an unanswered or redirected call goes next: voicemail, else Medborgarservice."""
     if mailbox_enabled(user, policy):
-        return _replace(base, next="voicemail")
-    if base.action is Action.RING:  # unanswered: the caller is offered Medborgarservice
-        return _replace(base, next="transfer")
-    return _replace(base, next="transfer", target=directory.switchboard)
-
-
-def _replace(d: RouteDecision, **changes: object) -> RouteDecision:
-    return replace(d, **changes)  # type: ignore[arg-type]
+        return "voicemail", None
+    return "transfer", directory.switchboard
 
 
 def _user_call(
@@ -90,30 +84,42 @@ def _user_call(
     policy: Policy,
     now: datetime,
 ) -> RouteDecision:
+    # Built in one go (no dataclasses.replace): this is the hot path of every call.
     follows_calendar = kind is NumberKind.USER_EXTENSION or user.mobile_follows_calendar
+    next_hop, fallback_target = _next_hop(user, directory, policy)
     if user.blocked:
         # ALV-21: a blocked subscription is never rung; the caller meets an unreachable person
-        base = RouteDecision(
+        return RouteDecision(
             e164,
             kind,
-            Action.VOICEMAIL,
+            Action.VOICEMAIL if next_hop == "voicemail" else Action.TRANSFER,
             user=user.id,
             message=wording.UNREACHABLE_MESSAGE,
             prompts=(wording.UNREACHABLE_MESSAGE,),
             reason="blocked",
+            next=next_hop,
+            target=fallback_target,
         )
-        if mailbox_enabled(user, policy):
-            return _replace(base, next="voicemail")
-        return _replace(base, action=Action.TRANSFER, next="transfer", target=directory.switchboard)
     redirect = (
         presence.redirect_at(user.id, now) if follows_calendar and user.redirect_enabled else None
     )
     if redirect is None:
         # ALV-04: the mobile rings straight through; the extension rings when available
-        ring = RouteDecision(e164, kind, Action.RING, user=user.id, target=e164, ring=(e164,))
-        return _fallback(ring, user, directory, policy)
+        return RouteDecision(
+            e164, kind, Action.RING, user=user.id, next=next_hop, target=e164, ring=(e164,)
+        )
     prompts = wording.absence_prompts(user.name, redirect, now, policy.timezone)
-    decision = RouteDecision(
+    returns = redirect.return_time
+    target: str | None
+    hop: NextHop | None
+    if redirect.forward_to:  # HV-05: '>NUMBER' in the subject
+        target, hop = redirect.forward_to, None
+    else:
+        target = _covering_target(user, directory, presence, policy, now)
+        hop = None if target is not None else next_hop
+        if target is None:
+            target = fallback_target
+    return RouteDecision(
         e164,
         kind,
         Action.REDIRECT,
@@ -121,14 +127,10 @@ def _user_call(
         message=wording.join_prompts(prompts),
         prompts=prompts,
         reason=wording.public_reason(redirect.reason),
-        until=redirect.return_time.astimezone(policy.timezone) if redirect.return_time else None,
+        until=returns.astimezone(policy.timezone) if returns else None,
+        next=hop,
+        target=target,
     )
-    if redirect.forward_to:  # HV-05: '>NUMBER' in the subject
-        return _replace(decision, target=redirect.forward_to)
-    covering = _covering_target(user, directory, presence, policy, now)
-    if covering is not None:
-        return _replace(decision, target=covering)
-    return _fallback(decision, user, directory, policy)
 
 
 def _group_call(

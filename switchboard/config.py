@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from calendar_sync.sources import (
+    CalendarSourcesSettings,
+    check_user_calendars,
+    parse_calendar_sources,
+)
 from routing.errors import ConfigProblem, NumberError
 from routing.models import (
     WEEKDAYS,
@@ -39,9 +44,9 @@ DEFAULT_HOURS = Hours(frozenset(range(5)), time(8, 0), time(16, 30))
 # Sections other features own; they are validated by the parsers in SECTION_PARSERS.
 EXTENSION_SECTIONS = ("telephony", "calendar_sources", "storage", "http")
 
-# name -> parser(raw) -> (settings, problems); features register theirs here.
+# name -> parser(raw) -> (settings, problems) for the sections other features own.
 SectionParser = Callable[[object], tuple[object, list[ConfigProblem]]]
-SECTION_PARSERS: dict[str, SectionParser] = {}
+SECTION_PARSERS: dict[str, SectionParser] = {"calendar_sources": parse_calendar_sources}
 
 
 class ConfigError(Exception):
@@ -570,6 +575,11 @@ def load_config(folder: str | Path) -> Config:
         settings[key] = parsed_settings
         for problem in section_problems:
             o.err(_p(key, problem.path) if problem.path else key, problem.message)
+
+    sources = settings.get("calendar_sources")
+    if isinstance(sources, CalendarSourcesSettings):
+        for problem in check_user_calendars(sources, users):
+            d.err(problem.path, problem.message)
 
     if problems:
         raise ConfigError([f"{f}:{line}: {path}: {msg}" for f, line, path, msg in problems])

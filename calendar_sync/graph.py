@@ -1,0 +1,268 @@
+"""Exchange Online through Microsoft Graph: client-credentials token and calendar getSchedule."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp
+
+from calendar_sync.errors import (
+    CalendarAuthFailed,
+    CalendarError,
+    CalendarUnavailable,
+    MailboxNotFound,
+)
+from calendar_sync.sources import GraphSettings
+from calendar_sync.status import named_status
+from routing.models import CalendarBlock
+
+log = logging.getLogger(__name__)
+
+SOURCE = "graph"
+ScheduleResult = list[CalendarBlock] | CalendarError
+Sleep = Callable[[float], Awaitable[None]]
+
+# Graph answers in the zone asked for with `Prefer: outlook.timezone`; these cover servers that
+# ignore it and answer in a Windows zone name.
+_WINDOWS_ZONES = {
+    "UTC": "UTC",
+    "Coordinated Universal Time": "UTC",
+    "W. Europe Standard Time": "Europe/Stockholm",
+    "Central Europe Standard Time": "Europe/Budapest",
+    "Romance Standard Time": "Europe/Paris",
+    "GMT Standard Time": "Europe/London",
+    "FLE Standard Time": "Europe/Helsinki",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "Eastern Standard Time": "America/New_York",
+}
+_NOT_FOUND_CODES = {"ErrorMailRecipientNotFound", "ErrorInvalidSmtpAddress", "ErrorItemNotFound"}
+
+
+def _parse_time(value: Any, default_zone: str) -> datetime:
+    """A dateTimeTimeZone object ({"dateTime", "timeZone"}) as an aware UTC datetime."""
+    if not isinstance(value, dict) or not isinstance(value.get("dateTime"), str):
+        raise ValueError(f"not a dateTimeTimeZone: {value!r}")
+    # Graph writes seven fractional digits; Python 3.11's fromisoformat accepts them.
+    parsed = datetime.fromisoformat(value["dateTime"])
+    if parsed.tzinfo is None:
+        name = str(value.get("timeZone") or default_zone)
+        try:
+            zone = ZoneInfo(_WINDOWS_ZONES.get(name, name))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}") from exc
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+
+
+def blocks_from_schedule(info: dict[str, Any]) -> list[CalendarBlock]:
+    """CalendarBlocks from one scheduleInformation; isPrivate hides the subject (HV-04)."""
+    blocks: list[CalendarBlock] = []
+    for item in info.get("scheduleItems") or []:
+        if not isinstance(item, dict):
+            continue
+        start = _parse_time(item.get("start"), "UTC")
+        end = _parse_time(item.get("end"), "UTC")
+        if end <= start:
+            continue
+        private = bool(item.get("isPrivate"))
+        subject = item.get("subject") if not private else None
+        blocks.append(
+            CalendarBlock(
+                start,
+                end,
+                named_status(str(item.get("status") or "unknown")),
+                subject if isinstance(subject, str) and subject else None,
+                private,
+            )
+        )
+    blocks.sort(key=lambda b: (b.start, b.end))
+    return blocks
+
+
+def _retry_after(headers: Any) -> float | None:
+    raw = headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class GraphClient:
+    """getSchedule for up to 20 schedules a request, with token caching and polite retries."""
+
+    def __init__(
+        self,
+        settings: GraphSettings,
+        tenant: str,
+        client_id: str,
+        client_secret: str,
+        session: aiohttp.ClientSession,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._tenant = tenant
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._session = session
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = asyncio.Lock()
+        self._semaphore = asyncio.Semaphore(settings.poll.concurrency)
+        self.requests = 0  # getSchedule calls made, for the benchmark and tests
+
+    async def _get_token(self, force: bool = False) -> str:
+        """A bearer token, fetched again `token_refresh_margin` before it expires."""
+        async with self._token_lock:
+            margin = self.settings.token_refresh_margin_s
+            if not force and self._token and self._monotonic() < self._token_expires - margin:
+                return self._token
+            url = f"{self.settings.authority}/{quote(self._tenant)}/oauth2/v2.0/token"
+            form = {
+                "client_id": self._client_id,
+                "scope": "https://graph.microsoft.com/.default",
+                "client_secret": self._client_secret,
+                "grant_type": "client_credentials",
+            }
+            timeout = aiohttp.ClientTimeout(total=self.settings.poll.timeout_s)
+            try:
+                async with self._session.post(url, data=form, timeout=timeout) as resp:
+                    body = await resp.json(content_type=None)
+                    status = resp.status
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                raise CalendarUnavailable(SOURCE, f"token endpoint: {exc!r}") from exc
+            if status in (400, 401) and isinstance(body, dict):
+                raise CalendarAuthFailed(
+                    SOURCE, f"token refused: {body.get('error')}: {body.get('error_description')}"
+                )
+            if status != 200 or not isinstance(body, dict) or "access_token" not in body:
+                raise CalendarUnavailable(SOURCE, f"token endpoint answered HTTP {status}")
+            now = self._monotonic()
+            self._token = str(body["access_token"])
+            self._token_expires = now + float(body.get("expires_in", 3599))
+            return self._token
+
+    async def fetch(
+        self, schedules: Sequence[str], window_start: datetime, window_end: datetime
+    ) -> dict[str, ScheduleResult]:
+        """Blocks (or an error) per schedule id; raises when every request failed."""
+        size = self.settings.batch_size
+        batches = [list(schedules[i : i + size]) for i in range(0, len(schedules), size)]
+        results = await asyncio.gather(
+            *(self._batch(b, window_start, window_end) for b in batches), return_exceptions=True
+        )
+        out: dict[str, ScheduleResult] = {}
+        failures: list[CalendarError] = []
+        for batch, result in zip(batches, results, strict=True):
+            if isinstance(result, CalendarError):
+                failures.append(result)
+                out.update(dict.fromkeys(batch, result))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                out.update(result)
+        if batches and len(failures) == len(batches):
+            raise failures[0]
+        return out
+
+    async def _batch(
+        self, schedules: list[str], window_start: datetime, window_end: datetime
+    ) -> dict[str, ScheduleResult]:
+        async with self._semaphore:
+            body = await self._post_schedule(schedules, window_start, window_end)
+        values = body.get("value")
+        if not isinstance(values, list):
+            raise CalendarUnavailable(SOURCE, "getSchedule answer without a value array")
+        out: dict[str, ScheduleResult] = {}
+        by_id = {str(v.get("scheduleId", "")).lower(): v for v in values if isinstance(v, dict)}
+        for schedule in schedules:
+            info = by_id.get(schedule.lower())
+            if info is None:
+                out[schedule] = CalendarUnavailable(SOURCE, f"{schedule}: missing from the answer")
+                continue
+            error = info.get("error")
+            if isinstance(error, dict):
+                code = str(error.get("responseCode", ""))
+                message = str(error.get("message", ""))
+                if code in _NOT_FOUND_CODES:
+                    out[schedule] = MailboxNotFound(SOURCE, schedule, f"{code}: {message}")
+                else:
+                    out[schedule] = CalendarUnavailable(SOURCE, f"{schedule}: {code}: {message}")
+                continue
+            try:
+                out[schedule] = blocks_from_schedule(info)
+            except ValueError as exc:
+                out[schedule] = CalendarUnavailable(SOURCE, f"{schedule}: {exc}")
+        return out
+
+    async def _post_schedule(
+        self, schedules: list[str], window_start: datetime, window_end: datetime
+    ) -> dict[str, Any]:
+        caller = self.settings.schedule_user or schedules[0]
+        url = f"{self.settings.base_url}/users/{quote(caller)}/calendar/getSchedule"
+        payload = {
+            "schedules": schedules,
+            "startTime": {"dateTime": _naive_utc(window_start), "timeZone": "UTC"},
+            "endTime": {"dateTime": _naive_utc(window_end), "timeZone": "UTC"},
+            "availabilityViewInterval": self.settings.interval_view_min,
+        }
+        timeout = aiohttp.ClientTimeout(total=self.settings.poll.timeout_s)
+        refreshed = False
+        backoff = 1.0
+        for attempt in range(self.settings.max_retries + 1):
+            token = await self._get_token()
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Prefer": 'outlook.timezone="UTC"',
+            }
+            try:
+                self.requests += 1
+                async with self._session.post(
+                    url, json=payload, headers=headers, timeout=timeout
+                ) as resp:
+                    status = resp.status
+                    wait = _retry_after(resp.headers)
+                    body = await resp.json(content_type=None) if status == 200 else None
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                raise CalendarUnavailable(SOURCE, f"getSchedule: {exc!r}") from exc
+            if status == 200 and isinstance(body, dict):
+                return body
+            if status == 401 and not refreshed:
+                # The token may have been revoked or expired early: fetch a new one, once.
+                refreshed = True
+                await self._get_token(force=True)
+                continue
+            if status == 401 or status == 403:
+                raise CalendarAuthFailed(SOURCE, f"getSchedule answered HTTP {status}")
+            if status in (429, 503, 504):
+                delay = wait if wait is not None else backoff
+                backoff *= 2
+                if attempt < self.settings.max_retries and delay <= self.settings.max_retry_wait_s:
+                    log.debug("graph: HTTP %d, retrying after %.3f s", status, delay)
+                    await self._sleep(delay)
+                    continue
+                raise CalendarUnavailable(SOURCE, f"getSchedule answered HTTP {status}", delay)
+            raise CalendarUnavailable(SOURCE, f"getSchedule answered HTTP {status}")
+        raise CalendarUnavailable(SOURCE, "getSchedule: retries exhausted")
+
+
+def _naive_utc(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")

@@ -1,0 +1,709 @@
+"""The sync loop: one coordinator per calendar source, last good snapshots, presence changes.
+
+Each source (EWS, Graph, ICS feeds, ICS files) is polled by its own coordinator with interval,
+jitter and backoff. Fetched blocks become `UserPresence` (routing.presence); whenever a user's
+*current* state changes (redirect in force, stale flag, error) a `PresenceChange` is published on
+an in-process channel. Transitions driven by time (a meeting starting at 10:00) are published at
+10:00 by one timer, without waiting for a poll. The clock is injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import dataclasses
+import heapq
+import itertools
+import logging
+import random
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from calendar_sync.errors import CalendarError
+from calendar_sync.feed import UNCHANGED, FeedResult, IcsFeedClient, IcsFileWatcher, Parser
+from calendar_sync.sources import CalendarSourcesSettings, PollSettings
+from routing.models import (
+    CalendarBlock,
+    ManualRedirect,
+    Organisation,
+    PresenceBook,
+    Redirect,
+    UserPresence,
+)
+from routing.presence import PresenceRules, build_user_presence
+
+log = logging.getLogger(__name__)
+
+Normalise = Callable[[str], str | None]
+
+
+# ---------------------------------------------------------------- clocks
+
+
+class Clock(ABC):
+    """The one clock of the sync loop: aware UTC `now()` and a sleep until an instant."""
+
+    @abstractmethod
+    def now(self) -> datetime:
+        """The current instant, aware."""
+
+    @abstractmethod
+    async def sleep_until(self, when: datetime) -> None:
+        """Return at (or soon after) `when`."""
+
+
+class SystemClock(Clock):
+    """Wall-clock time."""
+
+    def now(self) -> datetime:
+        """The current instant in UTC."""
+        return datetime.now(UTC)
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Sleep with asyncio until `when`."""
+        delay = (when - self.now()).total_seconds()
+        await asyncio.sleep(max(0.0, delay))
+
+
+class ManualClock(Clock):
+    """A clock that moves only when told to; sleepers wake as `advance` passes their instant.
+
+    Shipped as a maintained test double: tests and simulations move time with it, never sleep.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> datetime:
+        """The clock's current instant."""
+        return self._now
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Wait until the clock is advanced to `when` or past it."""
+        if when <= self._now:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (when, next(self._seq), fut))
+        await fut
+
+    def advance(self, delta: timedelta | float) -> None:
+        """Move time forward and wake every sleeper whose instant has come."""
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        self.set(self._now + step)
+
+    def set(self, when: datetime) -> None:
+        """Move time to `when` (never backwards) and wake due sleepers."""
+        self._now = max(self._now, when)
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
+
+    @property
+    def next_wakeup(self) -> datetime | None:
+        """The earliest pending sleeper's instant, if any."""
+        live = [w for w, _, f in self._sleepers if not f.done()]
+        return min(live) if live else None
+
+
+# ---------------------------------------------------------------- changes and the channel
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceState:
+    """What the telephone sees for a user now: the redirect in force, staleness, error."""
+
+    redirect: Redirect | None = None
+    stale: bool = False
+    error: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """JSON-ready form (no private subjects: redirects never carry one)."""
+        r = self.redirect
+        return {
+            "redirected": r is not None,
+            "reason": r.reason.value if r else None,
+            "start": r.start.isoformat() if r else None,
+            "until": r.until.isoformat() if r and r.until else None,
+            "returns": r.returns.isoformat() if r and r.returns else None,
+            "forward_to": r.forward_to if r else None,
+            "stale": self.stale,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChange:
+    """One user's state changed: before, after, why (cause), from which source, and when."""
+
+    user_id: str
+    before: PresenceState
+    after: PresenceState
+    cause: str  # "calendar" | "time" | "error" | "recovered" | "max-age"
+    source: str
+    at: datetime
+
+    def as_json(self) -> dict[str, object]:
+        """The JSON line printed by `switchboard sync`."""
+        return {
+            "user": self.user_id,
+            "at": self.at.isoformat(),
+            "cause": self.cause,
+            "source": self.source,
+            "before": self.before.as_json(),
+            "after": self.after.as_json(),
+        }
+
+
+class Subscription:
+    """One subscriber's queue of changes; iterate it, and close it (or use `async with`)."""
+
+    def __init__(self, channel: ChangeChannel) -> None:
+        self._channel = channel
+        self._queue: asyncio.Queue[PresenceChange] = asyncio.Queue()
+
+    def _put(self, change: PresenceChange) -> None:
+        self._queue.put_nowait(change)
+
+    async def get(self) -> PresenceChange:
+        """The next change, waiting for one."""
+        return await self._queue.get()
+
+    def pending(self) -> list[PresenceChange]:
+        """Every change already queued, without waiting."""
+        out: list[PresenceChange] = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
+    def close(self) -> None:
+        """Stop receiving changes."""
+        self._channel._subscribers.discard(self)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> PresenceChange:
+        return await self.get()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ChangeChannel:
+    """In-process publish/subscribe of presence changes (telephone adapter, web pages, CLI)."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[Subscription] = set()
+
+    def subscribe(self) -> Subscription:
+        """A new subscription receiving every change published from now on."""
+        sub = Subscription(self)
+        self._subscribers.add(sub)
+        return sub
+
+    def publish(self, change: PresenceChange) -> None:
+        """Deliver a change to every subscriber (never blocks)."""
+        for sub in self._subscribers:
+            sub._put(change)
+
+
+# ---------------------------------------------------------------- sources
+
+
+FetchResult = FeedResult  # blocks, an error, or UNCHANGED
+
+
+class Fetcher(Protocol):
+    """What a coordinator polls: EwsClient, GraphClient, IcsFeedClient, IcsFileWatcher."""
+
+    async def fetch(
+        self, locations: Sequence[str], window_start: datetime, window_end: datetime
+    ) -> Mapping[str, FetchResult]:
+        """Blocks, UNCHANGED or an error per location; raises CalendarError if all failed."""
+        ...
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One user's last good snapshot and current state."""
+
+    user_id: str
+    source: str
+    location: str
+    max_age: timedelta
+    presence: UserPresence
+    blocks: tuple[CalendarBlock, ...] | None = None
+    fetched_at: datetime | None = None
+    failing: bool = False
+    error: str | None = None
+    expired: bool = False
+    state: PresenceState = field(default_factory=PresenceState)
+
+
+class SourceCoordinator:
+    """Polls one source: interval with jitter, per-source backoff, logs failure/recovery once."""
+
+    def __init__(
+        self,
+        sync: CalendarSync,
+        name: str,
+        fetcher: Fetcher,
+        poll: PollSettings,
+        locations: Mapping[str, list[str]],
+        rng: random.Random,
+    ) -> None:
+        self.sync = sync
+        self.name = name
+        self.fetcher = fetcher
+        self.poll = poll
+        self.locations = locations  # location -> user ids
+        self.rng = rng
+        self.failures = 0
+        self.failing_since: datetime | None = None
+        self.last_error: str | None = None
+        self.next_poll: datetime | None = None
+        self.polls = 0
+        self._user_errors: dict[str, str] = {}
+
+    async def poll_once(self) -> float | None:
+        """Fetch every location and apply the results; the server's retry-after on failure."""
+        clock = self.sync.clock
+        now = clock.now()
+        start, end = self.sync.window(now)
+        self.polls += 1
+        try:
+            results = await self.fetcher.fetch(list(self.locations), start, end)
+        except CalendarError as exc:
+            self._source_failed(exc)
+            return float(getattr(exc, "retry_after", None) or 0.0) or None
+        except Exception as exc:  # a bug or an unexpected library error: contain it, log once
+            if self.failing_since is None:
+                log.exception("calendar source %s: unexpected error", self.name)
+            self._source_failed(exc)
+            return None
+        if self.failing_since is not None:
+            log.info(
+                "calendar source %s recovered (failing since %s)",
+                self.name,
+                self.failing_since.isoformat(timespec="seconds"),
+            )
+        self.failing_since = None
+        self.last_error = None
+        self.failures = 0
+        now = clock.now()
+        for location, result in results.items():
+            for uid in self.locations.get(location, ()):
+                self.sync._apply(uid, result, now)
+        self._log_user_errors(results)
+        return None
+
+    def _source_failed(self, exc: BaseException) -> None:
+        now = self.sync.clock.now()
+        reason = str(exc) or type(exc).__name__
+        self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = now
+            log.warning("calendar source %s failing: %s", self.name, reason)
+        else:
+            log.debug("calendar source %s still failing: %s", self.name, reason)
+        self.last_error = reason
+        for uids in self.locations.values():
+            for uid in uids:
+                self.sync._mark_failed(uid, reason, now)
+
+    def _log_user_errors(self, results: Mapping[str, FetchResult]) -> None:
+        """One line per new error message (with how many calendars), one per recovery batch."""
+        new: dict[str, list[str]] = {}
+        recovered = 0
+        for location, result in results.items():
+            if isinstance(result, CalendarError):
+                message = str(result)
+                if self._user_errors.get(location) != message:
+                    self._user_errors[location] = message
+                    new.setdefault(message, []).append(location)
+            elif self._user_errors.pop(location, None) is not None:
+                recovered += 1
+        for message, where in new.items():
+            log.warning(
+                "calendar source %s: %d calendar(s) failing: %s", self.name, len(where), message
+            )
+        if recovered:
+            log.info("calendar source %s: %d calendar(s) recovered", self.name, recovered)
+
+    def delay_after(self, retry_after: float | None, ok: bool) -> float:
+        """Seconds to the next poll: interval ± jitter, or exponential backoff after failures."""
+        if ok:
+            jitter = self.poll.jitter
+            return float(self.poll.interval_s * (1.0 + self.rng.uniform(-jitter, jitter)))
+        base = min(self.poll.interval_s, 10.0)
+        backoff: float = min(self.poll.max_backoff_s, base * 2.0 ** max(0, self.failures - 1))
+        return max(backoff, retry_after or 0.0)
+
+    async def run(self) -> None:
+        """Poll forever (until cancelled)."""
+        clock = self.sync.clock
+        while True:
+            retry_after = await self.poll_once()
+            ok = self.failing_since is None
+            self.next_poll = clock.now() + timedelta(seconds=self.delay_after(retry_after, ok))
+            await clock.sleep_until(self.next_poll)
+
+
+# ---------------------------------------------------------------- the service
+
+
+class CalendarSync:
+    """Keeps every user's presence from their calendar source and publishes the changes."""
+
+    def __init__(
+        self,
+        rules: PresenceRules,
+        clock: Clock,
+        *,
+        window_before: timedelta = timedelta(hours=1),
+        window_after: timedelta = timedelta(days=8),
+        normalise: Normalise | None = None,
+        channel: ChangeChannel | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.rules = rules
+        self.clock = clock
+        self.window_before = window_before
+        self.window_after = window_after
+        self.normalise = normalise
+        self.channel = channel or ChangeChannel()
+        self.coordinators: list[SourceCoordinator] = []
+        self._slots: dict[str, _Slot] = {}
+        self._presence: dict[str, UserPresence] = {}
+        self._rng = random.Random(seed)
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._scheduled: dict[str, datetime] = {}
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._collect: list[PresenceChange] | None = None
+
+    # -- set-up
+
+    def add_source(
+        self, name: str, fetcher: Fetcher, poll: PollSettings, assignments: Mapping[str, str]
+    ) -> SourceCoordinator:
+        """Add a source polling `assignments` (user id -> location: path, URL, mailbox, id)."""
+        locations: dict[str, list[str]] = {}
+        max_age = timedelta(seconds=poll.max_age_s)
+        for uid, location in assignments.items():
+            locations.setdefault(location, []).append(uid)
+            presence = UserPresence.of(uid, ())
+            self._slots[uid] = _Slot(uid, name, location, max_age, presence)
+            self._presence[uid] = presence
+        coordinator = SourceCoordinator(self, name, fetcher, poll, locations, self._rng)
+        self.coordinators.append(coordinator)
+        return coordinator
+
+    def window(self, now: datetime) -> tuple[datetime, datetime]:
+        """The fetch window around `now` (default now - 1 h .. now + 8 days)."""
+        return now - self.window_before, now + self.window_after
+
+    # -- reading
+
+    @property
+    def presence(self) -> Mapping[str, UserPresence]:
+        """Every synced user's presence (read-only live view) — what routing reads."""
+        return MappingProxyType(self._presence)
+
+    def book(self, manual: Mapping[str, ManualRedirect] | None = None) -> PresenceBook:
+        """A PresenceBook over the live presence, with the given manual redirects."""
+        return PresenceBook(users=self.presence, manual=manual or {})
+
+    def state(self, user_id: str) -> PresenceState | None:
+        """The user's current published state."""
+        slot = self._slots.get(user_id)
+        return slot.state if slot else None
+
+    def subscribe(self) -> Subscription:
+        """Subscribe to presence changes."""
+        return self.channel.subscribe()
+
+    # -- running
+
+    async def sync_once(self) -> list[PresenceChange]:
+        """One poll of every source, concurrently; returns the changes it published."""
+        collected: list[PresenceChange] = []
+        self._collect = collected
+        try:
+            await asyncio.gather(*(c.poll_once() for c in self.coordinators))
+        finally:
+            self._collect = None
+        return collected
+
+    async def start(self) -> None:
+        """Start every coordinator and the transition timer as tasks."""
+        if self._tasks:
+            return
+        for c in self.coordinators:
+            self._tasks.append(asyncio.create_task(c.run(), name=f"calendar-sync-{c.name}"))
+        self._tasks.append(asyncio.create_task(self._timer(), name="calendar-sync-timer"))
+
+    async def stop(self) -> None:
+        """Cancel and await every task started by `start`."""
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    async def __aenter__(self) -> CalendarSync:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- state machine (all synchronous: no await between reading and writing a slot)
+
+    def _build(self, slot: _Slot, now: datetime) -> None:
+        if slot.expired or slot.blocks is None:
+            presence = UserPresence.of(slot.user_id, (), slot.error, slot.fetched_at, slot.failing)
+        else:
+            presence = build_user_presence(
+                slot.user_id,
+                slot.blocks,
+                self.rules,
+                self.normalise,
+                slot.error,
+                slot.fetched_at,
+                slot.failing,
+            )
+        slot.presence = presence
+        self._presence[slot.user_id] = presence
+
+    def _apply(self, uid: str, result: FetchResult, now: datetime) -> None:
+        slot = self._slots[uid]
+        if isinstance(result, CalendarError):
+            self._mark_failed(uid, str(result), now)
+            return
+        was_bad = slot.failing or slot.expired
+        slot.failing, slot.error, slot.expired = False, None, False
+        slot.fetched_at = now
+        if result is UNCHANGED and slot.blocks is not None:
+            changed = False
+        else:
+            blocks = tuple(result) if isinstance(result, list) else ()
+            changed = blocks != slot.blocks
+            slot.blocks = blocks
+        if changed or was_bad:
+            self._build(slot, now)
+        else:
+            slot.presence = dataclasses.replace(slot.presence, fetched_at=now)
+            self._presence[uid] = slot.presence
+        self._publish(slot, now, "recovered" if was_bad and not changed else "calendar")
+
+    def _mark_failed(self, uid: str, reason: str, now: datetime) -> None:
+        slot = self._slots[uid]
+        if slot.failing and slot.error == reason and not self._due_to_expire(slot, now):
+            return
+        slot.failing, slot.error = True, reason
+        cause = "error"
+        if self._due_to_expire(slot, now):
+            slot.expired, cause = True, "max-age"
+        self._build(slot, now)
+        self._publish(slot, now, cause)
+
+    def _due_to_expire(self, slot: _Slot, now: datetime) -> bool:
+        if slot.expired or not slot.failing:
+            return False
+        return slot.fetched_at is None or now - slot.fetched_at >= slot.max_age
+
+    def _evaluate(self, slot: _Slot, now: datetime) -> PresenceState:
+        if slot.expired:
+            return PresenceState(None, True, slot.error or "calendar data older than max age")
+        return PresenceState(slot.presence.at(now), slot.failing, slot.error)
+
+    def _publish(self, slot: _Slot, now: datetime, cause: str) -> None:
+        new = self._evaluate(slot, now)
+        if new != slot.state:
+            change = PresenceChange(slot.user_id, slot.state, new, cause, slot.source, now)
+            slot.state = new
+            self.channel.publish(change)
+            if self._collect is not None:
+                self._collect.append(change)
+        self._schedule(slot, now)
+
+    def _next_transition(self, slot: _Slot, now: datetime) -> datetime | None:
+        candidates: list[datetime] = []
+        if not slot.expired:
+            p = slot.presence
+            i = bisect.bisect_right(p.starts, now)
+            if i < len(p.starts):
+                candidates.append(p.starts[i])
+            current = p.at(now)
+            if current is not None and current.until is not None:
+                candidates.append(current.until)
+            if slot.failing and slot.fetched_at is not None:
+                candidates.append(slot.fetched_at + slot.max_age)
+        return min(candidates) if candidates else None
+
+    def _schedule(self, slot: _Slot, now: datetime) -> None:
+        when = self._next_transition(slot, now)
+        uid = slot.user_id
+        if when is None:
+            self._scheduled.pop(uid, None)
+            return
+        if self._scheduled.get(uid) == when:
+            return
+        self._scheduled[uid] = when
+        if not self._heap or when < self._heap[0][0]:
+            self._wake.set()
+        heapq.heappush(self._heap, (when, next(self._seq), uid))
+
+    def run_due(self, now: datetime | None = None) -> list[PresenceChange]:
+        """Publish every time-driven transition due at `now` (the timer calls this)."""
+        now = now or self.clock.now()
+        collected: list[PresenceChange] = []
+        self._collect = collected
+        try:
+            while self._heap and self._heap[0][0] <= now:
+                when, _, uid = heapq.heappop(self._heap)
+                if self._scheduled.get(uid) != when:
+                    continue  # superseded by a newer schedule
+                del self._scheduled[uid]
+                slot = self._slots[uid]
+                if self._due_to_expire(slot, now):
+                    slot.expired = True
+                    self._build(slot, now)
+                    self._publish(slot, now, "max-age")
+                else:
+                    self._publish(slot, now, "time")
+        finally:
+            self._collect = None
+        return collected
+
+    async def _timer(self) -> None:
+        """Sleep until the earliest scheduled transition (or a new earlier one), then run it."""
+        while True:
+            self._wake.clear()
+            self.run_due()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            sleeper: asyncio.Future[None] | None = None
+            try:
+                if self._heap:
+                    sleeper = asyncio.ensure_future(self.clock.sleep_until(self._heap[0][0]))
+                    await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    await waiter
+            finally:
+                for f in (waiter, sleeper):
+                    if f is not None and not f.done():
+                        f.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await f
+
+
+# ---------------------------------------------------------------- wiring from configuration
+
+
+def presence_rules(org: Organisation) -> PresenceRules:
+    """PresenceRules from an organisation's time zone, hours, holidays and policy."""
+    return PresenceRules(
+        timezone=org.timezone,
+        working_hours=org.working_hours,
+        holidays=org.holidays,
+        redirect_on=org.policy.redirect_on,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_calendar_sync(
+    org: Organisation,
+    settings: CalendarSourcesSettings,
+    *,
+    clock: Clock | None = None,
+    environ: Mapping[str, str] | None = None,
+    parser: Parser | None = None,
+    rules: PresenceRules | None = None,
+    normalise: Normalise | None = None,
+) -> AsyncIterator[CalendarSync]:
+    """A CalendarSync for every user's `calendar:`, with its clients; closes them on exit.
+
+    Use as an aiohttp `cleanup_ctx` body: `async with open_calendar_sync(org, s) as sync:
+    await sync.start(); sub = sync.subscribe(); ...`. Raises CalendarCredentialsMissing.
+    """
+    from calendar_sync.ews import EwsClient
+    from calendar_sync.graph import GraphClient
+
+    tz: ZoneInfo = org.timezone
+    sync = CalendarSync(
+        rules or presence_rules(org),
+        clock or SystemClock(),
+        window_before=timedelta(seconds=settings.window_before_s),
+        window_after=timedelta(seconds=settings.window_after_s),
+        normalise=normalise,
+    )
+    by_kind: dict[str, dict[str, str]] = {"ics": {}, "ics_url": {}, "exchange": {}, "graph": {}}
+    for user in org.directory.users:
+        if user.calendar is not None:
+            by_kind[user.calendar.kind][user.id] = user.calendar.location
+    ews: EwsClient | None = None
+    session: aiohttp.ClientSession | None = None
+    try:
+        if by_kind["exchange"]:
+            ex = settings.exchange
+            if ex is None:
+                raise CalendarError("exchange: users have exchange calendars, no endpoint is set")
+            user_name = ex.username.resolve("exchange", environ)
+            ews = EwsClient(ex, user_name, ex.password.resolve("exchange", environ))
+            sync.add_source("exchange", ews, ex.poll, by_kind["exchange"])
+        if by_kind["graph"] or by_kind["ics_url"]:
+            session = aiohttp.ClientSession()
+        if by_kind["graph"]:
+            gr = settings.graph
+            if gr is None:
+                raise CalendarError("graph: users have graph calendars, graph is not configured")
+            assert session is not None
+            client = GraphClient(
+                gr,
+                gr.tenant.resolve("graph", environ),
+                gr.client_id.resolve("graph", environ),
+                gr.client_secret.resolve("graph", environ),
+                session,
+            )
+            sync.add_source("graph", client, gr.poll, by_kind["graph"])
+        if by_kind["ics_url"]:
+            assert session is not None
+            feeds = settings.ics_url
+            feed_client = IcsFeedClient(
+                session,
+                tz,
+                max_bytes=feeds.max_bytes,
+                timeout_s=feeds.poll.timeout_s,
+                concurrency=feeds.poll.concurrency,
+                parser=parser,
+            )
+            sync.add_source("ics_url", feed_client, feeds.poll, by_kind["ics_url"])
+        if by_kind["ics"]:
+            sync.add_source(
+                "ics", IcsFileWatcher(tz, parser=parser), settings.ics.poll, by_kind["ics"]
+            )
+        yield sync
+    finally:
+        await sync.stop()
+        if session is not None:
+            await session.close()
+        if ews is not None:
+            await asyncio.to_thread(ews.close)

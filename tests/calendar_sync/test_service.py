@@ -1,0 +1,216 @@
+"""The sync loop with an injected clock: changes only, time-driven transitions, staleness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+
+from calendar_sync.errors import CalendarError, CalendarUnavailable
+from calendar_sync.feed import IcsFeedClient, IcsFileWatcher
+from calendar_sync.service import CalendarSync, ManualClock, PresenceChange, Subscription
+from calendar_sync.sources import PollSettings
+from routing.models import AbsenceReason, BusyStatus, CalendarBlock, Hours
+from routing.presence import PresenceRules
+from tests.calendar_sync.servers import Event, FeedServer, ics, serve
+
+TZ = ZoneInfo("Europe/Stockholm")
+T0 = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)  # Monday 08:00 Stockholm
+RULES = PresenceRules(timezone=TZ, working_hours=Hours(frozenset(range(5)), time(8), time(17)))
+POLL = PollSettings(interval_s=60, max_age_s=900, jitter=0.0)
+
+
+class FakeSource:
+    """A calendar source held in memory; `error` makes the whole source fail."""
+
+    def __init__(self) -> None:
+        self.calendars: dict[str, list[CalendarBlock]] = {}
+        self.error: CalendarError | None = None
+        self.calls = 0
+
+    async def fetch(
+        self, locations: Sequence[str], window_start: datetime, window_end: datetime
+    ) -> Mapping[str, list[CalendarBlock]]:
+        """Every location's blocks, or raise the scripted error."""
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return {loc: list(self.calendars.get(loc, [])) for loc in locations}
+
+
+def busy(start: timedelta, end: timedelta, subject: str = "Möte") -> CalendarBlock:
+    """A busy block relative to T0."""
+    return CalendarBlock(T0 + start, T0 + end, BusyStatus.BUSY, subject)
+
+
+async def next_change(sub: Subscription) -> PresenceChange:
+    """The next published change (bounded wait, in case of a bug)."""
+    return await asyncio.wait_for(sub.get(), timeout=5)
+
+
+async def settle() -> None:
+    """Let every ready task run (bounded)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_only_users_whose_state_changes_are_emitted() -> None:
+    """A future-only calendar edit emits nothing; a change of the current state emits one user."""
+    clock = ManualClock(T0)
+    sync = CalendarSync(RULES, clock)
+    src = FakeSource()
+    src.calendars = {"a": [busy(timedelta(hours=3), timedelta(hours=4))], "b": []}
+    sync.add_source("fake", src, POLL, {"anna": "a", "bo": "b"})
+    assert await sync.sync_once() == []
+    src.calendars["a"] = [busy(timedelta(hours=5), timedelta(hours=6))]  # moved, still future
+    assert await sync.sync_once() == []
+    src.calendars["b"] = [busy(timedelta(minutes=-10), timedelta(hours=1), "Lunch")]
+    (change,) = await sync.sync_once()
+    assert change.user_id == "bo" and change.cause == "calendar" and change.before.redirect is None
+    assert change.after.redirect is not None and change.after.redirect.reason is AbsenceReason.LUNCH
+    assert sync.book().redirect_at("bo", T0) is not None
+
+
+async def test_time_driven_transition_emitted_at_its_time_without_a_poll() -> None:
+    """A meeting at 10:00 is published at 10:00 and ends at 11:00, polls or not."""
+    clock = ManualClock(T0)
+    sync = CalendarSync(RULES, clock)
+    src = FakeSource()
+    src.calendars["a"] = [busy(timedelta(hours=2), timedelta(hours=3))]
+    sync.add_source(
+        "fake", src, PollSettings(interval_s=86400, max_age_s=10**6, jitter=0), {"anna": "a"}
+    )
+    async with sync.subscribe() as sub, sync:
+        await settle()
+        assert src.calls == 1 and sub.pending() == []
+        clock.advance(timedelta(hours=2))
+        start = await next_change(sub)
+        assert start.cause == "time" and start.at == T0 + timedelta(hours=2)
+        assert start.after.redirect is not None
+        clock.advance(timedelta(hours=1))
+        end = await next_change(sub)
+        assert end.cause == "time" and end.after.redirect is None
+    assert src.calls == 1  # no poll was needed
+
+
+async def test_source_failure_flags_stale_logs_once_and_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Failing: users flagged stale once, one warning; the redirect still ends at its end; recovery logged once."""
+    caplog.set_level(logging.INFO, logger="calendar_sync.service")
+    clock = ManualClock(T0)
+    sync = CalendarSync(RULES, clock)
+    src = FakeSource()
+    src.calendars["a"] = [busy(timedelta(minutes=-5), timedelta(minutes=30))]
+    sync.add_source("exchange", src, PollSettings(60, max_age_s=3600, jitter=0), {"anna": "a"})
+    (first,) = await sync.sync_once()
+    assert first.after.redirect is not None
+    src.error = CalendarUnavailable("exchange", "HTTP 500")
+    (flagged,) = await sync.sync_once()
+    assert flagged.cause == "error" and flagged.after.stale and flagged.after.redirect is not None
+    assert await sync.sync_once() == []
+    clock.advance(timedelta(minutes=30))
+    (ended,) = sync.run_due()
+    assert ended.cause == "time" and ended.after.redirect is None and ended.after.stale
+    src.error = None
+    (back,) = await sync.sync_once()
+    assert back.cause == "recovered" and not back.after.stale
+    text = [r.getMessage() for r in caplog.records]
+    assert (
+        sum(t.endswith("failing: exchange: HTTP 500") for t in text) == 1
+        and sum("recovered" in t for t in text) == 1
+    )
+
+
+async def test_failed_longer_than_max_age_is_available_and_flagged() -> None:
+    """Past max age a user whose source keeps failing is available, flagged stale, with an error."""
+    clock = ManualClock(T0)
+    sync = CalendarSync(RULES, clock)
+    src = FakeSource()
+    src.calendars["a"] = [busy(timedelta(minutes=-5), timedelta(hours=8), "Utbildning")]
+    sync.add_source("graph", src, POLL, {"anna": "a"})
+    await sync.sync_once()
+    src.error = CalendarUnavailable("graph", "HTTP 503")
+    await sync.sync_once()
+    clock.advance(timedelta(seconds=900))
+    (expired,) = sync.run_due()
+    assert expired.cause == "max-age" and expired.after.redirect is None
+    assert expired.after.stale and expired.after.error
+    assert sync.book().redirect_at("anna", clock.now()) is None
+
+
+async def test_backoff_honours_retry_after() -> None:
+    """After a failure the next poll waits at least the server's retry-after."""
+    clock = ManualClock(T0)
+    sync = CalendarSync(RULES, clock)
+    src = FakeSource()
+    src.error = CalendarUnavailable("graph", "HTTP 429", retry_after=120)
+    coordinator = sync.add_source("graph", src, POLL, {"anna": "a"})
+    async with sync:
+        await settle()
+        assert coordinator.next_poll == T0 + timedelta(seconds=120)
+        clock.advance(119)
+        await settle()
+        assert src.calls == 1
+        clock.advance(1)
+        await settle()
+        assert src.calls == 2
+
+
+async def test_feed_etag_304_and_malformed_keeps_last_good(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ETag: 200 then 304; a feed turning malformed keeps the last good snapshot, reported once."""
+    caplog.set_level(logging.WARNING, logger="calendar_sync.service")
+    server = FeedServer()
+    server.put(
+        "anna", ics(Event(T0 - timedelta(minutes=5), T0 + timedelta(hours=1), "Busy", "Möte"))
+    )
+    async with serve(server.app()) as base, aiohttp.ClientSession() as session:
+        clock = ManualClock(T0)
+        sync = CalendarSync(RULES, clock)
+        client = IcsFeedClient(session, TZ)
+        url = f"{base}/feeds/anna.ics"
+        sync.add_source("ics_url", client, POLL, {"anna": url})
+        (first,) = await sync.sync_once()
+        assert first.after.redirect is not None
+        assert await sync.sync_once() == []
+        assert server.answered == [200, 304] and client.parses == 1
+        server.put("anna", b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:garbage\r\n")
+        (flagged,) = await sync.sync_once()
+        assert flagged.after.stale and flagged.after.error and flagged.after.redirect is not None
+        assert await sync.sync_once() == []
+        assert server.answered[-2:] == [200, 304]
+    failing = [r for r in caplog.records if "failing" in r.getMessage()]
+    assert len(failing) == 1
+
+
+async def test_watched_file_change_picked_up_within_a_second(tmp_path: Path) -> None:
+    """A local ICS file rewritten is noticed at the next 0.5 s watch tick."""
+    path = tmp_path / "anna.ics"
+    path.write_bytes(ics())
+    clock = ManualClock(T0)
+    sync = CalendarSync(RULES, clock)
+    sync.add_source(
+        "ics", IcsFileWatcher(TZ), PollSettings(0.5, 900, jitter=0), {"anna": str(path)}
+    )
+    async with sync.subscribe() as sub, sync:
+        await settle()
+        path.write_bytes(
+            ics(Event(T0 - timedelta(minutes=1), T0 + timedelta(hours=1), "OOF", "Ledig"))
+        )
+        for _ in range(50):
+            clock.advance(0.5)
+            await asyncio.sleep(0.01)
+            if got := sub.pending():
+                break
+        else:
+            pytest.fail("file change not picked up")
+    assert got[0].after.redirect is not None and got[0].source == "ics"
+    assert clock.now() - T0 <= timedelta(seconds=1)
