@@ -35,6 +35,7 @@ from routing.models import (
 )
 from routing.numbers import in_plan, make_plan, normalise, validate_e164
 from routing.presence import DEFAULT_REASON_CODES, PresenceRules
+from switchboard.telephony.config import parse_telephony
 from switchboard.yamlfile import YamlDocument, load_yaml
 from voicemail.models import Classification, DisposalRule, VoicemailSettings
 
@@ -46,7 +47,10 @@ EXTENSION_SECTIONS = ("telephony", "calendar_sources", "storage", "http")
 
 # name -> parser(raw) -> (settings, problems) for the sections other features own.
 SectionParser = Callable[[object], tuple[object, list[ConfigProblem]]]
-SECTION_PARSERS: dict[str, SectionParser] = {"calendar_sources": parse_calendar_sources}
+SECTION_PARSERS: dict[str, SectionParser] = {
+    "calendar_sources": parse_calendar_sources,
+    "telephony": parse_telephony,
+}
 
 
 class ConfigError(Exception):

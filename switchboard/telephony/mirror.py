@@ -1,0 +1,223 @@
+"""State mirroring: redirect state written into Asterisk (AstDB + CustomPresence) so that its
+dialplan routes sensibly even while the service is down.
+
+AstDB `switchboard/redirect/<extension digits>` = `reason|until-epoch|message sound`;
+`PRESENCE_STATE(CustomPresence:<extension digits>)` = `away|dnd|available,<reason>,<message>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from routing import wording
+from routing.models import AbsenceReason, Directory, PresenceBook, Redirect, User
+from switchboard.telephony.ami import AmiClient, AmiResponse, Headers
+from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY
+from switchboard.telephony.errors import AmiConnectionError, AmiNotConnected
+
+log = logging.getLogger(__name__)
+
+_AWAY = {
+    AbsenceReason.VACATION,
+    AbsenceReason.SICK,
+    AbsenceReason.CARE_OF_CHILD,
+    AbsenceReason.TRAVEL,
+    AbsenceReason.AWAY,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRow:
+    """What Asterisk should hold for one extension."""
+
+    key: str  # extension digits, e.g. "83012"
+    redirect: str | None  # AstDB value, None = no row
+    presence: str  # CustomPresence value
+
+
+def extension_key(user: User, directory: Directory) -> str | None:
+    """The digits the dialplan sees for a user's extension (the mailbox digits, e.g. 83012)."""
+    if user.extension is None:
+        return None
+    if user.mailbox:
+        return user.mailbox
+    for area, _ in directory.plan.series:
+        prefix = f"+{directory.plan.country_code}{area}"
+        if user.extension.startswith(prefix):
+            return user.extension[len(prefix) :]
+    return user.extension.lstrip("+")
+
+
+def sound_name(text: str) -> str:
+    """The sound file (no extension, relative to Asterisk's sounds) for a rendered message."""
+    return "switchboard/msg-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _clean(text: str) -> str:
+    # PRESENCE_STATE splits on commas and AstDB rows on '|': keep both out of free text.
+    return text.replace(",", ";").replace("|", "/").replace("\r", " ").replace("\n", " ")
+
+
+def row_for(
+    user: User, directory: Directory, redirect: Redirect | None, now: datetime, tz: ZoneInfo
+) -> MirrorRow | None:
+    """The AstDB and presence values for one user, or None when they have no extension."""
+    key = extension_key(user, directory)
+    if key is None:
+        return None
+    if redirect is None or not user.redirect_enabled:
+        return MirrorRow(key, None, "available,,")
+    text = wording.absence_message(user.name, redirect, now, tz)
+    until = redirect.until
+    value = "|".join(
+        (redirect.reason.value, str(int(until.timestamp())) if until else "", sound_name(text))
+    )
+    state = "away" if redirect.reason in _AWAY else "dnd"
+    return MirrorRow(key, value, f"{state},{redirect.reason.value},{_clean(text)}")
+
+
+def desired_rows(
+    directory: Directory, book: PresenceBook, now: datetime, tz: ZoneInfo
+) -> dict[str, MirrorRow]:
+    """Every extension's row, from the directory and the presence book at `now`."""
+    rows: dict[str, MirrorRow] = {}
+    for user in directory.users:
+        row = row_for(user, directory, book.redirect_at(user.id, now), now, tz)
+        if row is not None:
+            rows[row.key] = row
+    return rows
+
+
+async def _bounded(client: AmiClient, jobs: Iterable[tuple[str, Headers]], width: int) -> int:
+    """Send actions with at most `width` in flight; return how many were sent."""
+    sem = asyncio.Semaphore(width)
+    count = 0
+
+    async def one(action: str, headers: Headers) -> AmiResponse:
+        async with sem:
+            return await client.send_action(action, headers)
+
+    tasks: list[asyncio.Task[AmiResponse]] = []
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for action, headers in jobs:
+                tasks.append(tg.create_task(one(action, headers)))
+                count += 1
+    except* (AmiConnectionError, AmiNotConnected) as eg:
+        raise eg.exceptions[0] from None
+    return count
+
+
+class StateMirror:
+    """Writes redirect state into Asterisk: a full resync, then only changes."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        book: Callable[[], PresenceBook],
+        tz: ZoneInfo,
+        clock: Callable[[], datetime],
+        *,
+        width: int = 64,
+    ) -> None:
+        self.directory = directory
+        self.book = book
+        self.tz = tz
+        self.clock = clock
+        self.width = width
+        self.last_resync_actions = 0
+
+    async def full_resync(self, client: AmiClient) -> int:
+        """Read what Asterisk holds, write the differences; return the number of writes."""
+        now = self.clock()
+        want = desired_rows(self.directory, self.book(), now, self.tz)
+        have_redirect = await self._tree(client, REDIRECT_FAMILY)
+        have_presence = await self._tree(client, PRESENCE_PROVIDER)
+        jobs: list[tuple[str, Headers]] = []
+        for key, row in want.items():
+            if row.redirect is None:
+                if key in have_redirect:
+                    jobs.append(("DBDel", [("Family", REDIRECT_FAMILY), ("Key", key)]))
+            elif have_redirect.get(key) != row.redirect:
+                jobs.append(
+                    ("DBPut", [("Family", REDIRECT_FAMILY), ("Key", key), ("Val", row.redirect)])
+                )
+            if have_presence.get(key) != row.presence:
+                jobs.append(_setvar(key, row.presence))
+        for key in have_redirect.keys() - want.keys():
+            jobs.append(("DBDel", [("Family", REDIRECT_FAMILY), ("Key", key)]))
+        sent = await _bounded(client, jobs, self.width)
+        self.last_resync_actions = sent
+        log.info("full resync: %d extensions, %d writes", len(want), sent)
+        return sent
+
+    async def _tree(self, client: AmiClient, family: str) -> dict[str, str]:
+        resp = await client.send_action("DBGetTree", [("Family", family)], deadline=30)
+        prefix = f"/{family}/"
+        out: dict[str, str] = {}
+        for ev in resp.events:
+            key = ev.get("Key") or ""
+            if ev.name == "DBGetTreeResponse" and key.startswith(prefix):
+                out[key[len(prefix) :]] = ev.get("Val") or ""
+        return out
+
+    async def apply(self, client: AmiClient, user_id: str, redirect: Redirect | None) -> None:
+        """Write one user's new state (DBPut or DBDel, and Setvar on their presence)."""
+        user = self.directory.user(user_id)
+        if user is None:
+            return
+        row = row_for(user, self.directory, redirect, self.clock(), self.tz)
+        if row is None:
+            return
+        if row.redirect is None:
+            await client.send_action("DBDel", [("Family", REDIRECT_FAMILY), ("Key", row.key)])
+        else:
+            await client.send_action(
+                "DBPut", [("Family", REDIRECT_FAMILY), ("Key", row.key), ("Val", row.redirect)]
+            )
+        action, headers = _setvar(row.key, row.presence)
+        await client.send_action(action, headers)
+
+
+def _setvar(key: str, value: str) -> tuple[str, Headers]:
+    return (
+        "Setvar",
+        [("Variable", f"PRESENCE_STATE({PRESENCE_PROVIDER}:{key})"), ("Value", value)],
+    )
+
+
+def change_parts(item: object) -> tuple[str, Redirect | None]:
+    """(user id, redirect after) from a calendar_sync PresenceChange or a (user, before, after)."""
+    if isinstance(item, tuple):
+        user_id, _before, after = item
+    else:
+        user_id, after = getattr(item, "user_id"), getattr(item, "after")  # noqa: B009
+    redirect = getattr(after, "redirect", after)
+    return str(user_id), redirect if isinstance(redirect, Redirect) else None
+
+
+async def pump_changes(
+    changes: AsyncIterator[object],
+    mirror: StateMirror,
+    client: Callable[[], AmiClient | None],
+    on_applied: Callable[[str], None] | None = None,
+) -> None:
+    """Apply each presence change as it comes; while disconnected, the next resync catches up."""
+    async for item in changes:
+        user_id, redirect = change_parts(item)
+        c = client()
+        if c is None or not c.connected:
+            continue
+        try:
+            await mirror.apply(c, user_id, redirect)
+        except (AmiConnectionError, AmiNotConnected) as exc:
+            log.warning("presence change for %s not mirrored: %s", user_id, exc)
+            continue
+        if on_applied is not None:
+            on_applied(user_id)

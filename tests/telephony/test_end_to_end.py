@@ -1,0 +1,221 @@
+"""The telephone adapter end to end over TCP against the simulated platform (ALV-01/04/06/18/19)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from routing.models import AbsenceReason, ManualRedirect, Organisation, PresenceBook, Redirect
+from switchboard.config import load_config
+from switchboard.telephony.config import TelephonySettings
+from switchboard.telephony.service import TelephonyService
+from switchboard.telephony.simulated import SimulatedAsterisk
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Stockholm
+ANNA = "anna.andersson"
+
+
+def _org() -> Organisation:
+    return load_config(ROOT / "config" / "alvkarleby").org
+
+
+class Book:
+    """A mutable presence book with a manual redirect switch, as the service's source of truth."""
+
+    def __init__(self) -> None:
+        self.manual: dict[str, ManualRedirect] = {}
+
+    def __call__(self) -> PresenceBook:
+        return PresenceBook({}, dict(self.manual))
+
+    def away(self, user: str) -> Redirect:
+        until = NOW + timedelta(hours=3, minutes=30)
+        self.manual[user] = ManualRedirect(user, AbsenceReason.MEETING, until, set_at=NOW)
+        return Redirect(AbsenceReason.MEETING, NOW, until, "manual")
+
+
+@contextlib.asynccontextmanager
+async def service(
+    tmp_path: Path, book: Book, changes: asyncio.Queue[object] | None = None
+) -> AsyncIterator[tuple[TelephonyService, SimulatedAsterisk]]:
+    """A started TelephonyService on a simulated platform; stopped afterwards."""
+    sim = SimulatedAsterisk(secret="t")
+    await sim.start()
+
+    async def iterate() -> AsyncIterator[object]:
+        assert changes is not None
+        while True:
+            yield await changes.get()
+
+    svc = TelephonyService(
+        _org(),
+        TelephonySettings(call_deadline_s=1.0),
+        book,
+        lambda: NOW,
+        changes=iterate() if changes is not None else None,
+        data_dir=tmp_path,
+        simulated=sim,
+    )
+    await svc.start()
+    try:
+        await asyncio.wait_for(svc.mirrored.wait(), 3)
+        yield svc, sim
+    finally:
+        await svc.stop()
+
+
+async def test_full_resync_writes_astdb_and_presence(tmp_path: Path) -> None:
+    """On connect every extension gets its AstDB row and CustomPresence value."""
+    book = Book()
+    book.away(ANNA)
+    async with service(tmp_path, book) as (_svc, sim):
+        row = sim.astdb["switchboard/redirect"]["83012"]
+        reason, until, sound = row.split("|")
+        assert reason == "meeting" and int(until) == int(
+            (NOW + timedelta(hours=3, minutes=30)).timestamp()
+        )
+        assert sound.startswith("switchboard/msg-")
+        presence = sim.astdb["CustomPresence"]["83012"]
+        assert presence.startswith("dnd,meeting,Anna Andersson")
+        assert sim.astdb["CustomPresence"]["83013"] == "available,,"
+
+
+async def test_presence_change_reaches_astdb_within_100_ms(tmp_path: Path) -> None:
+    """A change from the calendar-sync channel is in AstDB within 100 ms."""
+    book = Book()
+    changes: asyncio.Queue[object] = asyncio.Queue()
+    async with service(tmp_path, book, changes) as (_svc, sim):
+        assert "83012" not in sim.astdb.get("switchboard/redirect", {})
+        t0 = time.perf_counter()
+        changes.put_nowait((ANNA, None, book.away(ANNA)))
+        async with asyncio.timeout(0.1):
+            while "83012" not in sim.astdb.get("switchboard/redirect", {}):  # noqa: ASYNC110 - polls a plain dict under a timeout
+                await asyncio.sleep(0.001)
+        assert time.perf_counter() - t0 < 0.1
+        changes.put_nowait((ANNA, None, None))
+        async with asyncio.timeout(0.1):
+            while "83012" in sim.astdb.get("switchboard/redirect", {}):  # noqa: ASYNC110 - polls a plain dict under a timeout
+                await asyncio.sleep(0.001)
+        assert sim.astdb["CustomPresence"]["83012"] == "available,,"
+
+
+async def test_alv06_redirected_extension_hears_message_then_voicemail(tmp_path: Path) -> None:
+    """ALV-06: a call to Anna's extension during her meeting: absence message, greeting, voicemail."""
+    book = Book()
+    book.away(ANNA)
+    async with service(tmp_path, book) as (_svc, sim):
+        call = await sim.place_call("02683012", "0701112233", "Örjan Öst", answer=False)
+        await call.wait(3)
+        await _svc.controller.wait_idle(3)
+    steps = [s.as_json() for s in call.steps]
+    kinds = [s["step"] for s in steps]
+    assert kinds == ["message", "ring", "greeting", "voicemail", "hangup"]
+    assert steps[1]["target"] == "PJSIP/83013"  # the covering point, Bertil Berg
+    assert "Anna Andersson" in str(steps[0]["text"]) and "åter" in str(steps[0]["text"])
+    assert str(steps[0]["audio"]).startswith("switchboard/msg-")
+    assert steps[3]["mailbox"] == "83012"
+    log = [json.loads(line) for line in (tmp_path / "call_log.jsonl").read_text().splitlines()]
+    assert log[0]["outcome"] == "completed" and log[0]["action"] == "redirect"
+    assert log[0]["called"] == "02683012"
+
+
+async def test_alv04_same_users_mobile_rings_straight_through(tmp_path: Path) -> None:
+    """ALV-04: the mobile number rings even while the extension is redirected."""
+    book = Book()
+    book.away(ANNA)
+    async with service(tmp_path, book) as (_svc, sim):
+        call = await sim.place_call("0701234567", "0701112233")
+        await call.wait(3)
+    assert [s.step for s in call.steps] == ["ring", "hangup"]
+    assert call.steps[0].detail["answered"] is True
+
+
+async def test_unanswered_extension_goes_to_voicemail(tmp_path: Path) -> None:
+    """No answer on a free extension: Dial, then greeting and voicemail."""
+    async with service(tmp_path, Book()) as (_svc, sim):
+        call = await sim.place_call("02683012", "0701112233", answer=False)
+        await call.wait(3)
+    assert [s.step for s in call.steps] == ["ring", "greeting", "voicemail", "hangup"]
+
+
+async def test_alv19_international_call_blocked_with_swedish_message(tmp_path: Path) -> None:
+    """ALV-19: staff calling abroad hear why the call is blocked."""
+    async with service(tmp_path, Book()) as (_svc, sim):
+        call = await sim.place_call("00493012345678", "83012")
+        await call.wait(3)
+    texts = [str(s.detail.get("text", "")) for s in call.steps]
+    assert any("Samtal till utlandet är spärrade" in t for t in texts)
+    assert call.steps[-1].step == "hangup"
+
+
+async def test_caller_hangs_up_mid_message(tmp_path: Path) -> None:
+    """AsyncAGIEnd mid-call ends the service's handling; the log says the caller hung up."""
+    book = Book()
+    book.away(ANNA)
+    async with service(tmp_path, book) as (svc, sim):
+        call = await sim.place_call("02683012", "0701112233")
+        sim.caller_hangs_up(call)
+        await call.wait(3)
+        await svc.controller.wait_idle(3)
+    log = [json.loads(line) for line in (tmp_path / "call_log.jsonl").read_text().splitlines()]
+    assert log[0]["outcome"] in ("caller_hung_up", "completed")
+
+
+async def test_server_drops_mid_call_and_state_is_restored(tmp_path: Path) -> None:
+    """After the platform drops mid-call and comes back: call logged interrupted, state restored."""
+    book = Book()
+    book.away(ANNA)
+    async with service(tmp_path, book) as (svc, sim):
+        sim.fail_after_actions = 0  # the next action (the call's first AGI) kills the link
+        svc.mirrored.clear()
+        call = await sim.place_call("02683012", "0701112233")
+        async with asyncio.timeout(3):
+            while svc.controller.active or not (tmp_path / "call_log.jsonl").exists():  # noqa: ASYNC110 - bounded by the timeout
+                await asyncio.sleep(0.001)
+        sim.fail_after_actions = None
+        sim.astdb.clear()  # Asterisk came back with an empty AstDB
+        await asyncio.wait_for(svc.mirrored.wait(), 5)
+        assert sim.astdb["switchboard/redirect"]["83012"].startswith("meeting|")
+        assert not call.done.is_set() or call.ended_by
+    log = [json.loads(line) for line in (tmp_path / "call_log.jsonl").read_text().splitlines()]
+    assert log[0]["outcome"] == "interrupted"
+
+
+@pytest.mark.parametrize("deadline", [0.05])
+async def test_call_handed_back_when_no_decision_in_time(tmp_path: Path, deadline: float) -> None:
+    """A presence source that hangs never holds a call: ASYNCAGI BREAK after the deadline."""
+    gate = asyncio.Event()
+
+    class SlowBook(Book):
+        def __call__(self) -> PresenceBook:
+            raise TimeoutError  # stands for a source too slow to answer within the deadline
+
+    sim = SimulatedAsterisk(secret="t")
+    await sim.start()
+    svc = TelephonyService(
+        _org(),
+        TelephonySettings(call_deadline_s=deadline),
+        Book(),
+        lambda: NOW,
+        data_dir=tmp_path,
+        simulated=sim,
+    )
+    svc.controller.book = SlowBook()
+    await svc.start()
+    try:
+        await asyncio.wait_for(svc.mirrored.wait(), 3)
+        call = await sim.place_call("02683012", "0701112233")
+        await call.wait(3)
+    finally:
+        gate.set()
+        await svc.stop()
+    assert call.commands == ["ASYNCAGI BREAK"]
+    assert [s.step for s in call.steps] == ["dialplan", "hangup"]
