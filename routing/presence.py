@@ -63,6 +63,9 @@ class PresenceRules:
     _words: tuple[tuple[re.Pattern[str], AbsenceReason], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
+    _reasons: dict[tuple[str, bool], AbsenceReason] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         words = tuple(
@@ -77,11 +80,20 @@ class PresenceRules:
             return AbsenceReason.AWAY
         if block.private or not block.subject:
             return AbsenceReason.BUSY
-        subject = block.subject.casefold()
+        key = (block.subject, block.status is BusyStatus.OOF)
+        cached = self._reasons.get(key)
+        if cached is None:
+            cached = self._reason_from_subject(block.subject, block.status)
+            if len(self._reasons) < 4096:  # subjects repeat: Lunch, Möte …; bounded anyway
+                self._reasons[key] = cached
+        return cached
+
+    def _reason_from_subject(self, subject: str, status: BusyStatus) -> AbsenceReason:
+        folded = subject.casefold()
         for pattern, reason in self._words:
-            if pattern.search(subject):
+            if pattern.search(folded):
                 return reason
-        return AbsenceReason.AWAY if block.status is BusyStatus.OOF else AbsenceReason.MEETING
+        return AbsenceReason.AWAY if status is BusyStatus.OOF else AbsenceReason.MEETING
 
     def is_working_day(self, day: date) -> bool:
         """A weekday of the working hours that is not a holiday."""
@@ -142,6 +154,8 @@ def _absences(
 
 def _segments(group: list[_Absence]) -> list[tuple[datetime, _Absence]]:
     """Split a merged group at every boundary; each piece says the highest-ranked reason."""
+    if len(group) == 1:
+        return [(group[0].start, group[0])]
     cuts = sorted({a.start for a in group} | {a.end for a in group})
     pieces: list[tuple[datetime, _Absence]] = []
     for lo, hi in itertools.pairwise(cuts):
