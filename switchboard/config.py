@@ -38,6 +38,7 @@ from routing.presence import DEFAULT_REASON_CODES, PresenceRules
 from switchboard.telephony.config import parse_telephony
 from switchboard.yamlfile import YamlDocument, load_yaml
 from voicemail.models import Classification, DisposalRule, VoicemailSettings
+from voicemail.policy import check_voicemail
 
 ORGANISATION_FILE = "organisation.yaml"
 DIRECTORY_FILE = "directory.yaml"
@@ -336,7 +337,7 @@ def load_config(folder: str | Path) -> Config:
     vm_raw = o.mapping(
         org_raw.get("voicemail"),
         "voicemail",
-        {"extension_users", "context", "spool", "series", "disposal_rules"},
+        {"extension_users", "context", "spool", "series", "disposal_rules", "registrars"},
     )
     extension_users = vm_raw.get("extension_users", "enabled")
     if extension_users not in ("enabled", "disabled", True, False):
@@ -362,6 +363,7 @@ def load_config(folder: str | Path) -> Config:
         spool=str((root / spool).resolve()) if spool else None,
         series=o.string(vm_raw, "series", "voicemail") or "RÖST",
         disposal_rules=tuple(rules_out),
+        registrars=o.strings(vm_raw, "registrars", "voicemail"),
     )
 
     cal_raw = o.mapping(
@@ -463,9 +465,7 @@ def load_config(folder: str | Path) -> Config:
                 f"{path}.redirect",
                 "redirection must be enabled on every personal subscription (HAL-01)",
             )
-        pin = m.get("pin")
-        if pin is not None and (not str(pin).isdigit() or len(str(pin)) < 4):
-            d.err(f"{path}.pin", "a PIN must be at least 4 digits (HAL-07)")
+        pin = m.get("pin")  # checked with the rest of the voicemail rules (HAL-07)
         calendar = _calendar_ref(d, m.get("calendar"), f"{path}.calendar", root)
         covering = d.string(m, "covering", path)
         if covering:
@@ -473,8 +473,7 @@ def load_config(folder: str | Path) -> Config:
         manager = d.string(m, "manager", path)
         if manager:
             references.append((f"{path}.manager", manager, "manager"))
-        delegates = d.strings(m, "delegates", path)
-        references.extend((f"{path}.delegates", x, "delegate") for x in delegates)
+        delegates = d.strings(m, "delegates", path)  # checked with the voicemail rules
         personal_id = m.get("personal_id")
         if personal_id is not None and not isinstance(personal_id, str):
             d.err(f"{path}.personal_id", "must be text in quotes")  # never echo the value
@@ -585,10 +584,13 @@ def load_config(folder: str | Path) -> Config:
         for problem in check_user_calendars(sources, users):
             d.err(problem.path, problem.message)
 
+    directory = Directory.build(tuple(users), tuple(groups), tuple(shared), switchboard, plan)
+    for problem in check_voicemail(directory, vm_settings):
+        checker = o if problem.path.startswith("voicemail") else d
+        checker.err(problem.path, problem.message)
+
     if problems:
         raise ConfigError([f"{f}:{line}: {path}: {msg}" for f, line, path, msg in problems])
-
-    directory = Directory.build(tuple(users), tuple(groups), tuple(shared), switchboard, plan)
     org = Organisation(
         id=org_id,
         name=name,
