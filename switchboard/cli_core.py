@@ -68,14 +68,22 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _route(args: argparse.Namespace) -> int:
+def load_at(args: argparse.Namespace) -> tuple[Config, datetime] | int:
+    """The organisation from args.dir and the moment from args.at, or the exit code 2."""
     config = load_or_report(args.dir)
     if config is None:
         return 2
     try:
-        now = parse_at(args.at, config.org.timezone)
+        return config, parse_at(args.at, config.org.timezone)
     except ValueError:
         return fail(f"--at {args.at!r} is not a time like 2026-11-24T10:15")
+
+
+def _route(args: argparse.Namespace) -> int:
+    loaded = load_at(args)
+    if isinstance(loaded, int):
+        return loaded
+    config, now = loaded
     for flag, value in (("--to", args.to), ("--from", args.caller)):
         if value is not None and normalise(value, config.org.plan) is None:
             return fail(f"{flag} {value!r} is not a telephone number")
@@ -114,13 +122,10 @@ def user_state(
 
 
 def _presence(args: argparse.Namespace) -> int:
-    config = load_or_report(args.dir)
-    if config is None:
-        return 2
-    try:
-        now = parse_at(args.at, config.org.timezone)
-    except ValueError:
-        return fail(f"--at {args.at!r} is not a time like 2026-11-24T10:15")
+    loaded = load_at(args)
+    if isinstance(loaded, int):
+        return loaded
+    config, now = loaded
     presence = presence_at(config, now)
     for user in config.directory.users:
         state = user_state(user, presence, now, config.org.timezone)
