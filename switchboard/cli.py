@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "switchboard.cli_registry",  # registry ...
     "switchboard.cli_run",  # run, call
     "switchboard.cli_simulate",  # simulate
+    "switchboard.cli_web",  # web, web-passwd
     "switchboard.cli_storage",  # migrate
 )
 

@@ -20,7 +20,6 @@ from calendar_sync.sources import (
 )
 from routing.errors import ConfigProblem, NumberError
 from routing.models import (
-    WEEKDAYS,
     AbsenceReason,
     BusyStatus,
     CalendarRef,
@@ -36,7 +35,7 @@ from routing.models import (
 from routing.numbers import in_plan, make_plan, normalise, validate_e164
 from routing.presence import DEFAULT_REASON_CODES, PresenceRules
 from switchboard.telephony.config import parse_telephony
-from switchboard.yamlfile import YamlDocument, load_yaml
+from switchboard.yamlfile import Checker, load_yaml
 from voicemail.models import Classification, DisposalRule, VoicemailSettings
 from voicemail.policy import check_voicemail
 
@@ -86,114 +85,8 @@ class Config:
         return self.org.directory
 
 
-class _Checker:
-    """Collects problems against one YAML document."""
-
-    def __init__(self, doc: YamlDocument, out: list[tuple[str, int, str, str]]) -> None:
-        self.doc = doc
-        self.out = out
-
-    def err(self, path: str, message: str) -> None:
-        self.out.append((self.doc.file, self.doc.line(path), path or "(file)", message))
-
-    def mapping(self, value: Any, path: str, allowed: set[str]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.err(path, "must be a mapping (key: value)")
-            return {}
-        for key in value:
-            if str(key) not in allowed:
-                hint = _closest(str(key), allowed)
-                self.err(
-                    f"{path}.{key}" if path else str(key),
-                    "unknown key" + (f" (did you mean '{hint}'?)" if hint else ""),
-                )
-        return {str(k): v for k, v in value.items()}
-
-    def string(self, m: dict[str, Any], key: str, path: str, required: bool = False) -> str | None:
-        value = m.get(key)
-        if value is None:
-            if required:
-                self.err(_p(path, key), "is required")
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            self.err(_p(path, key), "must be text")
-            return None
-        return str(value)
-
-    def boolean(self, m: dict[str, Any], key: str, path: str, default: bool) -> bool:
-        value = m.get(key, default)
-        if not isinstance(value, bool):
-            self.err(_p(path, key), "must be true or false")
-            return default
-        return value
-
-    def strings(self, m: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
-        value = m.get(key, [])
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.err(_p(path, key), "must be a list of text")
-            return ()
-        return tuple(value)
-
-    def choice(self, m: dict[str, Any], key: str, path: str, options: tuple[str, ...]) -> str:
-        value = m.get(key, options[0])
-        if value not in options:
-            self.err(_p(path, key), f"must be one of: {', '.join(options)}")
-            return options[0]
-        return str(value)
-
-    def clock(self, value: Any, path: str) -> time | None:
-        # YAML 1.1 reads an unquoted 08:00 as the base-60 integer 480
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-            return time(value // 60, value % 60)
-        if isinstance(value, str):
-            try:
-                return time.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        self.err(path, 'must be a time of day like "08:00"')
-        return None
-
-    def hours(self, value: Any, path: str) -> Hours | None:
-        m = self.mapping(value, path, {"days", "start", "end"})
-        if not m:
-            if value is not None:
-                return None
-            self.err(path, "must give days, start and end")
-            return None
-        days: set[int] = set()
-        for i, day in enumerate(m.get("days", [])):
-            name = str(day).strip().lower()[:3]
-            if name not in WEEKDAYS:
-                self.err(
-                    f"{path}.days[{i}]", "must be a weekday: mon, tue, wed, thu, fri, sat, sun"
-                )
-            else:
-                days.add(WEEKDAYS.index(name))
-        if not days:
-            self.err(_p(path, "days"), "must list at least one weekday")
-        start = self.clock(m.get("start"), _p(path, "start"))
-        end = self.clock(m.get("end"), _p(path, "end"))
-        if start is None or end is None or not days:
-            return None
-        if end <= start:
-            self.err(_p(path, "end"), "must be after start")
-            return None
-        return Hours(frozenset(days), start, end)
-
-
 def _p(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
-
-
-def _closest(word: str, options: set[str]) -> str | None:
-    import difflib
-
-    match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
-    return match[0] if match else None
 
 
 _ORG_KEYS = {
@@ -267,15 +160,17 @@ def _mailbox_for(extension: str | None, mobile: str | None, plan: NumberingPlan)
 def load_config(folder: str | Path) -> Config:
     """Load and validate an organisation folder; raise ConfigError listing every problem."""
     root = Path(folder)
-    problems: list[tuple[str, int, str, str]] = []
+    problems: list[str] = []
     if not root.is_dir():
         raise ConfigError([f"{root}:1: (folder): not an organisation folder (no such directory)"])
     org_doc = load_yaml(root / ORGANISATION_FILE, str(root / ORGANISATION_FILE))
     dir_doc = load_yaml(root / DIRECTORY_FILE, str(root / DIRECTORY_FILE))
     for doc in (org_doc, dir_doc):
-        problems.extend((doc.file, line, path or "(file)", msg) for path, line, msg in doc.problems)
-    o = _Checker(org_doc, problems)
-    d = _Checker(dir_doc, problems)
+        problems.extend(
+            f"{doc.file}:{line}: {path or '(file)'}: {msg}" for path, line, msg in doc.problems
+        )
+    o = Checker(org_doc, problems)
+    d = Checker(dir_doc, problems)
 
     org_raw = o.mapping(org_doc.data, "", _ORG_KEYS) if org_doc.data is not None else {}
     org_id = root.resolve().name
@@ -297,7 +192,7 @@ def load_config(folder: str | Path) -> Config:
     except NumberError as exc:
         o.err("extension_series", exc.problem + f" ({exc.number!r})")
 
-    def number(c: _Checker, value: str | None, path: str) -> str | None:
+    def number(c: Checker, value: str | None, path: str) -> str | None:
         if value is None:
             return None
         try:
@@ -590,7 +485,7 @@ def load_config(folder: str | Path) -> Config:
         checker.err(problem.path, problem.message)
 
     if problems:
-        raise ConfigError([f"{f}:{line}: {path}: {msg}" for f, line, path, msg in problems])
+        raise ConfigError(problems)
     org = Organisation(
         id=org_id,
         name=name,
@@ -609,7 +504,7 @@ def load_config(folder: str | Path) -> Config:
     return Config(org, rules, vm_settings, root.resolve(), sections, settings)
 
 
-def _calendar_ref(c: _Checker, value: Any, path: str, root: Path) -> CalendarRef | None:
+def _calendar_ref(c: Checker, value: Any, path: str, root: Path) -> CalendarRef | None:
     if value is None:
         return None
     m = c.mapping(value, path, {"ics", "ics_url", "exchange", "graph"})

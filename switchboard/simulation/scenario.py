@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from routing.models import WEEKDAYS, Hours
+from routing.models import Hours
 from switchboard.simulation.models import CALL_KINDS, Scenario, SwitchboardModel, Variant
-from switchboard.yamlfile import YamlDocument, load_yaml
+from switchboard.yamlfile import Checker, YamlDocument, load_yaml
 
 _KEYS = {
     "name",
@@ -49,105 +48,11 @@ class ScenarioError(Exception):
         self.problems = problems
 
 
-class _Check:
-    def __init__(self, doc: YamlDocument) -> None:
-        self.doc = doc
-        self.problems: list[str] = []
-
-    def err(self, path: str, message: str) -> None:
-        self.problems.append(
-            f"{self.doc.file}:{self.doc.line(path)}: {path or '(file)'}: {message}"
-        )
-
-    def mapping(self, value: Any, path: str, allowed: set[str] | None) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.err(path, "must be a mapping (key: value)")
-            return {}
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            name = str(key)
-            if allowed is not None and name not in allowed:
-                hint = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.6)
-                tip = f" (did you mean '{hint[0]}'?)" if hint else ""
-                self.err(_p(path, name), f"unknown key{tip}")
-                continue
-            out[name] = item
-        return out
-
-    def number(
-        self, m: dict[str, Any], key: str, path: str, default: float, lo: float, hi: float
-    ) -> float:
-        value = m.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            self.err(_p(path, key), f"must be a number from {lo:g} to {hi:g}")
-            return default
-        return float(value)
-
-    def on_off(self, m: dict[str, Any], key: str, path: str) -> bool | None:
-        if key not in m:
-            return None
-        value = m[key]
-        if isinstance(value, bool):  # YAML 1.1 reads unquoted on/off as true/false
-            return value
-        if value in ("on", "off"):
-            return bool(value == "on")
-        self.err(_p(path, key), "must be on or off")
-        return None
-
-    def day(self, value: Any, path: str) -> date | None:
-        if isinstance(value, date):
-            return value
-        if isinstance(value, str):
-            try:
-                return date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        self.err(path, "must be a date like 2026-11-24")
-        return None
-
-    def clock(self, value: Any, path: str) -> time | None:
-        # YAML 1.1 reads an unquoted 08:00 as the base-60 integer 480
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-            return time(value // 60, value % 60)
-        if isinstance(value, str):
-            try:
-                return time.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        self.err(path, 'must be a time of day like "08:00"')
-        return None
-
-    def hours(self, value: Any, path: str) -> Hours | None:
-        m = self.mapping(value, path, {"days", "start", "end"})
-        days: set[int] = set()
-        raw_days = m.get("days", [])
-        if not isinstance(raw_days, list):
-            raw_days = []
-        for i, d in enumerate(raw_days):
-            short = str(d).strip().lower()[:3]
-            if short not in WEEKDAYS:
-                self.err(
-                    f"{path}.days[{i}]", "must be a weekday: mon, tue, wed, thu, fri, sat, sun"
-                )
-            else:
-                days.add(WEEKDAYS.index(short))
-        if not days:
-            self.err(_p(path, "days"), "must list at least one weekday")
-        start = self.clock(m.get("start"), _p(path, "start"))
-        end = self.clock(m.get("end"), _p(path, "end"))
-        if start is None or end is None or not days:
-            return None
-        if end <= start:
-            self.err(_p(path, "end"), "must be after start")
-            return None
-        return Hours(frozenset(days), start, end)
-
-
 def _p(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _dates(c: _Check, raw: dict[str, Any]) -> tuple[date, ...]:
+def _dates(c: Checker, raw: dict[str, Any]) -> tuple[date, ...]:
     if "date" in raw and "dates" in raw:
         c.err("dates", "give either date or dates, not both")
     if "date" in raw:
@@ -177,7 +82,7 @@ def _dates(c: _Check, raw: dict[str, Any]) -> tuple[date, ...]:
     return out
 
 
-def _arrivals(c: _Check, value: Any) -> dict[str, dict[int, float]]:
+def _arrivals(c: Checker, value: Any) -> dict[str, dict[int, float]]:
     if value is None:
         c.err("arrivals", "is required: calls per hour by kind of number")
         return {}
@@ -204,7 +109,7 @@ def _arrivals(c: _Check, value: Any) -> dict[str, dict[int, float]]:
     return out
 
 
-def _variants(c: _Check, value: Any, base_dir: Path) -> tuple[Variant, ...]:
+def _variants(c: Checker, value: Any, base_dir: Path) -> tuple[Variant, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -253,7 +158,7 @@ def _variants(c: _Check, value: Any, base_dir: Path) -> tuple[Variant, ...]:
 
 def parse_scenario(doc: YamlDocument, base_dir: Path) -> Scenario:
     """A Scenario from a loaded YAML document; raise ScenarioError listing every problem."""
-    c = _Check(doc)
+    c = Checker(doc)
     for path, line, message in doc.problems:
         c.problems.append(f"{doc.file}:{line}: {path or '(file)'}: {message}")
     if c.problems:

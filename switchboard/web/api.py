@@ -1,0 +1,599 @@
+"""JSON API handlers: login, directory, availability, registrar, administrator and IT."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import datetime
+
+from aiohttp import web
+
+from routing.models import AbsenceReason, Redirect
+from routing.numbers import normalise
+from routing.presence import manual_redirect
+from switchboard.web import board, metrics
+from switchboard.web.auth import Account, Role, Session, verify_password
+from switchboard.web.core import (
+    SESSION_COOKIE,
+    account,
+    require_self_or_admin,
+    services,
+    session,
+    state,
+)
+from switchboard.web.errors import InvalidField, LoginFailed, Unavailable, UnknownCall, UnknownUser
+from switchboard.web.http import (
+    bool_field,
+    enum_field,
+    int_query,
+    read_json,
+    record_ref,
+    text_field,
+    time_field,
+)
+from switchboard.web.services import CallEntry, WebServices
+from switchboard.web.store import GLOBAL_VOICEMAIL, USER_SWITCHES
+from voicemail.exports import record_json, to_csv, to_json, to_xml
+from voicemail.models import Classification
+from voicemail.service import Register
+
+CALL_FIELDS = (
+    "call_id",
+    "start",
+    "answer",
+    "end",
+    "duration_s",
+    "billable_s",
+    "caller",
+    "called",
+    "dialled",
+    "outcome",
+    "action",
+    "disposition",
+    "dial_status",
+)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+async def authenticate(request: web.Request, user_id: str, password: str) -> tuple[str, Session]:
+    """Check a login against the rate limit and the scrypt hash; a token on success."""
+    svc, st = services(request), state(request)
+    now = svc.now()
+    keys = (f"user:{user_id.casefold()}", f"addr:{request.remote or '-'}")
+    st.limiter.check(keys, now)
+    acct = svc.accounts.get(user_id)
+    # an unknown user costs the same scrypt work as a known one (no timing oracle)
+    stored = acct.password_hash if acct else "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAA"
+    ok = await asyncio.to_thread(verify_password, password, stored)
+    if acct is None or not ok:
+        st.limiter.failed(keys, now)
+        raise LoginFailed("wrong user id or password")
+    st.limiter.succeeded(keys[0])
+    return st.codec.issue(acct.user_id, now)
+
+
+def set_session_cookie(resp: web.StreamResponse, request: web.Request, token: str) -> None:
+    """The session cookie: HttpOnly, SameSite=Strict, Secure behind HTTPS."""
+    svc = services(request)
+    resp.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=svc.secure_cookies,
+        max_age=int(svc.session_ttl.total_seconds()),
+        path="/",
+    )
+
+
+def me_json(request: web.Request, acct: Account, sess: Session) -> dict[str, object]:
+    """Who is signed in, their roles and the CSRF token for cookie-borne changes."""
+    user = services(request).config.directory.user(acct.user_id)
+    return {
+        "user": acct.user_id,
+        "name": user.name if user else acct.user_id,
+        "roles": sorted(acct.roles),
+        "expires": sess.expires.isoformat(),
+        "csrf": state(request).codec.csrf(sess),
+    }
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """POST /api/login {user, password}: a bearer token (and the session cookie)."""
+    data = await read_json(request, services(request).max_body)
+    user_id = text_field(data, "user", required=True, max_len=100) or ""
+    password = data.get("password")
+    if not isinstance(password, str) or not password or len(password) > 200:
+        raise InvalidField("password", "is required text")
+    token, sess = await authenticate(request, user_id, password)
+    acct = services(request).accounts.get(sess.user_id)
+    assert acct is not None
+    body = me_json(request, acct, sess) | {"token": token}
+    resp = web.json_response(body)
+    set_session_cookie(resp, request, token)
+    return resp
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """POST /api/logout: the session stops working."""
+    state(request).codec.revoke(session(request), services(request).now())
+    resp = web.json_response({"ok": True})
+    resp.del_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+async def me(request: web.Request) -> web.StreamResponse:
+    """GET /api/me."""
+    return web.json_response(me_json(request, account(request), session(request)))
+
+
+# ---------------------------------------------------------------- directory and availability
+
+
+async def directory(request: web.Request) -> web.StreamResponse:
+    """GET /api/directory?q=&unit=&title=&keyword=: public numbers and live availability."""
+    svc = services(request)
+    now = svc.now()
+    q = {k: request.query.get(k, "")[:100] for k in ("q", "unit", "title", "keyword")}
+    org = svc.org()
+    users = board.search(org.directory.users, **q)
+    rows = board.board(org, await svc.book(now), now, users)
+    return web.json_response({"at": now.isoformat(), "users": rows})
+
+
+def _redirect_json(r: Redirect | None, svc: WebServices) -> dict[str, object] | None:
+    if r is None:
+        return None
+    tz = svc.config.org.timezone
+    return {
+        "reason": r.reason.value,
+        "source": r.source,
+        "start": r.start.astimezone(tz).isoformat(),
+        "until": r.until.astimezone(tz).isoformat() if r.until else None,
+        "returns": r.return_time.astimezone(tz).isoformat() if r.return_time else None,
+        "text": r.text,
+    }
+
+
+async def availability_json(svc: WebServices, user_id: str) -> dict[str, object]:
+    """A user's full availability: board row, calendar-derived state, manual redirect."""
+    now = svc.now()
+    org = svc.org()
+    user = org.directory.user(user_id)
+    if user is None:
+        raise UnknownUser(user_id)
+    book = await svc.book(now)
+    p = book.users.get(user_id)
+    calendar_status = "none" if user.calendar is None else "ok"
+    if p is not None and p.calendar_error:
+        calendar_status = "unavailable"
+    manual = svc.store.manual_for(user_id, now)
+    manual_json = None
+    if manual is not None:
+        manual_json = {
+            "reason": manual.reason.value,
+            "until": manual.until.astimezone(org.timezone).isoformat() if manual.until else None,
+            "text": manual.text,
+            "set_by": svc.store.set_by(user_id),
+        }
+    return {
+        **board.entry(user, org, book, now),
+        "calendar": calendar_status,
+        "calendar_redirect": _redirect_json(p.at(now) if p else None, svc),
+        "manual": manual_json,
+        "at": now.isoformat(),
+    }
+
+
+async def availability(request: web.Request) -> web.StreamResponse:
+    """GET /api/users/{user_id}/availability."""
+    return web.json_response(
+        await availability_json(services(request), request.match_info["user_id"])
+    )
+
+
+async def set_manual_redirect(
+    svc: WebServices, user_id: str, by: str, data: dict[str, object]
+) -> None:
+    """Validate and store a manual redirect (HV-03: it wins over the calendar until `until`)."""
+    now = svc.now()
+    if svc.config.directory.user(user_id) is None:
+        raise UnknownUser(user_id)
+    reason = enum_field(data, "reason", AbsenceReason, required=True)
+    assert reason is not None
+    until = time_field(data, "until", svc.config.org.timezone)
+    if until is not None and until <= now:
+        raise InvalidField("until", "must be in the future")
+    text = text_field(data, "text", max_len=200)
+    redirect = manual_redirect(user_id, reason, until, svc.config.rules, now, text)
+    await svc.store.set_manual(redirect, by, now)
+
+
+async def put_manual(request: web.Request) -> web.StreamResponse:
+    """PUT /api/users/{user_id}/manual-redirect {reason, until?, text?}."""
+    svc = services(request)
+    user_id = request.match_info["user_id"]
+    me_ = require_self_or_admin(request, user_id)
+    data = await read_json(request, svc.max_body)
+    await set_manual_redirect(svc, user_id, me_.user_id, data)
+    return web.json_response(await availability_json(svc, user_id))
+
+
+async def delete_manual(request: web.Request) -> web.StreamResponse:
+    """DELETE /api/users/{user_id}/manual-redirect."""
+    svc = services(request)
+    user_id = request.match_info["user_id"]
+    me_ = require_self_or_admin(request, user_id)
+    if svc.config.directory.user(user_id) is None:
+        raise UnknownUser(user_id)
+    await svc.store.clear_manual(user_id, me_.user_id, svc.now())
+    return web.json_response(await availability_json(svc, user_id))
+
+
+async def presence_events(request: web.Request) -> web.StreamResponse:
+    """GET /api/presence/events: server-sent events, one `presence` event per changed row."""
+    svc = services(request)
+    hub = state(request).hub
+    queue = hub.subscribe()
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    last: dict[str, str] = {}
+    try:
+        await resp.prepare(request)
+        await resp.write(b"retry: 3000\n\n")
+        while True:
+            now = svc.now()
+            org = svc.org()
+            rows = board.board(org, await svc.book(now), now, org.directory.users)
+            sent = False
+            for row in rows:
+                text = json.dumps(row, ensure_ascii=False)
+                uid = str(row["id"])
+                if last.get(uid) != text:
+                    last[uid] = text
+                    await resp.write(f"event: presence\ndata: {text}\n\n".encode())
+                    sent = True
+            if not sent:
+                await resp.write(b": keep-alive\n\n")
+            try:
+                item = await asyncio.wait_for(queue.get(), svc.sse_refresh_s)
+            except TimeoutError:
+                continue
+            if item is None:
+                break
+            while not queue.empty():  # coalesce a burst of changes into one pass
+                if queue.get_nowait() is None:
+                    return resp
+    except ConnectionResetError:
+        pass
+    finally:
+        hub.unsubscribe(queue)
+    return resp
+
+
+# ---------------------------------------------------------------- registrar
+
+
+def register_of(svc: WebServices) -> Register:
+    """The voicemail register, or Unavailable."""
+    if svc.register is None:
+        raise Unavailable("the voicemail register is not configured")
+    return svc.register
+
+
+async def queue_json(svc: WebServices) -> list[dict[str, object]]:
+    """The classification queue, longest-waiting first."""
+    reg = register_of(svc)
+    tz = svc.config.org.timezone
+    return [
+        record_json(item.record, tz) | {"id": item.record.id, "waiting_s": int(item.waiting_s)}
+        for item in await reg.queue(svc.now())
+    ]
+
+
+async def queue(request: web.Request) -> web.StreamResponse:
+    """GET /api/registry/queue."""
+    return web.json_response({"queue": await queue_json(services(request))})
+
+
+async def record(request: web.Request) -> web.StreamResponse:
+    """GET /api/registry/records/{ref}."""
+    svc = services(request)
+    rec = await register_of(svc).get(record_ref(request.match_info["ref"]))
+    return web.json_response(record_json(rec, svc.config.org.timezone) | {"id": rec.id})
+
+
+async def audit_json(svc: WebServices, ref: str) -> list[dict[str, object]]:
+    """A record's audit trail, oldest first."""
+    reg = register_of(svc)
+    rec = await reg.get(ref)
+    tz = svc.config.org.timezone
+    return [
+        {
+            "seq": ev.seq,
+            "at": ev.at.astimezone(tz).isoformat(),
+            "actor": ev.actor,
+            "action": ev.action,
+            "before": ev.before,
+            "after": ev.after,
+            "hash": ev.hash,
+        }
+        for ev in await reg.store.events(rec.id)
+    ]
+
+
+async def audit(request: web.Request) -> web.StreamResponse:
+    """GET /api/registry/records/{ref}/audit."""
+    svc = services(request)
+    events = await audit_json(svc, record_ref(request.match_info["ref"]))
+    return web.json_response({"events": events}, dumps=lambda v: json.dumps(v, default=str))
+
+
+async def audio(request: web.Request) -> web.StreamResponse:
+    """GET /api/registry/records/{ref}/audio: owner, delegates and registrars only; audited."""
+    svc = services(request)
+    ref = record_ref(request.match_info["ref"])
+    rec, path = await register_of(svc).play(ref, account(request).user_id, svc.now())
+    ctype = (
+        "audio/wav" if rec.audio_format.lower() in ("wav", "wav49") else "application/octet-stream"
+    )
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": ctype,
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'inline; filename="{rec.id}.{rec.audio_format}"',
+        },
+    )
+
+
+async def classify_record(
+    svc: WebServices, ref: str, actor: str, data: dict[str, object]
+) -> dict[str, object]:
+    """Classify through the register; returns the record's JSON."""
+    classification = enum_field(data, "classification", Classification, required=True)
+    assert classification is not None
+    rec = await register_of(svc).classify(
+        ref,
+        classification,
+        actor,
+        svc.now(),
+        summary=text_field(data, "summary", max_len=500),
+        case_reference=text_field(data, "case_reference", max_len=100),
+    )
+    return record_json(rec, svc.config.org.timezone) | {"id": rec.id}
+
+
+async def classify(request: web.Request) -> web.StreamResponse:
+    """POST /api/registry/records/{ref}/classification {classification, summary, case_ref}."""
+    svc = services(request)
+    ref = record_ref(request.match_info["ref"])
+    data = await read_json(request, svc.max_body)
+    return web.json_response(await classify_record(svc, ref, account(request).user_id, data))
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    """GET /api/registry/export?format=json|csv|xml&year=."""
+    from voicemail.store import RecordFilter
+
+    svc = services(request)
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv", "xml"):
+        raise InvalidField("format", "must be json, csv or xml")
+    year = int_query(request, "year", 0, 0, 9999) or None
+    records = await register_of(svc).records(RecordFilter(year=year))
+    org = svc.config.org
+    if fmt == "csv":
+        text, ctype = to_csv(records, org.timezone), "text/csv"
+    elif fmt == "xml":
+        text, ctype = to_xml(records, org.timezone, org.name, org.code), "application/xml"
+    else:
+        text, ctype = to_json(records, org.timezone), "application/json"
+    name = f"{org.code}-register{'-' + str(year) if year else ''}.{fmt}"
+    return web.Response(
+        text=text,
+        content_type=ctype,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# ---------------------------------------------------------------- administrator
+
+
+def switches_json(svc: WebServices) -> dict[str, object]:
+    """The voicemail switch (ALV-12) and every user's switches (ALV-05, ALV-10, ALV-19)."""
+    org = svc.org()
+    return {
+        "voicemail_extension_users": org.policy.voicemail_extension_users,
+        "international_calls": org.policy.international_calls,
+        "users": [
+            {
+                "id": u.id,
+                "name": u.name,
+                "voicemail": u.voicemail,
+                "mobile_follows_calendar": u.mobile_follows_calendar,
+                "international_unlocked": u.international_unlocked,
+            }
+            for u in sorted(org.directory.users, key=lambda u: u.name)
+        ],
+    }
+
+
+async def get_switches(request: web.Request) -> web.StreamResponse:
+    """GET /api/admin/switches."""
+    return web.json_response(switches_json(services(request)))
+
+
+async def put_voicemail_switch(request: web.Request) -> web.StreamResponse:
+    """PUT /api/admin/voicemail {enabled}: voicemail for every extension user (ALV-12)."""
+    svc = services(request)
+    data = await read_json(request, svc.max_body)
+    enabled = bool_field(data, "enabled")
+    if enabled is None:
+        raise InvalidField("enabled", "is required (true or false)")
+    await svc.store.set_override("", GLOBAL_VOICEMAIL, enabled, account(request).user_id, svc.now())
+    for u in svc.config.directory.users:
+        svc.store.hub.publish(u.id)
+    return web.json_response(switches_json(svc))
+
+
+async def set_user_switches(
+    svc: WebServices, user_id: str, by: str, data: dict[str, object]
+) -> None:
+    """Persist the given per-user switches."""
+    if svc.config.directory.user(user_id) is None:
+        raise UnknownUser(user_id)
+    unknown = set(data) - set(USER_SWITCHES)
+    if unknown:
+        raise InvalidField(sorted(unknown)[0], "unknown switch")
+    values = {name: bool_field(data, name) for name in USER_SWITCHES}
+    if all(v is None for v in values.values()):
+        raise InvalidField("switches", f"give at least one of {', '.join(USER_SWITCHES)}")
+    for name, value in values.items():
+        if value is not None:
+            await svc.store.set_override(user_id, name, value, by, svc.now())
+
+
+async def put_user_switches(request: web.Request) -> web.StreamResponse:
+    """PUT /api/admin/users/{user_id}/switches {voicemail?, mobile_follows_calendar?, ...}."""
+    svc = services(request)
+    data = await read_json(request, svc.max_body)
+    await set_user_switches(svc, request.match_info["user_id"], account(request).user_id, data)
+    return web.json_response(switches_json(svc))
+
+
+# ---------------------------------------------------------------- IT (ALV-18, ALV-20)
+
+
+def _start(entry: CallEntry, svc: WebServices) -> datetime | None:
+    raw = entry.get("start")
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=svc.config.org.timezone)
+
+
+async def query_calls(request: web.Request) -> list[CallEntry]:
+    """Calls filtered by since, until (ISO times) and a number fragment, newest first."""
+    svc = services(request)
+    if svc.call_log is None:
+        raise Unavailable("the call log is not configured")
+    q = dict(request.query)
+    since = time_field(q, "since", svc.config.org.timezone)
+    until = time_field(q, "until", svc.config.org.timezone)
+    raw_number = request.query.get("number", "")[:40]
+    e164 = normalise(raw_number, svc.config.org.plan) if raw_number.strip() else None
+    number = "".join(ch for ch in (e164 or raw_number) if ch.isdigit())[:20]
+    limit = int_query(request, "limit", 1000, 1, 100_000)
+    out: list[CallEntry] = []
+    for entry in reversed(await svc.call_log.calls()):
+        start = _start(entry, svc)
+        if since and (start is None or start < since):
+            continue
+        if until and (start is None or start >= until):
+            continue
+        if number:
+            digits = "".join(
+                ch
+                for ch in json.dumps([entry.get(k) for k in ("caller", "called", "dialled")])
+                if ch.isdigit() or ch == ","
+            )
+            if number not in digits:
+                continue
+        out.append(entry)
+        if len(out) >= limit:
+            break
+    return out
+
+
+async def calls(request: web.Request) -> web.StreamResponse:
+    """GET /api/calls?since=&until=&number=&limit=."""
+    return web.json_response({"calls": [dict(c) for c in await query_calls(request)]})
+
+
+def calls_csv_text(entries: list[CallEntry]) -> str:
+    """The call log as CSV (a file IT can open in a spreadsheet)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CALL_FIELDS)
+    for entry in entries:
+        row = []
+        for name in CALL_FIELDS:
+            value = entry.get(name)
+            row.append(" ".join(str(v) for v in value) if isinstance(value, list) else value)
+        writer.writerow(["" if v is None else v for v in row])
+    return buf.getvalue()
+
+
+async def calls_csv(request: web.Request) -> web.StreamResponse:
+    """GET /api/calls.csv: the same query as CSV."""
+    text = calls_csv_text(await query_calls(request))
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="samtalslogg.csv"'},
+    )
+
+
+async def flag_threat(svc: WebServices, call_id: str, note: str, by: str) -> dict[str, object]:
+    """ALV-20: an incident record with the call's details."""
+    if svc.call_log is None:
+        raise Unavailable("the call log is not configured")
+    for entry in await svc.call_log.calls():
+        if entry.get("call_id") == call_id:
+            incident = await svc.store.add_incident(
+                call_id, entry, note, by, svc.now(), svc.config.org.code
+            )
+            return incident.as_json()
+    raise UnknownCall(call_id)
+
+
+async def threat(request: web.Request) -> web.StreamResponse:
+    """POST /api/calls/{call_id}/threat {note}."""
+    svc = services(request)
+    data = await read_json(request, svc.max_body)
+    note = text_field(data, "note", required=True, max_len=2000) or ""
+    body = await flag_threat(svc, request.match_info["call_id"], note, account(request).user_id)
+    return web.json_response(body, status=201)
+
+
+async def incidents(request: web.Request) -> web.StreamResponse:
+    """GET /api/incidents."""
+    items = await services(request).store.incidents()
+    return web.json_response({"incidents": [i.as_json() for i in items]})
+
+
+# ---------------------------------------------------------------- operations
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    """GET /healthz: liveness."""
+    svc = services(request)
+    return web.json_response(
+        {"status": "ok", "organisation": svc.config.org.id, "register": svc.register is not None}
+    )
+
+
+async def metrics_text(request: web.Request) -> web.StreamResponse:
+    """GET /metrics: Prometheus text format."""
+    text = await metrics.render(services(request), state(request).hub.subscribers)
+    return web.Response(
+        body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )
+
+
+def has_role(acct: Account, role: Role) -> bool:
+    """Whether the account holds the role."""
+    return role in acct.roles

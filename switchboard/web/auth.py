@@ -1,0 +1,250 @@
+"""Accounts, roles, password hashing (scrypt), signed session tokens, CSRF and login limits."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import yaml
+
+from routing.models import Directory
+from switchboard.web.errors import NotAuthenticated, SessionExpired, TooManyAttempts
+
+ACCOUNTS_FILE = "accounts.yaml"
+DEV_PASSWORD_ENV = "SWITCHBOARD_DEV_PASSWORD"
+SESSION_SECRET_ENV = "SWITCHBOARD_SESSION_SECRET"
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+class Role(StrEnum):
+    """What an account may do: every employee is staff; the others add duties."""
+
+    STAFF = "staff"
+    REGISTRAR = "registrar"
+    ADMIN = "admin"
+    IT = "it"
+
+
+ALL_ROLES = frozenset(Role)
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """A scrypt hash as `scrypt$N$r$p$salt$hash` (base64)."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True when `password` matches the stored scrypt hash (constant-time compare)."""
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+            maxmem=64 * 1024 * 1024,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+class AccountsError(Exception):
+    """accounts.yaml has problems; `problems` are one line each."""
+
+    error_id = "invalid-accounts"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A directory user who may sign in, with their roles and password hash."""
+
+    user_id: str
+    roles: frozenset[Role]
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """Every account by user id."""
+
+    by_user: Mapping[str, Account]
+
+    def get(self, user_id: str) -> Account | None:
+        """The account, or None."""
+        return self.by_user.get(user_id)
+
+    def with_role(self, role: Role) -> tuple[str, ...]:
+        """User ids holding `role`, sorted."""
+        return tuple(sorted(a.user_id for a in self.by_user.values() if role in a.roles))
+
+    @classmethod
+    def of(cls, accounts: Iterable[Account]) -> Accounts:
+        """Build from a list."""
+        return cls({a.user_id: a for a in accounts})
+
+
+def load_accounts(
+    path: str | Path, directory: Directory, dev_password: str | None
+) -> tuple[Accounts, bool]:
+    """Read accounts.yaml: (accounts, whether any uses the development password).
+
+    An entry without `password_hash` takes `dev_password`; if there is none that is an error.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise AccountsError([f"{path}: {exc}"]) from exc
+    problems: list[str] = []
+    entries = raw.get("accounts") if isinstance(raw, dict) else None
+    if not isinstance(entries, dict):
+        raise AccountsError([f"{path}: accounts: must be a mapping of user id to settings"])
+    dev_hash: str | None = None
+    used_dev = False
+    out: list[Account] = []
+    for user_id, settings in entries.items():
+        where = f"{path}: accounts.{user_id}"
+        if directory.user(str(user_id)) is None:
+            problems.append(f"{where}: not a user in the directory")
+            continue
+        if not isinstance(settings, dict):
+            problems.append(f"{where}: must be a mapping with roles")
+            continue
+        roles_raw = settings.get("roles", ["staff"])
+        if not isinstance(roles_raw, list) or not all(r in ALL_ROLES for r in roles_raw):
+            problems.append(f"{where}.roles: must be a list of {', '.join(sorted(ALL_ROLES))}")
+            continue
+        roles = frozenset(Role(r) for r in roles_raw) | {Role.STAFF}
+        pw_hash = settings.get("password_hash")
+        if pw_hash is None:
+            if dev_password is None:
+                problems.append(f"{where}: no password_hash and no {DEV_PASSWORD_ENV} set")
+                continue
+            dev_hash = dev_hash or hash_password(dev_password)
+            pw_hash = dev_hash
+            used_dev = True
+        elif not isinstance(pw_hash, str) or not pw_hash.startswith("scrypt$"):
+            problems.append(f"{where}.password_hash: must be a scrypt hash (never a password)")
+            continue
+        out.append(Account(str(user_id), roles, pw_hash))
+    if problems:
+        raise AccountsError(problems)
+    return Accounts.of(out), used_dev
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A verified session: who, until when, and its id (the CSRF token is derived from it)."""
+
+    user_id: str
+    sid: str
+    expires: datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SessionCodec:
+    """Stateless signed session tokens (HMAC-SHA256 with a secret from the environment)."""
+
+    def __init__(self, secret: bytes, ttl: timedelta) -> None:
+        if len(secret) < 16:
+            raise ValueError("the session secret must be at least 16 bytes")
+        self.secret = secret
+        self.ttl = ttl
+        self._revoked: dict[str, datetime] = {}
+
+    def _sign(self, data: bytes) -> str:
+        return _b64(hmac.new(self.secret, data, hashlib.sha256).digest())
+
+    def issue(self, user_id: str, now: datetime) -> tuple[str, Session]:
+        """A new token and its session."""
+        session = Session(user_id, secrets.token_urlsafe(16), now + self.ttl)
+        payload = json.dumps(
+            {"u": user_id, "sid": session.sid, "exp": int(session.expires.timestamp())}
+        ).encode()
+        return f"{_b64(payload)}.{self._sign(payload)}", session
+
+    def verify(self, token: str, now: datetime) -> Session:
+        """The session in a token; NotAuthenticated if forged, SessionExpired if too old."""
+        try:
+            body, sig = token.split(".", 1)
+            payload = _unb64(body)
+            if not hmac.compare_digest(sig, self._sign(payload)):
+                raise NotAuthenticated("invalid session")
+            data = json.loads(payload)
+            user_id, sid, exp = str(data["u"]), str(data["sid"]), int(data["exp"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NotAuthenticated("invalid session") from exc
+        expires = datetime.fromtimestamp(exp, now.tzinfo)
+        if now >= expires or sid in self._revoked:
+            raise SessionExpired("the session has expired; sign in again")
+        return Session(user_id, sid, expires)
+
+    def revoke(self, session: Session, now: datetime) -> None:
+        """Log out: the token stops working before it expires."""
+        self._revoked = {s: e for s, e in self._revoked.items() if e > now}
+        self._revoked[session.sid] = session.expires
+
+    def csrf(self, session: Session) -> str:
+        """The CSRF token for pages and cookie-authenticated API calls of this session."""
+        return self._sign(b"csrf:" + session.sid.encode())
+
+    def login_csrf(self, nonce: str) -> str:
+        """The CSRF token of the login form, bound to a pre-session cookie nonce."""
+        return self._sign(b"login:" + nonce.encode())
+
+
+class LoginLimiter:
+    """At most `limit` failed logins per user id and per client address within `window`."""
+
+    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=5)) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, list[datetime]] = {}
+
+    def check(self, keys: Iterable[str], now: datetime) -> None:
+        """TooManyAttempts when any key is over the limit."""
+        for key in keys:
+            recent = [t for t in self._failures.get(key, []) if now - t < self.window]
+            self._failures[key] = recent
+            if len(recent) >= self.limit:
+                wait = self.window - (now - recent[0])
+                raise TooManyAttempts(max(1, int(wait.total_seconds()) + 1))
+
+    def failed(self, keys: Iterable[str], now: datetime) -> None:
+        """Count one failure against each key."""
+        for key in keys:
+            self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, user_key: str) -> None:
+        """A good login clears the user's failures (not the address's)."""
+        self._failures.pop(user_key, None)

@@ -1,0 +1,115 @@
+"""Request parsing helpers: bounded JSON bodies and typed fields with stable errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from switchboard.web.errors import BadRecordId, BodyTooLarge, InvalidField, MalformedJson
+
+E = TypeVar("E", bound=StrEnum)
+# An internal record id, or a registration number like ALV-RÖST-2026-000042: nothing else,
+# so no path separator or dot ever reaches the register or the audio store.
+_RECORD_REF = re.compile(r"^(?:\d{1,12}|[A-ZÅÄÖ]{2,8}-[A-ZÅÄÖ]{2,12}-\d{4}-\d{1,9})$")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, at most `limit` bytes (BodyTooLarge beyond, whatever Content-Length says)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"the body is larger than {limit} bytes")
+    data = await request.content.read(limit + 1)
+    if len(data) > limit:
+        raise BodyTooLarge(f"the body is larger than {limit} bytes")
+    return data
+
+
+async def read_json(request: web.Request, limit: int) -> dict[str, object]:
+    """A JSON object body; MalformedJson for anything else."""
+    data = await read_body(request, limit)
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedJson("the body is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise MalformedJson("the body must be a JSON object")
+    return value
+
+
+def text_field(
+    data: Mapping[str, object], name: str, *, required: bool = False, max_len: int = 500
+) -> str | None:
+    """A string field, stripped; None when absent or empty and not required."""
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise InvalidField(name, "is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidField(name, "must be text")
+    value = value.strip()
+    if len(value) > max_len:
+        raise InvalidField(name, f"must be at most {max_len} characters")
+    if required and not value:
+        raise InvalidField(name, "is required")
+    return value or None
+
+
+def bool_field(data: Mapping[str, object], name: str) -> bool | None:
+    """A JSON boolean, or None when absent."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise InvalidField(name, "must be true or false")
+    return value
+
+
+def enum_field(data: Mapping[str, object], name: str, kind: type[E], *, required: bool) -> E | None:
+    """One of an enumeration's values."""
+    value = text_field(data, name, required=required, max_len=64)
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidField(name, f"must be one of: {', '.join(k.value for k in kind)}") from None
+
+
+def time_field(data: Mapping[str, object], name: str, tz: ZoneInfo) -> datetime | None:
+    """ISO 8601 time; without an offset it is local time in the organisation's zone."""
+    value = text_field(data, name, max_len=40)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidField(name, "must be a time like 2026-11-24T14:30") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def record_ref(text: str) -> str:
+    """A record reference from a URL, checked before it goes anywhere."""
+    if not _RECORD_REF.match(text):
+        raise BadRecordId(f"{text[:40]!r} is not a record id or registration number")
+    return text
+
+
+def int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter within [lo, hi]."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidField(name, "must be a whole number") from None
+    if not lo <= value <= hi:
+        raise InvalidField(name, f"must be between {lo} and {hi}")
+    return value

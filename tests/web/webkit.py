@@ -1,0 +1,188 @@
+"""Test doubles and builders for the web tests: a clock, a call log, spool messages, accounts."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+from switchboard.config import Config
+from switchboard.web.auth import Account, Accounts, Role, hash_password
+from switchboard.web.services import CallEntry, IcsPresence, WebServices
+from switchboard.web.store import WebStore
+from voicemail.intake import SpoolIntake
+from voicemail.service import Register
+
+PASSWORD = "korrekt-häst-batteri"
+START = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)  # 10.15 in Stockholm, a Tuesday
+# one account per single role, plus the mailbox owner and her delegate (ALV-14)
+ROLE_USERS = {
+    Role.STAFF: "bertil.berg",
+    Role.REGISTRAR: "johanna.jansson",
+    Role.ADMIN: "lena.lund",
+    Role.IT: "ivar.isaksson",
+}
+OWNER = "anna.andersson"
+DELEGATE = "helena.holm"
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        """The current fake time."""
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        """Move time forward."""
+        self.current += delta
+
+
+class FakeCallLog:
+    """A call log held in memory, shaped like the telephone service's JSON lines."""
+
+    def __init__(self, entries: list[Mapping[str, object]] | None = None) -> None:
+        self.entries = list(entries or sample_calls())
+
+    async def calls(self) -> list[CallEntry]:
+        """Every entry, oldest first."""
+        return list(self.entries)
+
+
+def sample_calls() -> list[Mapping[str, object]]:
+    """Three logged calls, as CallLog.on_call_done writes them."""
+    return [
+        {
+            "call_id": "1764000000.1",
+            "dialled": ["PJSIP/83012"],
+            "caller": "+46701234567",
+            "called": "+462683012",
+            "start": "2026-11-24 09:01:00",
+            "answer": "2026-11-24 09:01:05",
+            "end": "2026-11-24 09:03:00",
+            "duration_s": 120,
+            "billable_s": 115,
+            "disposition": "ANSWERED",
+            "outcome": "answered",
+            "action": "ring",
+        },
+        {
+            "call_id": "1764000000.2",
+            "dialled": [],
+            "caller": "+46731112233",
+            "called": "+462683013",
+            "start": "2026-11-24 09:30:00",
+            "end": "2026-11-24 09:31:00",
+            "duration_s": 60,
+            "billable_s": 0,
+            "disposition": "NO ANSWER",
+            "outcome": "voicemail",
+            "action": "redirect",
+        },
+        {
+            "call_id": "1764000000.3",
+            "dialled": ["PJSIP/83015"],
+            "caller": "+46855512345",
+            "called": "+462683015",
+            "start": "2026-11-24 10:00:00",
+            "end": "2026-11-24 10:02:00",
+            "duration_s": 120,
+            "billable_s": 118,
+            "disposition": "ANSWERED",
+            "outcome": "answered",
+            "action": "ring",
+        },
+    ]
+
+
+@cache
+def password_hash() -> str:
+    """One scrypt hash of PASSWORD, shared by every test account (scrypt is slow on purpose)."""
+    return hash_password(PASSWORD)
+
+
+def test_accounts() -> Accounts:
+    """Single-role accounts, the mailbox owner (staff) and her delegate (registrar in the sample)."""
+    h = password_hash()
+    accounts = [Account(uid, frozenset({role}), h) for role, uid in ROLE_USERS.items()]
+    accounts.append(Account(OWNER, frozenset({Role.STAFF}), h))
+    accounts.append(Account(DELEGATE, frozenset({Role.STAFF}), h))
+    return Accounts.of(accounts)
+
+
+def wav(payload: bytes) -> bytes:
+    """A minimal 8 kHz mono 16-bit WAV around the payload."""
+    header = b"RIFF" + struct.pack("<I", 36 + len(payload)) + b"WAVEfmt "
+    header += struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+    return header + b"data" + struct.pack("<I", len(payload)) + payload
+
+
+def put_message(spool: Path, mailbox: str, n: int, origtime: int, caller: str) -> None:
+    """One app_voicemail message (msgNNNN.txt + .wav) in Asterisk 22's layout, with old mtimes."""
+    d = spool / "default" / mailbox / "INBOX"
+    d.mkdir(parents=True, exist_ok=True)
+    txt = "\n".join(
+        [
+            ";",
+            "; Message Information file",
+            ";",
+            "[message]",
+            f"origmailbox={mailbox}",
+            "context=from-trunk",
+            f"exten=026{mailbox}",
+            "rdnis=unknown",
+            "priority=5",
+            "callerchan=PJSIP/trunk-00000002",
+            f"callerid={caller}",
+            "origdate=Tue Nov 24 08:04:10 AM UTC 2026",
+            f"origtime={origtime}",
+            "category=",
+            f"msg_id={origtime}-{n:08x}",
+            "flag=",
+            "duration=4",
+            "",
+        ]
+    )
+    tone = bytes((i * 7) % 256 for i in range(16000))
+    for ext, data in (("wav", wav(tone)), ("txt", txt.encode())):
+        p = d / f"msg{n:04d}.{ext}"
+        p.write_bytes(data)
+        os.utime(p, (1_700_000_000, 1_700_000_000))
+
+
+async def open_register(
+    config: Config, tmp: Path, now: datetime, registrars: tuple[str, ...]
+) -> Register:
+    """A register with two messages for Anna Andersson's mailbox taken in from a spool."""
+    settings = dataclasses.replace(config.voicemail, registrars=registrars)
+    reg = await Register.open(config.org, settings, tmp / "vm" / "register.sqlite3")
+    spool = tmp / "spool"
+    base = int((now - timedelta(hours=2)).timestamp())
+    put_message(spool, "83012", 0, base, '"Örjan Öst" <0701234567>')
+    put_message(spool, "83012", 1, base + 1800, '"Stina Svensson" <0739876543>')
+    await SpoolIntake(reg, spool).run_once(now)
+    return reg
+
+
+def make_services(
+    config: Config, store: WebStore, reg: Register | None, clock: FakeClock
+) -> WebServices:
+    """Real ICS presence and SQLite stores, fake clock and call log."""
+    return WebServices(
+        config=config,
+        presence=IcsPresence(config),
+        store=store,
+        accounts=test_accounts(),
+        register=reg,
+        call_log=FakeCallLog(),
+        now=clock.now,
+        session_secret=b"test-secret-0123456789abcdef",
+        sse_refresh_s=0.2,
+    )
