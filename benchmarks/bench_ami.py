@@ -1,14 +1,21 @@
 """AMI benchmark: calls/s through AsyncAGI against the simulated platform (p50/p99 decision
-latency), and a full resync of 10,000 users. Run: python benchmarks/bench_ami.py"""
+latency), with the platform in the same process and in a separate one; and a full resync of
+10,000 users (into an empty AstDB, then with nothing changed).
+
+Run: python benchmarks/bench_ami.py [--calls N]
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import multiprocessing as mp
 import statistics
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from routing.models import AbsenceReason, Directory, ManualRedirect, PresenceBook, User
 from switchboard.config import load_config
@@ -20,25 +27,18 @@ from switchboard.telephony.simulated import SimulatedAsterisk
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+CONCURRENCY = 50
 
 
-async def bench_calls(n: int = 2000, concurrency: int = 50) -> None:
-    """Place n calls to a redirected extension, `concurrency` at a time."""
-    org = load_config(ROOT / "config" / "alvkarleby").org
-    book = PresenceBook(
-        {},
-        {
-            "anna.andersson": ManualRedirect(
-                "anna.andersson", AbsenceReason.MEETING, NOW + timedelta(hours=3), set_at=NOW
-            )
-        },
-    )
-    sim = SimulatedAsterisk(secret="b")
-    await sim.start()
-    svc = TelephonyService(org, TelephonySettings(), lambda: book, lambda: NOW, simulated=sim)
-    await svc.start()
-    await asyncio.wait_for(svc.mirrored.wait(), 10)
-    sem = asyncio.Semaphore(concurrency)
+def _book() -> PresenceBook:
+    until = NOW + timedelta(hours=3)
+    anna = ManualRedirect("anna.andersson", AbsenceReason.MEETING, until, set_at=NOW)
+    return PresenceBook({}, {"anna.andersson": anna})
+
+
+async def _drive(sim: SimulatedAsterisk, n: int) -> float:
+    """Place n calls to a redirected, answering extension, CONCURRENCY at a time; elapsed s."""
+    sem = asyncio.Semaphore(CONCURRENCY)
 
     async def one(i: int) -> None:
         async with sem:
@@ -47,23 +47,88 @@ async def bench_calls(n: int = 2000, concurrency: int = 50) -> None:
 
     t0 = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
-    elapsed = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def _report(label: str, n: int, elapsed: float, latencies: list[float]) -> None:
+    lat = sorted(latencies)
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[max(0, int(len(lat) * 0.99) - 1)] * 1000
+    print(
+        f"{label}: {n} calls in {elapsed:.2f} s = {n / elapsed:,.0f} calls/s "
+        f"(message + dial + hangup each, {CONCURRENCY} concurrent); "
+        f"decision p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+    )
+
+
+async def _service(port: int, secret: str, sim: SimulatedAsterisk | None) -> TelephonyService:
+    org = load_config(ROOT / "config" / "alvkarleby").org
+    book = _book()
+    settings = TelephonySettings()
+    if sim is None:
+        from dataclasses import replace
+
+        from switchboard.telephony.ami import AmiSettings
+
+        settings = replace(settings, platform="asterisk", ami=AmiSettings(port=port, secret=secret))
+    svc = TelephonyService(org, settings, lambda: book, lambda: NOW, simulated=sim)
+    svc.controller.keep_latencies = True
+    await svc.start()
+    await asyncio.wait_for(svc.mirrored.wait(), 10)
+    return svc
+
+
+async def bench_calls_in_process(n: int) -> None:
+    """The service and the simulated platform share one event loop (one core)."""
+    sim = SimulatedAsterisk(secret="b")
+    await sim.start()
+    svc = await _service(sim.port, "b", sim)
+    elapsed = await _drive(sim, n)
     await svc.controller.wait_idle(10)
     await svc.stop()
-    lat = sorted(svc.controller.latencies)
-    p50 = statistics.median(lat) * 1000
-    p99 = lat[int(len(lat) * 0.99) - 1] * 1000
-    print(
-        f"calls through AsyncAGI: {n} in {elapsed:.2f} s = {n / elapsed:.0f} calls/s "
-        f"(each: message + dial + hangup, {concurrency} concurrent)"
-    )
-    print(
-        f"decision latency (AsyncAGIStart handled -> RouteDecision): p50 {p50:.2f} ms, p99 {p99:.2f} ms"
-    )
+    _report("AsyncAGI, platform in-process ", n, elapsed, svc.controller.latencies)
+
+
+def _platform_process(conn: Connection, n: int) -> None:
+    """Child: serve AMI, wait for the go signal, place n calls, send back the elapsed time."""
+
+    async def main() -> None:
+        sim = SimulatedAsterisk(secret="b")
+        await sim.start()
+        conn.send(sim.port)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, conn.recv)  # "go" once the service has resynced
+        conn.send(await _drive(sim, n))
+        await loop.run_in_executor(None, conn.recv)  # "stop"
+        await sim.close()
+
+    asyncio.run(main())
+
+
+async def bench_calls_separate_process(n: int) -> None:
+    """The simulated platform in its own process (as Asterisk is): the service's own cost."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_platform_process, args=(child, n), daemon=True)
+    proc.start()
+    loop = asyncio.get_running_loop()
+    try:
+        port = await loop.run_in_executor(None, parent.recv)
+        svc = await _service(port, "b", None)
+        parent.send("go")
+        elapsed = await loop.run_in_executor(None, parent.recv)
+        await svc.controller.wait_idle(10)
+        await svc.stop()
+        parent.send("stop")
+        _report("AsyncAGI, platform in a process", n, elapsed, svc.controller.latencies)
+    finally:
+        await loop.run_in_executor(None, proc.join, 10)
+        if proc.is_alive():
+            proc.terminate()
 
 
 async def bench_resync(users: int = 10_000) -> None:
-    """A full resync of `users` users, half redirected, into an empty AstDB."""
+    """A full resync of `users` users, half redirected: into an empty AstDB, then unchanged."""
     base = load_config(ROOT / "config" / "alvkarleby").org.directory
     people = tuple(
         User(
@@ -85,7 +150,7 @@ async def bench_resync(users: int = 10_000) -> None:
     await sim.start()
     client = AmiClient(action_timeout=30)
     await client.connect("127.0.0.1", sim.port, "switchboard", "b")
-    mirror = StateMirror(directory, lambda: book, base.plan and load_tz(), lambda: NOW)
+    mirror = StateMirror(directory, lambda: book, ZoneInfo("Europe/Stockholm"), lambda: NOW)
     t0 = time.perf_counter()
     writes = await mirror.full_resync(client)
     first = time.perf_counter() - t0
@@ -94,22 +159,18 @@ async def bench_resync(users: int = 10_000) -> None:
     second = time.perf_counter() - t0
     await client.close()
     await sim.close()
-    print(f"full resync of {users} users (empty AstDB): {writes} writes in {first:.2f} s")
+    print(f"full resync of {users:,} users (empty AstDB): {writes:,} writes in {first:.2f} s")
     print(f"full resync again (nothing changed): {again} writes in {second:.2f} s")
 
 
-def load_tz():  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo("Europe/Stockholm")
-
-
-async def main() -> None:
-    """Run both benchmarks."""
-    await bench_calls()
+async def main(n: int) -> None:
+    """Run every benchmark."""
+    await bench_calls_in_process(n)
+    await bench_calls_separate_process(n)
     await bench_resync()
 
 
 if __name__ == "__main__":
-    _ = replace
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=2000)
+    asyncio.run(main(parser.parse_args().calls))

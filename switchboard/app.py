@@ -1,29 +1,77 @@
-"""The composition root: `create_app(config)` wires calendar sync, the telephone adapter and the
-HTTP server; long-lived resources are aiohttp cleanup contexts. Domain packages never import it.
+"""The composition root: `create_app(config)` wires calendar sync, the telephone adapter, the
+call log, voicemail intake, the web layer and the HTTP server; long-lived resources are aiohttp
+cleanup contexts, opened in order and closed in reverse. Domain packages never import it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from routing.models import ManualRedirect, PresenceBook
+from routing.models import ManualRedirect, PresenceBook, UserPresence
 from switchboard.config import Config
+from switchboard.telephony.calllog import CallLogStore
 from switchboard.telephony.config import TelephonySettings, parse_telephony
-from switchboard.telephony.service import TelephonyService
+from switchboard.telephony.service import TelephonyService, sounds_dir
 from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sounds import SoundRenderer
+from voicemail.intake import IntakeReport, SpoolIntake
+from voicemail.service import Register
 
 log = logging.getLogger(__name__)
 
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """What the contexts share: set while the app runs, for the handlers and the tests."""
+
+    config: Config
+    clock: Clock = _now
+    intake_interval_s: float = 2.0
+    intake_settle_s: float = 2.0
+    simulated: SimulatedAsterisk | None = None
+    calllog: CallLogStore | None = None
+    register: Register | None = None
+    renderer: SoundRenderer | None = None
+    telephony: TelephonyService | None = None
+    calendar: Any = None  # calendar_sync.CalendarSync when it started
+    manual: Callable[[], Mapping[str, ManualRedirect]] = field(default=lambda: {})
+    web: Any = None  # switchboard.web.WebServices when the web layer is present
+    intake_reports: list[IntakeReport] = field(default_factory=list)
+    refreshed: list[str] = field(default_factory=list)  # mailboxes sent VoicemailRefresh
+
+    def book(self) -> PresenceBook:
+        """Calendar presence plus manual redirects (manual wins while in force)."""
+        if self.calendar is not None:
+            book: PresenceBook = self.calendar.book(self.manual())
+            return book
+        return PresenceBook({}, self.manual())
+
+    def presence(self) -> Mapping[str, UserPresence]:
+        """Calendar presence only (what the web layer adds its manual redirects to)."""
+        if self.calendar is None:
+            return {}
+        users: Mapping[str, UserPresence] = self.calendar.presence
+        return users
+
+
 CONFIG = web.AppKey("config", Config)
-TELEPHONY = web.AppKey("telephony", TelephonyService)
-PRESENCE = web.AppKey("presence", dict)  # {"book": Callable[[], PresenceBook]}
+RUNTIME = web.AppKey("runtime", Runtime)
 
 
 def telephony_settings(config: Config) -> TelephonySettings:
@@ -35,16 +83,45 @@ def telephony_settings(config: Config) -> TelephonySettings:
     return settings
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def spool_dir(config: Config) -> Path:
+    """The app_voicemail spool: `voicemail.spool`, or `<data_dir>/spool`."""
+    return Path(config.voicemail.spool or Path(config.org.data_dir) / "spool")
+
+
+async def _calllog_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The call-log database (ALV-18, ALV-20), closed last."""
+    rt = app[RUNTIME]
+    assert rt.calllog is not None
+    await rt.calllog.open()
+    try:
+        yield
+    finally:
+        await rt.calllog.close()
+
+
+async def _register_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The voicemail register (and the web store, when the web layer is present)."""
+    rt = app[RUNTIME]
+    config = rt.config
+    rt.register = await Register.open(config.org, config.voicemail)
+    try:
+        if rt.web is not None:
+            rt.web.register = rt.register
+            await rt.web.store.open()
+        try:
+            yield
+        finally:
+            if rt.web is not None:
+                await rt.web.store.close()
+    finally:
+        await rt.register.close()
+        rt.register = None
 
 
 async def _presence_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Calendar sync when the calendar feature is present; an empty book otherwise."""
-    config = app[CONFIG]
-    manual: dict[str, ManualRedirect] = {}
-    state: dict[str, Any] = {"book": lambda: PresenceBook({}, manual), "changes": None}
-    app[PRESENCE] = state
+    """Calendar sync when the calendar feature is present; manual redirects only otherwise."""
+    rt = app[RUNTIME]
+    config = rt.config
     async with contextlib.AsyncExitStack() as stack:
         try:
             from calendar_sync.service import open_calendar_sync
@@ -53,58 +130,200 @@ async def _presence_ctx(app: web.Application) -> AsyncIterator[None]:
             raw = config.settings.get("calendar_sources")
             sources = raw if isinstance(raw, CalendarSourcesSettings) else CalendarSourcesSettings()
             sync = await stack.enter_async_context(open_calendar_sync(config.org, sources))
-            sub = sync.subscribe()
-            stack.callback(sub.close)
             await sync.start()
             stack.push_async_callback(sync.stop)
-            state["book"] = lambda: sync.book(manual)
-            state["changes"] = sub
+            rt.calendar = sync
+            if rt.web is not None:
+                sub = sync.subscribe()
+                stack.callback(sub.close)
+                rt.web.calendar_changes = sub
         except Exception as exc:  # the service still routes calls without calendars
             log.error("calendar sync not started: %s", exc)
-        yield
+        try:
+            yield
+        finally:
+            rt.calendar = None
 
 
 async def _telephony_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The telephone platform connection (simulated by default), mirror and call control."""
-    config = app[CONFIG]
-    state = app[PRESENCE]
-    book: Callable[[], PresenceBook] = state["book"]
-    svc = TelephonyService(
-        config.org,
-        telephony_settings(config),
-        lambda: book(),
-        _now,
-        changes=state["changes"],
-        data_dir=Path(config.org.data_dir),
-    )
-    await svc.start()
-    app[TELEPHONY] = svc
+    """The telephone platform connection (simulated by default), mirror, call control, log."""
+    rt = app[RUNTIME]
+    config = rt.config
+    settings = telephony_settings(config)
+    rt.renderer = SoundRenderer(sounds_dir(settings, config.org.data_dir))
+    async with contextlib.AsyncExitStack() as stack:
+        changes = None
+        if rt.calendar is not None:
+            sub = rt.calendar.subscribe()
+            stack.callback(sub.close)
+            changes = sub
+        manual_changes = None
+        if rt.web is not None:
+            gen = rt.web.store.changes()
+            stack.push_async_callback(gen.aclose)
+            manual_changes = gen
+        sim = rt.simulated
+        if sim is None and settings.platform == "simulated":
+            sim = SimulatedAsterisk(
+                secret=os.urandom(12).hex(), sounds_dir=sounds_dir(settings, config.org.data_dir)
+            )
+            await sim.start()
+            rt.simulated = sim
+        svc = TelephonyService(
+            config.org,
+            settings,
+            rt.book,
+            rt.clock,
+            changes=changes,
+            manual_changes=manual_changes,
+            calllog=rt.calllog,
+            renderer=rt.renderer,
+            simulated=sim,
+        )
+        await svc.start()
+        rt.telephony = svc
+        try:
+            yield
+        finally:
+            await svc.stop()  # calls in progress are handed back to the dialplan
+            await rt.renderer.close()
+            rt.telephony = None
+
+
+async def run_intake(
+    intake: SpoolIntake,
+    stop: asyncio.Event,
+    interval_s: float,
+    clock: Clock,
+    on_report: Callable[[IntakeReport], Any],
+) -> None:
+    """`SpoolIntake.run` with each pass's report handed on (for VoicemailRefresh)."""
+    failing = False
+    while not stop.is_set():
+        try:
+            report = await intake.run_once(clock())
+            if failing:
+                log.info("voicemail intake recovered")
+                failing = False
+            await on_report(report)
+        except Exception as exc:  # keep watching: log once when failing, once on recovery
+            if not failing:
+                log.error("voicemail intake failing: %s", exc, exc_info=True)
+                failing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
+async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Voicemail intake from the spool into the register; VoicemailRefresh per changed mailbox."""
+    rt = app[RUNTIME]
+    assert rt.register is not None
+    intake = SpoolIntake(rt.register, spool_dir(rt.config), settle_s=rt.intake_settle_s)
+    stop = asyncio.Event()
+
+    async def refresh(report: IntakeReport) -> None:
+        if report.taken:
+            rt.intake_reports.append(report)
+            del rt.intake_reports[:-100]
+        for context, mailbox in sorted({(r.context, r.mailbox) for r in report.taken}):
+            if rt.telephony is not None and await rt.telephony.refresh_mailbox(context, mailbox):
+                rt.refreshed.append(f"{mailbox}@{context}")
+                del rt.refreshed[:-1000]
+
+    task = asyncio.create_task(run_intake(intake, stop, rt.intake_interval_s, rt.clock, refresh))
     try:
         yield
     finally:
-        await svc.stop()  # calls in progress are handed back to the dialplan
+        stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        except TimeoutError:
+            log.error("voicemail intake did not stop within 10 s")
 
 
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and the telephone link's state."""
-    svc = request.app[TELEPHONY]
-    sup = svc.supervisor
+    rt = request.app[RUNTIME]
+    svc = rt.telephony
+    sup = svc.supervisor if svc else None
     body: Mapping[str, object] = {
         "status": "ok",
-        "organisation": request.app[CONFIG].org.id,
-        "platform": svc.settings.platform,
+        "organisation": rt.config.org.id,
+        "platform": svc.settings.platform if svc else None,
         "ami_connected": bool(sup and sup.connected),
-        "calls_in_progress": svc.controller.active,
+        "calls_in_progress": svc.controller.active if svc else 0,
+        "register": rt.register is not None,
     }
     return web.json_response(body)
 
 
-def create_app(config: Config, *, simulated: SimulatedAsterisk | None = None) -> web.Application:
+def _setup_web(app: web.Application, rt: Runtime) -> None:
+    """Hand the web layer the services it asks for, when `switchboard.web` is present."""
+    try:
+        from switchboard.web import WebServices, setup_web
+        from switchboard.web.auth import (
+            ACCOUNTS_FILE,
+            DEV_PASSWORD_ENV,
+            Accounts,
+            AccountsError,
+            load_accounts,
+        )
+        from switchboard.web.services import LivePresence
+        from switchboard.web.store import WebStore
+    except ImportError as exc:
+        log.info("web layer not present: %s", exc)
+        return
+    config = rt.config
+    accounts = Accounts.of([])
+    path = Path(config.folder) / ACCOUNTS_FILE
+    if path.exists():
+        try:
+            accounts, _dev = load_accounts(path, config.directory, os.environ.get(DEV_PASSWORD_ENV))
+        except AccountsError as exc:
+            for line in exc.problems:
+                log.error("web accounts not loaded: %s", line)
+    store = WebStore.in_data_dir(config.org.data_dir)
+    services = WebServices(
+        config=config,
+        presence=LivePresence(users=rt.presence),
+        store=store,
+        accounts=accounts,
+        register=None,  # set once opened (_register_ctx)
+        call_log=rt.calllog,
+        now=rt.clock,
+    )
+    rt.web = services
+    rt.manual = store.manual
+    setup_web(app, services)
+
+
+def create_app(
+    config: Config,
+    *,
+    simulated: SimulatedAsterisk | None = None,
+    clock: Clock = _now,
+    intake_interval_s: float = 2.0,
+    intake_settle_s: float = 2.0,
+    web_layer: bool = True,
+) -> web.Application:
     """The one composition root shared by `switchboard run` and the tests."""
     app = web.Application()
+    rt = Runtime(
+        config,
+        clock=clock,
+        intake_interval_s=intake_interval_s,
+        intake_settle_s=intake_settle_s,
+        simulated=simulated,
+        calllog=CallLogStore.in_data_dir(config.org.data_dir, org_code=config.org.code),
+    )
     app[CONFIG] = config
+    app[RUNTIME] = rt
+    app.router.add_get("/healthz", healthz)
+    app.cleanup_ctx.append(_calllog_ctx)
+    app.cleanup_ctx.append(_register_ctx)
     app.cleanup_ctx.append(_presence_ctx)
     app.cleanup_ctx.append(_telephony_ctx)
-    app.router.add_get("/healthz", healthz)
-    _ = simulated
+    app.cleanup_ctx.append(_intake_ctx)
+    if web_layer:
+        _setup_web(app, rt)  # appends its own contexts after ours
     return app

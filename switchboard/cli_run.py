@@ -7,23 +7,27 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
-import shutil
 import signal
-import subprocess
 import sys
 import time
 import wave
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from routing.models import PresenceBook
-from switchboard.config import ConfigError, load_config
+from switchboard.config import Config, ConfigError, load_config
 from switchboard.logging import setup_logging
+from switchboard.telephony.calllog import CallLogStore
 from switchboard.telephony.simulated import SimCall, SimulatedAsterisk
+from voicemail.errors import GreetingError
+from voicemail.greetings import render, wav_file
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ def register(subparsers: Any) -> None:
     run = subparsers.add_parser("run", help="run the service for an organisation folder")
     run.add_argument("folder")
     run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8080)
+    run.add_argument("--port", type=int, default=8080, help="HTTP port (0: any free port)")
     run.set_defaults(func=cmd_run)
     call = subparsers.add_parser("call", help="place a call on the simulated telephone platform")
     call.add_argument("folder")
@@ -41,11 +45,14 @@ def register(subparsers: Any) -> None:
     call.add_argument("--from", dest="caller", default="0701112233")
     call.add_argument("--no-answer", action="store_true")
     call.add_argument("--leave-message", metavar="TEXT")
+    call.add_argument(
+        "--at", metavar="ISO", help="the call's time; without offset local time (default: now)"
+    )
     call.add_argument("--json", action="store_true")
     call.set_defaults(func=cmd_call)
 
 
-def _load(folder: str) -> Any:
+def _load(folder: str) -> Config | None:
     try:
         return load_config(folder)
     except ConfigError as exc:
@@ -60,47 +67,105 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     setup_logging()
-    return asyncio.run(_serve(args, config))
+    return asyncio.run(Server(args.folder, args.host, args.port).serve(config))
 
 
-async def _serve(args: argparse.Namespace, config: Any) -> int:
-    from switchboard.app import create_app
+class Server:
+    """The running service: one aiohttp app at a time; `reload()` swaps it for a valid config."""
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    reload = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload.set)
-    while True:
-        runner = web.AppRunner(create_app(config), access_log=None)
+    def __init__(
+        self,
+        folder: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        app_factory: Callable[[Config], web.Application] | None = None,
+    ) -> None:
+        self.folder = str(folder)
+        self.host = host
+        self.port = port
+        self._factory = app_factory
+        self.config: Config | None = None
+        self.runner: web.AppRunner | None = None
+        self.bound_port: int | None = None
+
+    def _app(self, config: Config) -> web.Application:
+        if self._factory is not None:
+            return self._factory(config)
+        from switchboard.app import create_app
+
+        return create_app(config)
+
+    async def start(self, config: Config) -> None:
+        """Start the app for `config` and listen."""
+        runner = web.AppRunner(self._app(config), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, args.host, args.port)
-        await site.start()
-        log.info("service started", extra={"organisation": config.org.id, "port": args.port})
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(reload.wait())]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for w in waiters:
-            w.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await w
-        if stop.is_set():
-            await runner.cleanup()
-            log.info("service stopped")
-            return 0
-        reload.clear()
         try:
-            new = load_config(args.folder)
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.runner, self.config = runner, config
+        server = site._server  # the bound port, for --port 0
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        log.info(
+            "service started",
+            extra={"organisation": config.org.id, "host": self.host, "port": self.bound_port},
+        )
+
+    async def stop(self) -> None:
+        """Graceful stop: calls handed back to the dialplan, databases closed."""
+        if self.runner is not None:
+            runner, self.runner = self.runner, None
+            await runner.cleanup()
+
+    async def reload(self) -> bool:
+        """Validate the folder again; swap to it if valid, else keep running and log why."""
+        try:
+            new = await asyncio.to_thread(load_config, self.folder)
         except ConfigError as exc:
             log.error(
                 "reload refused, keeping the running configuration",
                 extra={"problems": exc.problems},
             )
-            await runner.cleanup()  # restart with the configuration that was valid
-            continue
-        await runner.cleanup()
-        config = new
-        log.info("configuration reloaded")
+            return False
+        except OSError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return False
+        await self.stop()
+        await self.start(new)
+        log.info("configuration reloaded", extra={"organisation": new.org.id})
+        return True
+
+    async def serve(self, config: Config) -> int:
+        """Run until SIGTERM/SIGINT; reload on SIGHUP."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        hup = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, hup.set)
+        try:
+            await self.start(config)
+            while not stop.is_set():
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(hup.wait())]
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waiters:
+                        w.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await w
+                if hup.is_set() and not stop.is_set():
+                    hup.clear()
+                    await self.reload()
+        finally:
+            await self.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        log.info("service stopped")
+        return 0
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -108,8 +173,18 @@ def cmd_call(args: argparse.Namespace) -> int:
     config = _load(args.folder)
     if config is None:
         return 2
+    at: datetime | None = None
+    if args.at:
+        from switchboard.cli_core import parse_at
+
+        try:
+            at = parse_at(args.at, config.org.timezone)
+        except ValueError:
+            msg = f"switchboard: --at {args.at!r} is not a time like 2026-11-24T10:15"
+            print(msg, file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.ERROR)
-    steps = asyncio.run(_call(args, config))
+    steps = asyncio.run(place_call(config, args, at))
     for step in steps:
         if args.json:
             print(json.dumps(step, ensure_ascii=False))
@@ -119,7 +194,11 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _book(config: Any) -> PresenceBook:
+async def _book(config: Config, at: datetime | None) -> PresenceBook:
+    if at is not None:
+        from switchboard.cli_core import presence_at
+
+        return await asyncio.to_thread(presence_at, config, at)
     try:
         from calendar_sync.service import open_calendar_sync
         from calendar_sync.sources import CalendarSourcesSettings
@@ -134,98 +213,125 @@ async def _book(config: Any) -> PresenceBook:
         return PresenceBook()
 
 
-async def _call(args: argparse.Namespace, config: Any) -> list[dict[str, object]]:
-    from switchboard.app import telephony_settings
-    from switchboard.telephony.service import TelephonyService
+def _dialled(number: str) -> str:
+    return "".join(c for c in number if c.isdigit() or c == "+")
 
-    book = await _book(config)
-    spool = Path(config.voicemail.spool or Path(config.org.data_dir) / "spool")
+
+async def place_call(
+    config: Config, args: argparse.Namespace, at: datetime | None = None
+) -> list[dict[str, object]]:
+    """One call through the real adapter against the simulated platform; the caller's steps."""
+    from switchboard.app import spool_dir, telephony_settings
+    from switchboard.telephony.service import TelephonyService, sounds_dir
+    from switchboard.telephony.sounds import SoundRenderer
+
+    t0 = time.monotonic()
+    start = at or datetime.now(UTC)
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=time.monotonic() - t0)
+
+    book = await _book(config, at)
+    spool = spool_dir(config)
+    settings = replace(telephony_settings(config), platform="simulated")
+    sounds = sounds_dir(settings, config.org.data_dir)
+    renderer = SoundRenderer(sounds)
+    cache = Path(config.org.data_dir) / "sounds" / "left-messages"
 
     async def leave(call: SimCall, mailbox: str, context: str) -> None:
-        path = write_spool_message(spool, context, mailbox, call, time.time())
-        call.variables["SPOOL_FILE"] = str(path)
+        txt = await write_spool_message(
+            spool, context, mailbox, call, clock().timestamp(), cache_dir=cache
+        )
+        call.variables["VM_TXT"] = str(txt)
+        call.variables["VM_AUDIO"] = str(txt.with_suffix(".wav"))
 
-    sim = SimulatedAsterisk(secret=secrets.token_urlsafe(12), on_voicemail=leave)
-    await sim.start()
-    settings = telephony_settings(config)
-    from dataclasses import replace
-
-    svc = TelephonyService(
-        config.org,
-        replace(settings, platform="simulated"),
-        lambda: book,
-        lambda: datetime.now(UTC),
-        simulated=sim,
+    sim = SimulatedAsterisk(
+        secret=secrets.token_urlsafe(12),
+        on_voicemail=leave,
+        sounds_dir=sounds,
+        clock=lambda: clock().timestamp(),
     )
-    await svc.start()
+    await sim.start()
+    store = CallLogStore.in_data_dir(config.org.data_dir, org_code=config.org.code)
+    await store.open()
+    svc = TelephonyService(
+        config.org, settings, lambda: book, clock, calllog=store, renderer=renderer, simulated=sim
+    )
     try:
+        await svc.start()
         await asyncio.wait_for(svc.mirrored.wait(), 10)
         call = await sim.place_call(
-            args.to, args.caller, answer=not args.no_answer, leave_message=args.leave_message
+            _dialled(args.to),
+            _dialled(args.caller),
+            answer=not args.no_answer,
+            leave_message=args.leave_message,
         )
-        await call.wait(30)
+        await call.wait(60)
         await svc.controller.wait_idle(5)
+        await renderer.idle(60)
     finally:
         await svc.stop()
-    out = [s.as_json() for s in call.steps]
-    if "SPOOL_FILE" in call.variables:
-        for s in out:
-            if s["step"] == "voicemail":
-                s["spool"] = call.variables["SPOOL_FILE"]
-    return out
+        await renderer.close()
+        await store.close()
+    return [s.as_json() for s in call.steps]
 
 
-def write_spool_message(spool: Path, context: str, mailbox: str, call: SimCall, now: float) -> Path:
-    """Write msgNNNN.txt + msgNNNN.wav into INBOX as app_voicemail (Asterisk 22) does."""
+async def write_spool_message(
+    spool: Path,
+    context: str,
+    mailbox: str,
+    call: SimCall,
+    now: float,
+    *,
+    cache_dir: Path | None = None,
+) -> Path:
+    """Write msgNNNN.wav + msgNNNN.txt into INBOX as app_voicemail (Asterisk 22) does.
+
+    The audio is espeak-ng's Swedish speech of the message (8 kHz mono 16-bit), or silence of
+    a plausible length when espeak-ng is not installed.
+    """
     inbox = spool / context / mailbox / "INBOX"
     inbox.mkdir(parents=True, exist_ok=True)
     n = 0
-    while (inbox / f"msg{n:04d}.txt").exists():
+    while (inbox / f"msg{n:04d}.txt").exists() or (inbox / f"msg{n:04d}.wav").exists():
         n += 1
     base = inbox / f"msg{n:04d}"
     wav = base.with_suffix(".wav")
-    _speak(call.leave_message or "", wav)
+    text = call.leave_message or ""
+    data = await speech(text, cache_dir or spool.parent / "sounds" / "left-messages")
+    await asyncio.to_thread(_write, wav, data)
     with wave.open(str(wav)) as w:
         duration = max(1, round(w.getnframes() / w.getframerate()))
     origdate = datetime.fromtimestamp(now, UTC).strftime("%a %b %d %I:%M:%S %p UTC %Y")
     name = call.caller_name
+    callerid = f'"{name}" <{call.caller}>' if name else (call.caller or "Unknown")
     txt = (
         ";\n; Message Information file\n;\n[message]\n"
         f"origmailbox={mailbox}\ncontext={call.context}\nexten={call.exten}\nrdnis=unknown\n"
-        f"priority=5\ncallerchan={call.channel}\n"
-        f'callerid="{name}" <{call.caller}>\n'
-        if name
-        else ";\n; Message Information file\n;\n[message]\n"
-        f"origmailbox={mailbox}\ncontext={call.context}\nexten={call.exten}\nrdnis=unknown\n"
-        f"priority=5\ncallerchan={call.channel}\ncallerid={call.caller}\n"
-    )
-    txt += (
+        f"priority=5\ncallerchan={call.channel}\ncallerid={callerid}\n"
         f"origdate={origdate}\norigtime={int(now)}\ncategory=\n"
         f"msg_id={int(now)}-{secrets.token_hex(4)}\nflag=\nduration={duration}\n"
     )
     # Audio first, text last: intake treats the .txt as the message's commit marker.
     tmp = base.with_suffix(".txt.tmp")
-    tmp.write_text(txt, encoding="utf-8")
-    tmp.replace(base.with_suffix(".txt"))
+    await asyncio.to_thread(tmp.write_text, txt, "utf-8")
+    await asyncio.to_thread(os.replace, tmp, base.with_suffix(".txt"))
     return base.with_suffix(".txt")
 
 
-def _speak(text: str, wav: Path) -> None:
-    espeak = shutil.which("espeak-ng")
-    if espeak and text:
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".wav.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+async def speech(text: str, cache_dir: Path) -> bytes:
+    """WAV bytes of `text` spoken by espeak-ng (8 kHz mono); silence if it is not installed."""
+    if text:
         try:
-            subprocess.run(
-                [espeak, "-v", "sv", "-w", str(wav), text],
-                check=True,
-                timeout=30,
-                capture_output=True,
-            )
-            return
-        except (OSError, subprocess.SubprocessError):
-            pass
-    # Without espeak-ng: one second of 8 kHz silence per 12 characters, so the audio is valid.
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\0\0" * 8000 * max(1, len(text) // 12))
+            path = await render(text, cache_dir)
+            return await asyncio.to_thread(path.read_bytes)
+        except (GreetingError, OSError) as exc:
+            log.warning("message audio is silence: %s", exc)
+    # One second of 8 kHz silence per 12 characters, so the audio is valid.
+    return wav_file(b"\0\0" * 8000 * max(1, len(text) // 12))

@@ -40,6 +40,14 @@ class Message:
 
     kind: Kind
     headers: tuple[tuple[str, str], ...]
+    # Lower-cased name → first value, built once: `get` is on every event's hot path.
+    _index: dict[str, str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, str] = {}
+        for k, v in reversed(self.headers):
+            index[k.lower()] = v
+        object.__setattr__(self, "_index", index)
 
     @property
     def name(self) -> str:
@@ -48,11 +56,7 @@ class Message:
 
     def get(self, key: str, default: str | None = None) -> str | None:
         """The first value of a header (case-insensitive), or `default`."""
-        low = key.lower()
-        for k, v in self.headers:
-            if k.lower() == low:
-                return v
-        return default
+        return self._index.get(key.lower(), default)
 
     def __getitem__(self, key: str) -> str:
         value = self.get(key)
@@ -86,25 +90,32 @@ def parse_frame(frame: bytes) -> Message | None:
     """
     text = frame.decode("utf-8", errors="replace")
     headers: list[tuple[str, str]] = []
+    index: dict[str, str] = {}
     for line in text.split("\r\n"):
         if not line:
             continue
-        key, sep, value = line.partition(":")
-        if not sep:
+        colon = line.find(":")
+        if colon < 0:
             # Not a header; Asterisk never sends this after the banner, so keep it visible.
             headers.append(("", line))
             continue
-        headers.append((key.strip(), value[1:] if value.startswith(" ") else value))
+        key = line[:colon].strip()
+        value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
+        headers.append((key, value))
+        index.setdefault(key.lower(), value)
     if not headers:
         return None
-    first = headers[0][0].lower()
-    if first == "event":
-        return Message("event", tuple(headers))
-    if first == "response":
-        return Message("response", tuple(headers))
-    if first == "action":
-        return Message("action", tuple(headers))
-    return None
+    kind = _KINDS.get(headers[0][0].lower())
+    if kind is None:
+        return None
+    msg = object.__new__(Message)
+    object.__setattr__(msg, "kind", kind)
+    object.__setattr__(msg, "headers", tuple(headers))
+    object.__setattr__(msg, "_index", index)
+    return msg
+
+
+_KINDS: dict[str, Kind] = {"event": "event", "response": "response", "action": "action"}
 
 
 class FrameParser:

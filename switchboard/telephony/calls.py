@@ -25,7 +25,7 @@ from switchboard.telephony.errors import (
     AmiNotConnected,
     TelephonyError,
 )
-from switchboard.telephony.mirror import sound_name
+from switchboard.telephony.sounds import SoundRenderer, sound_name
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,10 @@ class CallController:
         *,
         greeting: Callable[[str], str] | None = None,
         on_done: Callable[[CallRecord], None] | None = None,
+        renderer: SoundRenderer | None = None,
     ) -> None:
+        self.renderer = renderer
+        self._texts: dict[str, str] = {}  # sound name → text, for rendering before Playback
         self.org = org
         self.directory: Directory = org.directory
         self.settings = settings
@@ -97,10 +100,11 @@ class CallController:
         self._waiting: dict[str, asyncio.Future[str]] = {}  # CommandID → result
         self._ended: dict[str, asyncio.Event] = {}
         self._seq = 0
-        self.records: dict[str, CallRecord] = {}
+        self.records: dict[str, CallRecord] = {}  # calls in progress, by Uniqueid
         self._idle = asyncio.Event()
         self._idle.set()
-        self.latencies: list[float] = []
+        self.latencies: list[float] = []  # decision latencies (s), for the benchmark
+        self.keep_latencies = False
 
     def on_event(self, msg: Message) -> None:
         """Feed AMI events: AsyncAGIStart starts a call, AsyncAGIExec/End advance it."""
@@ -126,6 +130,10 @@ class CallController:
         async with asyncio.timeout(within):
             await self._idle.wait()
 
+    def records_in_progress(self) -> list[str]:
+        """Uniqueids of the calls under the service's control now."""
+        return list(self.records)
+
     @property
     def active(self) -> int:
         """Calls under the service's control now."""
@@ -150,7 +158,8 @@ class CallController:
                     decision = self._decide(rec)
                     rec.decision = decision
                     rec.decided_in_s = time.perf_counter() - t0
-                    self.latencies.append(rec.decided_in_s)
+                    if self.keep_latencies:
+                        self.latencies.append(rec.decided_in_s)
                     first = self._plan(rec, decision)
                     cid, fut = await self._submit(rec, first[0])
             except TimeoutError:
@@ -181,6 +190,7 @@ class CallController:
         finally:
             self._tasks.pop(channel, None)
             self._ended.pop(channel, None)
+            self.records.pop(rec.uniqueid, None)
             if not self._tasks:
                 self._idle.set()
             log.info(
@@ -217,10 +227,16 @@ class CallController:
     def _say(self, text: str, kind: str = "message") -> list[str]:
         # The sound is rendered from the text (sound_name); the text rides along as a channel
         # variable so the log and the simulated caller can show what was said.
+        sound = sound_name(text)
+        if self.renderer is not None:
+            if len(self._texts) > 4096:
+                self._texts.clear()
+            self._texts[sound] = text
+            self.renderer.ensure(text)  # starts now; Playback waits for it (bounded)
         return [
             f"SET VARIABLE SWITCHBOARD_KIND {kind}",
             f"SET VARIABLE SWITCHBOARD_TEXT {agi_quote(text)}",
-            f"EXEC Playback {sound_name(text)}",
+            f"EXEC Playback {sound}",
         ]
 
     def _voicemail(self, rec: CallRecord) -> list[str]:
@@ -317,6 +333,10 @@ class CallController:
         return result
 
     async def _agi(self, rec: CallRecord, command: str, *, wait: bool = True) -> str:
+        if self.renderer is not None and command.startswith("EXEC Playback "):
+            text = self._texts.get(command[len("EXEC Playback ") :])
+            if text is not None:
+                await self.renderer.wait(text, within=self.settings.call_deadline_s)
         cid, fut = await self._submit(rec, command, wait=wait)
         if not wait:
             return ""

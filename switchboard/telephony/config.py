@@ -104,11 +104,15 @@ def parse_telephony(
 
 
 def _number(
-    raw: Mapping[object, object], key: str, default: float, out: list[ConfigProblem]
+    raw: Mapping[object, object],
+    key: str,
+    default: float,
+    out: list[ConfigProblem],
+    prefix: str = "",
 ) -> float:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        out.append(ConfigProblem(key, "must be a positive number"))
+        out.append(ConfigProblem(prefix + key, "must be a positive number"))
         return default
     return float(value)
 
@@ -129,7 +133,7 @@ def _ami(
         elif key not in _AMI:
             out.append(ConfigProblem(f"ami.{key}", f"unknown key (expected one of {sorted(_AMI)})"))
     host = raw.get("host", "127.0.0.1")
-    if not isinstance(host, str) or not host:
+    if not isinstance(host, str) or not host or any(c in host for c in "\r\n \t"):
         out.append(ConfigProblem("ami.host", "must be a host name or address"))
         host = "127.0.0.1"
     port = raw.get("port", 5038)
@@ -161,6 +165,6 @@ def _ami(
     if any(c in secret for c in "\r\n"):
         out.append(ConfigProblem("ami.secret", "the secret must be one line"))
         secret = ""
-    connect = _number(raw, "connect_timeout_s", 10.0, out)
-    action = _number(raw, "action_timeout_s", 5.0, out)
+    connect = _number(raw, "connect_timeout_s", 10.0, out, "ami.")
+    action = _number(raw, "action_timeout_s", 5.0, out, "ami.")
     return AmiSettings(str(host), int(port), str(username), secret, connect, action)

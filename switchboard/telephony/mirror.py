@@ -8,7 +8,6 @@ AstDB `switchboard/redirect/<extension digits>` = `reason|until-epoch|message so
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from routing.models import AbsenceReason, Directory, PresenceBook, Redirect, Use
 from switchboard.telephony.ami import AmiClient, AmiResponse, Headers
 from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY
 from switchboard.telephony.errors import AmiConnectionError, AmiNotConnected
+from switchboard.telephony.sounds import SoundRenderer, sound_name
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class MirrorRow:
     key: str  # extension digits, e.g. "83012"
     redirect: str | None  # AstDB value, None = no row
     presence: str  # CustomPresence value
+    text: str | None = None  # the absence message (rendered to the sound the row names)
 
 
 def extension_key(user: User, directory: Directory) -> str | None:
@@ -52,11 +53,6 @@ def extension_key(user: User, directory: Directory) -> str | None:
         if user.extension.startswith(prefix):
             return user.extension[len(prefix) :]
     return user.extension.lstrip("+")
-
-
-def sound_name(text: str) -> str:
-    """The sound file (no extension, relative to Asterisk's sounds) for a rendered message."""
-    return "switchboard/msg-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _clean(text: str) -> str:
@@ -79,7 +75,7 @@ def row_for(
         (redirect.reason.value, str(int(until.timestamp())) if until else "", sound_name(text))
     )
     state = "away" if redirect.reason in _AWAY else "dnd"
-    return MirrorRow(key, value, f"{state},{redirect.reason.value},{_clean(text)}")
+    return MirrorRow(key, value, f"{state},{redirect.reason.value},{_clean(text)}", text)
 
 
 def desired_rows(
@@ -125,7 +121,9 @@ class StateMirror:
         clock: Callable[[], datetime],
         *,
         width: int = 64,
+        renderer: SoundRenderer | None = None,
     ) -> None:
+        self.renderer = renderer
         self.directory = directory
         self.book = book
         self.tz = tz
@@ -137,6 +135,9 @@ class StateMirror:
         """Read what Asterisk holds, write the differences; return the number of writes."""
         now = self.clock()
         want = desired_rows(self.directory, self.book(), now, self.tz)
+        if self.renderer is not None:
+            # Rows are written now; their sound files follow in the background (bounded).
+            self.renderer.ensure_all(row.text for row in want.values() if row.text)
         have_redirect = await self._tree(client, REDIRECT_FAMILY)
         have_presence = await self._tree(client, PRESENCE_PROVIDER)
         jobs: list[tuple[str, Headers]] = []
@@ -175,6 +176,8 @@ class StateMirror:
         row = row_for(user, self.directory, redirect, self.clock(), self.tz)
         if row is None:
             return
+        if self.renderer is not None and row.text:
+            self.renderer.ensure(row.text)  # the file follows the row within one render
         if row.redirect is None:
             await client.send_action("DBDel", [("Family", REDIRECT_FAMILY), ("Key", row.key)])
         else:
@@ -183,6 +186,10 @@ class StateMirror:
             )
         action, headers = _setvar(row.key, row.presence)
         await client.send_action(action, headers)
+
+    async def refresh_user(self, client: AmiClient, user_id: str) -> None:
+        """Write one user's state as the presence book has it now (e.g. after a manual change)."""
+        await self.apply(client, user_id, self.book().redirect_at(user_id, self.clock()))
 
 
 def _setvar(key: str, value: str) -> tuple[str, Headers]:
@@ -207,15 +214,24 @@ async def pump_changes(
     mirror: StateMirror,
     client: Callable[[], AmiClient | None],
     on_applied: Callable[[str], None] | None = None,
+    *,
+    from_book: bool = False,
 ) -> None:
-    """Apply each presence change as it comes; while disconnected, the next resync catches up."""
+    """Apply each presence change as it comes; while disconnected, the next resync catches up.
+
+    `from_book`: take the user's state from the presence book rather than from the change
+    (for manual-redirect changes, whose `after` is a ManualRedirect).
+    """
     async for item in changes:
         user_id, redirect = change_parts(item)
         c = client()
         if c is None or not c.connected:
             continue
         try:
-            await mirror.apply(c, user_id, redirect)
+            if from_book:
+                await mirror.refresh_user(c, user_id)
+            else:
+                await mirror.apply(c, user_id, redirect)
         except (AmiConnectionError, AmiNotConnected) as exc:
             log.warning("presence change for %s not mirrored: %s", user_id, exc)
             continue

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -13,66 +12,19 @@ from datetime import datetime
 from pathlib import Path
 
 from routing.models import Organisation, PresenceBook
-from switchboard.telephony.ami import AmiClient, AmiSupervisor, Message
+from switchboard.telephony.ami import AmiClient, AmiResponse, AmiSupervisor
+from switchboard.telephony.calllog import CallLog, CallLogStore
 from switchboard.telephony.calls import CallController, CallRecord
 from switchboard.telephony.config import TelephonySettings
+from switchboard.telephony.errors import AmiNotConnected
 from switchboard.telephony.mirror import StateMirror, pump_changes
 from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sounds import SoundRenderer
 
 log = logging.getLogger(__name__)
 
 CALL_EVENTS = ("AsyncAGIStart", "AsyncAGIExec", "AsyncAGIEnd", "Hangup")
 LOG_EVENTS = ("Newchannel", "DialBegin", "DialEnd", "BridgeEnter", "Hangup", "Cdr")
-
-
-class CallLog:
-    """ALV-18: connect/disconnect times, duration, dialled numbers and outcome per call.
-
-    Kept from AMI events (Cdr, DialBegin/End, Hangup) and the service's own outcome; appended
-    as JSON lines to `path` for the IT role.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.entries: dict[str, dict[str, object]] = {}
-
-    def on_event(self, msg: Message) -> None:
-        """Fold one AMI event into its call's entry (keyed by Uniqueid / Linkedid)."""
-        uid = msg.get("Linkedid") or msg.get("Uniqueid") or msg.get("UniqueID") or ""
-        if not uid:
-            return
-        e = self.entries.setdefault(uid, {"call_id": uid, "dialled": []})
-        if msg.name == "Newchannel":
-            e.update(caller=msg.get("CallerIDNum"), called=msg.get("Exten"))
-        elif msg.name == "DialBegin":
-            dialled = e["dialled"]
-            assert isinstance(dialled, list)
-            dialled.append(msg.get("DialString"))
-        elif msg.name == "DialEnd":
-            e["dial_status"] = msg.get("DialStatus")
-        elif msg.name == "Cdr":
-            e.update(
-                start=msg.get("StartTime"),
-                answer=msg.get("AnswerTime") or None,
-                end=msg.get("EndTime"),
-                duration_s=int(msg.get("Duration") or 0),
-                billable_s=int(msg.get("BillableSeconds") or 0),
-                disposition=msg.get("Disposition"),
-            )
-
-    def on_call_done(self, rec: CallRecord) -> None:
-        """Add the service's outcome and persist the entry."""
-        e = self.entries.pop(rec.uniqueid, {"call_id": rec.uniqueid, "dialled": []})
-        e.update(
-            called=e.get("called") or rec.to,
-            caller=e.get("caller") or rec.caller,
-            outcome=rec.outcome,
-            action=rec.decision.action.value if rec.decision else None,
-        )
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(e, ensure_ascii=False) + "\n")
 
 
 class TelephonyService:
@@ -86,24 +38,38 @@ class TelephonyService:
         clock: Callable[[], datetime],
         *,
         changes: AsyncIterator[object] | None = None,
-        data_dir: Path | None = None,
+        manual_changes: AsyncIterator[object] | None = None,
+        calllog: CallLogStore | None = None,
+        renderer: SoundRenderer | None = None,
         simulated: SimulatedAsterisk | None = None,
     ) -> None:
         self.org = org
         self.settings = settings
         self.sim = simulated
-        self.mirror = StateMirror(org.directory, book, org.timezone, clock)
-        self.calllog = CallLog(data_dir / "call_log.jsonl" if data_dir else None)
+        self.renderer = renderer
+        self.mirror = StateMirror(org.directory, book, org.timezone, clock, renderer=renderer)
+        self.calllog = CallLog(calllog, clock)
         self.supervisor: AmiSupervisor | None = None
         self.controller = CallController(
-            org, settings, book, clock, self._client, on_done=self.calllog.on_call_done
+            org, settings, book, clock, self._client, on_done=self._call_done, renderer=renderer
         )
         self._changes = changes
+        self._manual_changes = manual_changes
         self._tasks: list[asyncio.Task[None]] = []
         self.mirrored = asyncio.Event()
 
     def _client(self) -> AmiClient | None:
         return self.supervisor.client if self.supervisor else None
+
+    def _call_done(self, rec: CallRecord) -> None:
+        self.calllog.on_call_done(
+            rec.uniqueid,
+            caller=rec.caller or None,
+            called=rec.to or None,
+            outcome=rec.outcome,
+            action=rec.decision.action.value if rec.decision else None,
+            channel=rec.channel,
+        )
 
     async def start(self) -> None:
         """Start the simulated platform if configured, then connect, resync and listen."""
@@ -128,6 +94,12 @@ class TelephonyService:
             self._tasks.append(
                 asyncio.create_task(pump_changes(self._changes, self.mirror, self._client))
             )
+        if self._manual_changes is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    pump_changes(self._manual_changes, self.mirror, self._client, from_book=True)
+                )
+            )
 
     async def _resync(self, client: AmiClient) -> None:
         await self.mirror.full_resync(client)
@@ -136,9 +108,25 @@ class TelephonyService:
     def _lost(self, reason: str) -> None:
         self.mirrored.clear()
         self.controller.interrupt_all()
+        # Calls the controller runs are finished (as interrupted) by their own tasks.
+        self.calllog.interrupt_open(keep=self.controller.records_in_progress())
+
+    async def refresh_mailbox(self, context: str, mailbox: str) -> bool:
+        """AMI `VoicemailRefresh` for one mailbox (after intake changed it); False if not sent."""
+        client = self._client()
+        if client is None or not client.connected:
+            return False
+        try:
+            resp: AmiResponse = await client.send_action(
+                "VoicemailRefresh", [("Context", context), ("Mailbox", mailbox)]
+            )
+        except (AmiNotConnected, ConnectionError, TimeoutError) as exc:
+            log.warning("VoicemailRefresh %s@%s not sent: %s", mailbox, context, exc)
+            return False
+        return resp.success
 
     async def stop(self) -> None:
-        """Hand calls back to the dialplan, stop the tasks, close the simulated platform."""
+        """Hand calls back to the dialplan, stop the tasks, flush the log, close the platform."""
         await self.controller.stop()
         for t in self._tasks:
             t.cancel()
@@ -146,5 +134,11 @@ class TelephonyService:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+        await self.calllog.flush()
         if self.sim is not None:
             await self.sim.close()
+
+
+def sounds_dir(settings: TelephonySettings, data_dir: str | Path) -> Path:
+    """Where rendered messages go: `telephony.sounds_dir`, or `<data_dir>/sounds`."""
+    return Path(settings.sounds_dir) if settings.sounds_dir else Path(data_dir) / "sounds"

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import quote
 
 from switchboard.telephony.ami import FrameParser, Message, parse_frame
@@ -124,7 +125,9 @@ class SimulatedAsterisk:
         login_delay: float = 0.0,
         on_voicemail: VoicemailHook | None = None,
         clock: Callable[[], float] = time.time,
+        sounds_dir: str | Path | None = None,
     ) -> None:
+        self.sounds_dir = Path(sounds_dir) if sounds_dir is not None else None
         self.username = username
         self.secret = secret
         self.host = host
@@ -344,22 +347,24 @@ class SimulatedAsterisk:
     def _act_dbgettree(self, msg: Message, aid: str) -> bytes:
         family = msg.get("Family") or ""
         rows = sorted(self._tree(family))
-        out = frame(
+        head = frame(
             ("Response", "Success"),
             ("ActionID", aid),
             ("EventList", "start"),
             ("Message", "Result will follow"),
         )
-        for path, val in rows:
-            out += frame(
-                ("Event", "DBGetTreeResponse"), ("Key", path), ("Val", val), ("ActionID", aid)
-            )
-        return out + frame(
+        # One join, not `+=` per row: 10,000 rows made the old loop quadratic (1.8 s).
+        body = "".join(
+            f"Event: DBGetTreeResponse\r\nKey: {path}\r\nVal: {val}\r\nActionID: {aid}\r\n\r\n"
+            for path, val in rows
+        ).encode("utf-8")
+        tail = frame(
             ("Event", "DBGetTreeComplete"),
             ("ActionID", aid),
             ("EventList", "Complete"),
             ("ListItems", str(len(rows))),
         )
+        return head + body + tail
 
     def _tree(self, family: str) -> list[tuple[str, str]]:
         # AstDB families are paths; Key "a/b" under "f" and family "f/a" name the same row.
@@ -595,7 +600,8 @@ class SimulatedAsterisk:
 
     async def _execute(self, call: SimCall, command: str) -> str:
         try:
-            words = shlex.split(command)
+            # Most commands carry no quotes: a plain split is 10x cheaper than shlex.
+            words = shlex.split(command) if '"' in command or "'" in command else command.split()
         except ValueError:
             return "520 Invalid command syntax."
         if not words:
@@ -641,7 +647,9 @@ class SimulatedAsterisk:
     def _play(self, call: SimCall, sound: str) -> None:
         text = call.variables.get("SWITCHBOARD_TEXT")
         kind = call.variables.get("SWITCHBOARD_KIND", "message")
-        detail: dict[str, object] = {"audio": sound}
+        # Like Asterisk, a relative sound name is looked up in the sounds directory as .wav.
+        audio = str(self.sounds_dir / f"{sound}.wav") if self.sounds_dir is not None else sound
+        detail: dict[str, object] = {"audio": audio, "sound": sound}
         if text:
             detail["text"] = text
         call.steps.append(Step(kind, detail))
@@ -698,6 +706,9 @@ class SimulatedAsterisk:
         if call.leave_message is not None and self.on_voicemail is not None:
             await self.on_voicemail(call, mailbox, ctx or "default")
             detail["left_message"] = call.leave_message
+            for var, key in (("VM_AUDIO", "audio"), ("VM_TXT", "spool")):
+                if var in call.variables:
+                    detail[key] = call.variables[var]
         call.variables["VMSTATUS"] = "SUCCESS"
         call.steps.append(Step("voicemail", detail))
 

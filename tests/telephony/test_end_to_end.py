@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
+import wave
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +14,12 @@ import pytest
 
 from routing.models import AbsenceReason, ManualRedirect, Organisation, PresenceBook, Redirect
 from switchboard.config import load_config
+from switchboard.telephony.calllog import CallLogStore
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.service import TelephonyService
 from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sounds import SoundRenderer
+from voicemail.greetings import espeak_available
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Stockholm
@@ -42,13 +45,24 @@ class Book:
         return Redirect(AbsenceReason.MEETING, NOW, until, "manual")
 
 
+async def logged(tmp_path: Path) -> list[dict[str, object]]:
+    """The call log's entries (oldest first) after the service stopped."""
+    async with CallLogStore.in_data_dir(tmp_path) as store:
+        return [dict(e) for e in await store.calls()]
+
+
 @contextlib.asynccontextmanager
 async def service(
-    tmp_path: Path, book: Book, changes: asyncio.Queue[object] | None = None
+    tmp_path: Path,
+    book: Book,
+    changes: asyncio.Queue[object] | None = None,
+    renderer: SoundRenderer | None = None,
 ) -> AsyncIterator[tuple[TelephonyService, SimulatedAsterisk]]:
-    """A started TelephonyService on a simulated platform; stopped afterwards."""
-    sim = SimulatedAsterisk(secret="t")
+    """A started TelephonyService on a simulated platform with a call log; stopped afterwards."""
+    sim = SimulatedAsterisk(secret="t", sounds_dir=renderer.root if renderer else None)
     await sim.start()
+    store = CallLogStore.in_data_dir(tmp_path)
+    await store.open()
 
     async def iterate() -> AsyncIterator[object]:
         assert changes is not None
@@ -61,7 +75,8 @@ async def service(
         book,
         lambda: NOW,
         changes=iterate() if changes is not None else None,
-        data_dir=tmp_path,
+        calllog=store,
+        renderer=renderer,
         simulated=sim,
     )
     await svc.start()
@@ -70,6 +85,7 @@ async def service(
         yield svc, sim
     finally:
         await svc.stop()
+        await store.close()
 
 
 async def test_full_resync_writes_astdb_and_presence(tmp_path: Path) -> None:
@@ -82,7 +98,7 @@ async def test_full_resync_writes_astdb_and_presence(tmp_path: Path) -> None:
         assert reason == "meeting" and int(until) == int(
             (NOW + timedelta(hours=3, minutes=30)).timestamp()
         )
-        assert sound.startswith("switchboard/msg-")
+        assert sound.startswith("switchboard/") and len(sound) == len("switchboard/") + 64
         presence = sim.astdb["CustomPresence"]["83012"]
         assert presence.startswith("dnd,meeting,Anna Andersson")
         assert sim.astdb["CustomPresence"]["83013"] == "available,,"
@@ -120,11 +136,14 @@ async def test_alv06_redirected_extension_hears_message_then_voicemail(tmp_path:
     assert kinds == ["message", "ring", "greeting", "voicemail", "hangup"]
     assert steps[1]["target"] == "PJSIP/83013"  # the covering point, Bertil Berg
     assert "Anna Andersson" in str(steps[0]["text"]) and "åter" in str(steps[0]["text"])
-    assert str(steps[0]["audio"]).startswith("switchboard/msg-")
+    assert str(steps[0]["sound"]).startswith("switchboard/")
     assert steps[3]["mailbox"] == "83012"
-    log = [json.loads(line) for line in (tmp_path / "call_log.jsonl").read_text().splitlines()]
+    log = await logged(tmp_path)
     assert log[0]["outcome"] == "completed" and log[0]["action"] == "redirect"
-    assert log[0]["called"] == "02683012"
+    assert log[0]["called"] == "02683012" and log[0]["caller"] == "0701112233"
+    assert log[0]["dialled"] == ["PJSIP/83013"] and log[0]["dial_status"] == "NOANSWER"
+    assert log[0]["start"] == "2026-11-24T10:00:00.000+00:00" and log[0]["end"] is not None
+    assert log[0]["interrupted"] is False
 
 
 async def test_alv04_same_users_mobile_rings_straight_through(tmp_path: Path) -> None:
@@ -165,7 +184,7 @@ async def test_caller_hangs_up_mid_message(tmp_path: Path) -> None:
         sim.caller_hangs_up(call)
         await call.wait(3)
         await svc.controller.wait_idle(3)
-    log = [json.loads(line) for line in (tmp_path / "call_log.jsonl").read_text().splitlines()]
+    log = await logged(tmp_path)
     assert log[0]["outcome"] in ("caller_hung_up", "completed")
 
 
@@ -178,15 +197,15 @@ async def test_server_drops_mid_call_and_state_is_restored(tmp_path: Path) -> No
         svc.mirrored.clear()
         call = await sim.place_call("02683012", "0701112233")
         async with asyncio.timeout(3):
-            while svc.controller.active or not (tmp_path / "call_log.jsonl").exists():  # noqa: ASYNC110 - bounded by the timeout
+            while svc.controller.active or not svc.calllog.written:  # noqa: ASYNC110 - bounded by the timeout
                 await asyncio.sleep(0.001)
         sim.fail_after_actions = None
         sim.astdb.clear()  # Asterisk came back with an empty AstDB
         await asyncio.wait_for(svc.mirrored.wait(), 5)
         assert sim.astdb["switchboard/redirect"]["83012"].startswith("meeting|")
         assert not call.done.is_set() or call.ended_by
-    log = [json.loads(line) for line in (tmp_path / "call_log.jsonl").read_text().splitlines()]
-    assert log[0]["outcome"] == "interrupted"
+    log = await logged(tmp_path)
+    assert log[0]["outcome"] == "interrupted" and log[0]["interrupted"] is True
 
 
 @pytest.mark.parametrize("deadline", [0.05])
@@ -205,7 +224,6 @@ async def test_call_handed_back_when_no_decision_in_time(tmp_path: Path, deadlin
         TelephonySettings(call_deadline_s=deadline),
         Book(),
         lambda: NOW,
-        data_dir=tmp_path,
         simulated=sim,
     )
     svc.controller.book = SlowBook()
@@ -219,3 +237,50 @@ async def test_call_handed_back_when_no_decision_in_time(tmp_path: Path, deadlin
         await svc.stop()
     assert call.commands == ["ASYNCAGI BREAK"]
     assert [s.step for s in call.steps] == ["dialplan", "hangup"]
+
+
+async def test_hal09_premium_rate_call_blocked_with_swedish_message(tmp_path: Path) -> None:
+    """HAL-09: staff calling a 0900 number hear why it is blocked; nothing is dialled."""
+    async with service(tmp_path, Book()) as (_svc, sim):
+        call = await sim.place_call("0900123456", "83012")
+        await call.wait(3)
+    steps = [s.as_json() for s in call.steps]
+    assert [s["step"] for s in steps] == ["message", "hangup"]
+    assert "spärrade" in str(steps[0]["text"])
+    assert not any(c.startswith("EXEC Dial") for c in call.commands)
+
+
+@pytest.mark.parametrize(
+    ("caller", "to", "target"),
+    [
+        ("83023", "0900123456", "PJSIP/0900123456@trunk"),  # Lena Lund: premium_unlocked
+        ("83020", "00493012345678", "PJSIP/+493012345678@trunk"),  # Ivar: international_unlocked
+    ],
+)
+async def test_per_user_unlock_dials_out(tmp_path: Path, caller: str, to: str, target: str) -> None:
+    """ALV-19/HAL-09: a user with an unlock is dialled out through AsyncAGI."""
+    async with service(tmp_path, Book()) as (_svc, sim):
+        call = await sim.place_call(to, caller)
+        await call.wait(3)
+    assert [s.step for s in call.steps] == ["ring", "hangup"]
+    assert call.steps[0].detail["target"] == target
+
+
+async def test_messages_are_rendered_to_the_files_astdb_names(tmp_path: Path) -> None:
+    """The AstDB row's sound and the played message exist as 8 kHz mono 16-bit WAV files."""
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    renderer = SoundRenderer(tmp_path / "sounds")
+    book = Book()
+    book.away(ANNA)
+    async with service(tmp_path, book, renderer=renderer) as (_svc, sim):
+        await renderer.idle(20)
+        sound = sim.astdb["switchboard/redirect"]["83012"].split("|")[2]
+        call = await sim.place_call("02683012", "0701112233", answer=False)
+        await call.wait(20)
+    played = call.steps[0].as_json()
+    assert played["sound"] == sound
+    for path in (tmp_path / "sounds" / f"{sound}.wav", Path(str(played["audio"]))):
+        with wave.open(str(path)) as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+            assert w.getnframes() > 8000  # more than a second of speech

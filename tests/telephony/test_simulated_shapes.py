@@ -152,7 +152,10 @@ async def test_asyncagi_frames_have_the_captured_shape() -> None:
         assert _shape(ours) == _shape(cap[ours.name]), ours.name
     assert [k for k, _ in hangup.headers][:-2] == [k for k, _ in cap["Hangup"].headers][:-2]
     assert ack["Message"] == "Added AGI command to queue"
-    env_keys = lambda m: [ln.split(":")[0] for ln in unquote(m["Env"]).split("\n") if ln]  # noqa: E731
+
+    def env_keys(m: Message) -> list[str]:
+        return [ln.split(":")[0] for ln in unquote(m["Env"]).split("\n") if ln]
+
     assert env_keys(start) == env_keys(cap["AsyncAGIStart"])
     assert "agi_calleridname: Örjan Öst" in unquote(start["Env"])
     assert "%C3%96rjan%20%C3%96st" in start["Env"]

@@ -1,0 +1,591 @@
+"""The call log (ALV-18) in `<data_dir>/calllog.sqlite3`, and threat incidents (ALV-20).
+
+`CallLog` folds AMI events (Newchannel, DialBegin/End, BridgeEnter, Cdr, Hangup) and the service's
+own outcome into one `CallEntry` per call; `CallLogStore` keeps them in SQLite (WAL, versioned
+migrations, portable SQL: plain tables, TEXT times in UTC ISO 8601, no SQLite-only functions in
+queries). See docs/calllog.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from switchboard.telephony.ami import Message
+from switchboard.telephony.errors import TelephonyError
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "calllog.sqlite3"
+SCHEMA_VERSION = 1
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            "CREATE TABLE calls ("
+            " call_id VARCHAR(64) PRIMARY KEY,"
+            " channel VARCHAR(200),"
+            " started_at VARCHAR(32),"
+            " answered_at VARCHAR(32),"
+            " ended_at VARCHAR(32),"
+            " duration_s INTEGER,"
+            " billable_s INTEGER,"
+            " caller VARCHAR(64),"
+            " called VARCHAR(64),"
+            " dialled TEXT NOT NULL,"
+            " outcome VARCHAR(32) NOT NULL,"
+            " action VARCHAR(32),"
+            " disposition VARCHAR(32),"
+            " dial_status VARCHAR(32),"
+            " interrupted INTEGER NOT NULL)",
+            "CREATE INDEX calls_started ON calls (started_at)",
+            "CREATE TABLE incidents ("
+            " id INTEGER PRIMARY KEY,"
+            " reference VARCHAR(40) NOT NULL UNIQUE,"
+            " call_id VARCHAR(64) NOT NULL,"
+            " reported_by VARCHAR(100) NOT NULL,"
+            " reported_at VARCHAR(32) NOT NULL,"
+            " note TEXT NOT NULL,"
+            " call_json TEXT NOT NULL)",
+        ),
+    ),
+)
+CSV_FIELDS = (
+    "call_id",
+    "start",
+    "answer",
+    "end",
+    "duration_s",
+    "billable_s",
+    "caller",
+    "called",
+    "dialled",
+    "outcome",
+    "action",
+    "disposition",
+    "dial_status",
+    "interrupted",
+)
+_COLUMNS = (
+    "call_id, channel, started_at, answered_at, ended_at, duration_s, billable_s, caller,"
+    " called, dialled, outcome, action, disposition, dial_status, interrupted"
+)
+
+
+class CallLogError(TelephonyError):
+    """The call-log database could not be opened or used."""
+
+    error_id = "calllog-error"
+
+
+class UnknownCall(TelephonyError, KeyError):
+    """No call with this id is in the log."""
+
+    error_id = "unknown-call"
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"no call {call_id!r} in the call log")
+        self.call_id = call_id
+
+
+def db_time(dt: datetime | None) -> str | None:
+    """A time as stored: UTC ISO 8601 with milliseconds (fixed width: text order = time order)."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        raise ValueError("call-log times must be timezone-aware")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _from_db(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True, slots=True)
+class CallEntry:
+    """One call as the IT role sees it: times, numbers, what happened."""
+
+    call_id: str
+    start: datetime | None = None  # connect (channel created)
+    answer: datetime | None = None
+    end: datetime | None = None  # disconnect
+    duration_s: int | None = None
+    billable_s: int | None = None
+    caller: str | None = None
+    called: str | None = None
+    dialled: tuple[str, ...] = ()
+    outcome: str = "in_progress"  # completed, caller_hung_up, handed_back, interrupted, …
+    action: str | None = None  # the routing decision: ring, redirect, voicemail, transfer, reject
+    disposition: str | None = None  # the CDR's ANSWERED / NO ANSWER / BUSY / FAILED
+    dial_status: str | None = None
+    interrupted: bool = False
+    channel: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON-ready dict; times in UTC ISO 8601 (the web API's `CALL_FIELDS` names)."""
+        out: dict[str, object] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, datetime):
+                out[key] = db_time(value)
+            elif isinstance(value, tuple):
+                out[key] = list(value)
+            else:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """ALV-20: a call flagged as a threat, with a copy of the call's details at the time."""
+
+    id: int
+    reference: str  # <ORG>-HOT-<year>-<NNNN>
+    call_id: str
+    reported_by: str
+    reported_at: datetime
+    note: str
+    call: Mapping[str, object] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON-ready dict."""
+        return {
+            "id": self.id,
+            "reference": self.reference,
+            "call_id": self.call_id,
+            "reported_by": self.reported_by,
+            "reported_at": db_time(self.reported_at),
+            "note": self.note,
+            "call": dict(self.call),
+        }
+
+
+def _row_entry(row: Sequence[Any]) -> CallEntry:
+    (cid, channel, start, answer, end, dur, bill, caller, called, dialled, outcome, action) = row[
+        :12
+    ]
+    disposition, dial_status, interrupted = row[12:15]
+    return CallEntry(
+        call_id=cid,
+        start=_from_db(start),
+        answer=_from_db(answer),
+        end=_from_db(end),
+        duration_s=dur,
+        billable_s=bill,
+        caller=caller,
+        called=called,
+        dialled=tuple(json.loads(dialled or "[]")),
+        outcome=outcome,
+        action=action,
+        disposition=disposition,
+        dial_status=dial_status,
+        interrupted=bool(interrupted),
+        channel=channel,
+    )
+
+
+class CallLogStore:
+    """The call log and incidents on one SQLite file (WAL). Open with `open()` or `async with`."""
+
+    def __init__(self, path: str | Path, *, org_code: str = "SB") -> None:
+        self.path = Path(path)
+        self.org_code = org_code
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str | Path, *, org_code: str = "SB") -> CallLogStore:
+        """The store at `<data_dir>/calllog.sqlite3`."""
+        return cls(Path(data_dir) / DB_NAME, org_code=org_code)
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The open connection."""
+        if self._db is None:
+            raise CallLogError("the call log is not open")
+        return self._db
+
+    async def open(self) -> None:
+        """Create or open the database and run pending migrations."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA busy_timeout=10000")
+            await self._migrate()
+        except aiosqlite.Error as exc:
+            await self.close()
+            raise CallLogError(f"{self.path}: {exc}") from None
+
+    async def close(self) -> None:
+        """Close the database (idempotent)."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    async def __aenter__(self) -> CallLogStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _migrate(self) -> None:
+        await self.db.execute(
+            "CREATE TABLE IF NOT EXISTS calllog_schema"
+            " (version INTEGER PRIMARY KEY, applied_at VARCHAR(32) NOT NULL)"
+        )
+        async with self.db.execute("SELECT MAX(version) FROM calllog_schema") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        if current > SCHEMA_VERSION:
+            raise CallLogError(f"{self.path}: schema {current} is newer than {SCHEMA_VERSION}")
+        for version, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            await self.db.execute("BEGIN")
+            try:
+                for sql in statements:
+                    await self.db.execute(sql)
+                await self.db.execute(
+                    "INSERT INTO calllog_schema (version, applied_at) VALUES (?, ?)",
+                    (version, db_time(datetime.now(UTC))),
+                )
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+
+    async def schema_version(self) -> int:
+        """The applied schema version."""
+        async with self.db.execute("SELECT MAX(version) FROM calllog_schema") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def record(self, entry: CallEntry) -> None:
+        """Insert or replace one call's entry."""
+        params = (
+            entry.call_id,
+            entry.channel,
+            db_time(entry.start),
+            db_time(entry.answer),
+            db_time(entry.end),
+            entry.duration_s,
+            entry.billable_s,
+            entry.caller,
+            entry.called,
+            json.dumps(list(entry.dialled), ensure_ascii=False),
+            entry.outcome,
+            entry.action,
+            entry.disposition,
+            entry.dial_status,
+            1 if entry.interrupted else 0,
+        )
+        async with self._lock:
+            await self.db.execute("BEGIN")
+            try:
+                await self.db.execute("DELETE FROM calls WHERE call_id = ?", (entry.call_id,))
+                await self.db.execute(
+                    f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", params
+                )
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+
+    async def get(self, call_id: str) -> CallEntry | None:
+        """One call by its id (the platform's Linkedid/Uniqueid), or None."""
+        async with self.db.execute(
+            f"SELECT {_COLUMNS} FROM calls WHERE call_id = ?", (call_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _row_entry(row) if row is not None else None
+
+    async def query(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        number: str | None = None,
+        outcome: str | None = None,
+        limit: int = 1000,
+    ) -> list[CallEntry]:
+        """Calls that started in [since, until), newest first.
+
+        `number`: digits that must occur in the caller, called or a dialled number.
+        """
+        where: list[str] = []
+        params: list[object] = []
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(db_time(since))
+        if until is not None:
+            where.append("started_at < ?")
+            params.append(db_time(until))
+        if outcome is not None:
+            where.append("outcome = ?")
+            params.append(outcome)
+        digits = "".join(ch for ch in number or "" if ch.isdigit())
+        if digits:
+            where.append("(caller LIKE ? OR called LIKE ? OR dialled LIKE ?)")
+            params += [f"%{digits}%"] * 3
+        sql = f"SELECT {_COLUMNS} FROM calls"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, call_id DESC LIMIT ?"
+        params.append(max(0, int(limit)))
+        async with self.db.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [_row_entry(r) for r in rows]
+
+    async def calls(self) -> list[Mapping[str, object]]:
+        """Every call oldest first as JSON dicts (the web layer's `CallLogSource`)."""
+        async with self.db.execute(
+            f"SELECT {_COLUMNS} FROM calls ORDER BY started_at, call_id"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_row_entry(r).as_json() for r in rows]
+
+    async def export_csv(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        number: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100_000,
+    ) -> str:
+        """The same query as CSV (CRLF lines, header row; dialled numbers space-separated)."""
+        return calls_csv(await self.query(since, until, number, outcome, limit))
+
+    async def flag_threat(self, call_id: str, by: str, note: str, now: datetime) -> Incident:
+        """ALV-20: an incident record holding the call's details; UnknownCall if there is none."""
+        entry = await self.get(call_id)
+        if entry is None:
+            raise UnknownCall(call_id)
+        details = entry.as_json()
+        async with self._lock:
+            await self.db.execute("BEGIN")
+            try:
+                async with self.db.execute("SELECT MAX(id) FROM incidents") as cur:
+                    row = await cur.fetchone()
+                next_id = int(row[0] if row and row[0] is not None else 0) + 1
+                reference = f"{self.org_code}-HOT-{now.year}-{next_id:04d}"
+                await self.db.execute(
+                    "INSERT INTO incidents (id, reference, call_id, reported_by, reported_at,"
+                    " note, call_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        next_id,
+                        reference,
+                        call_id,
+                        by,
+                        db_time(now),
+                        note,
+                        json.dumps(details, ensure_ascii=False),
+                    ),
+                )
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+        log.warning(
+            "call flagged as a threat", extra={"call_id": call_id, "incident": reference, "by": by}
+        )
+        return Incident(next_id, reference, call_id, by, now, note, details)
+
+    async def incidents(self) -> list[Incident]:
+        """Every incident, oldest first."""
+        async with self.db.execute(
+            "SELECT id, reference, call_id, reported_by, reported_at, note, call_json"
+            " FROM incidents ORDER BY id"
+        ) as cur:
+            rows = await cur.fetchall()
+        out: list[Incident] = []
+        for iid, ref, cid, by, at, note, call_json in rows:
+            reported = _from_db(at)
+            assert reported is not None
+            out.append(Incident(iid, ref, cid, by, reported, note, json.loads(call_json)))
+        return out
+
+
+def calls_csv(entries: Iterable[CallEntry]) -> str:
+    """Entries as CSV text for a spreadsheet."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_FIELDS)
+    for entry in entries:
+        data = entry.as_json()
+        row: list[object] = []
+        for name in CSV_FIELDS:
+            value = data.get(name)
+            if isinstance(value, list):
+                value = " ".join(str(v) for v in value)
+            row.append("" if value is None else value)
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+DONE_KEPT = 1024  # finished calls kept in memory so a late Cdr or Hangup still updates them
+
+
+class CallLog:
+    """Folds AMI events and the service's outcome into entries, and writes them to the store.
+
+    Times come from the service's clock (Newchannel = connect, Hangup/Cdr = disconnect), so they
+    never depend on the platform's CDR time zone; the Cdr adds duration, billable seconds and
+    disposition. An entry is written when the service's handling ends, and rewritten when a
+    later Cdr or Hangup adds to it. Writes are tasks (event callbacks are synchronous);
+    `flush()` waits for them.
+    """
+
+    def __init__(self, store: CallLogStore | None, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+        self._open: dict[str, CallEntry] = {}
+        self._done: dict[str, CallEntry] = {}
+        self._writes: set[asyncio.Task[None]] = set()
+        self.written = 0
+
+    def on_event(self, msg: Message) -> None:
+        """Fold one AMI event into its call's entry (keyed by Linkedid, else Uniqueid)."""
+        name = msg.name
+        if name not in ("Newchannel", "DialBegin", "DialEnd", "Cdr", "Hangup"):
+            return
+        uid = msg.get("Linkedid") or msg.get("Uniqueid") or msg.get("UniqueID") or ""
+        if not uid:
+            return
+        done = uid in self._done
+        e = self._done[uid] if done else self._open.get(uid)
+        if e is None:
+            e = CallEntry(call_id=uid, start=self.clock())
+        if name == "Newchannel":
+            e = replace(
+                e,
+                caller=e.caller or _number(msg.get("CallerIDNum")),
+                called=e.called or msg.get("Exten"),
+                channel=e.channel or msg.get("Channel"),
+            )
+        elif name == "DialBegin":
+            e = replace(e, dialled=(*e.dialled, msg.get("DialString") or ""))
+        elif name == "DialEnd":
+            e = replace(e, dial_status=msg.get("DialStatus"))
+        elif name == "Cdr":
+            end = e.end or self.clock()
+            billable = _int(msg.get("BillableSeconds"))
+            disposition = msg.get("Disposition")
+            answered = disposition == "ANSWERED" or bool(msg.get("AnswerTime"))
+            e = replace(
+                e,
+                end=end,
+                duration_s=_int(msg.get("Duration")),
+                billable_s=billable,
+                answer=end - timedelta(seconds=billable) if answered else None,
+                disposition=disposition,
+            )
+            if not done:
+                # Handled by the dialplan alone (or the service has not finished yet).
+                self._finish(e if e.outcome != "in_progress" else replace(e, outcome="dialplan"))
+                return
+        elif name == "Hangup":
+            if e.end is not None:
+                return
+            e = replace(e, end=self.clock())
+        if done:
+            self._finish(e)
+        else:
+            self._open[uid] = e
+
+    def on_call_done(
+        self,
+        call_id: str,
+        *,
+        caller: str | None,
+        called: str | None,
+        outcome: str,
+        action: str | None,
+        channel: str | None = None,
+    ) -> CallEntry:
+        """Add the service's outcome (and the decision's action) and write the entry."""
+        e = self._open.pop(call_id, None) or self._done.get(call_id)
+        if e is None:
+            e = CallEntry(call_id=call_id, start=self.clock())
+        e = replace(
+            e,
+            caller=e.caller or caller,
+            called=e.called or called,
+            channel=e.channel or channel,
+            outcome=outcome,
+            action=action,
+            end=e.end or self.clock(),
+            interrupted=e.interrupted or outcome == "interrupted",
+        )
+        return self._finish(e)
+
+    def interrupt_open(self, keep: Iterable[str] = ()) -> list[CallEntry]:
+        """The link broke: calls still open (except `keep`, which the controller will finish)
+        are written as interrupted, so none is left hanging."""
+        kept = set(keep)
+        out = []
+        for uid in [u for u in self._open if u not in kept]:
+            e = self._open.pop(uid)
+            out.append(self._finish(replace(e, outcome="interrupted", interrupted=True)))
+        return out
+
+    @property
+    def open_calls(self) -> int:
+        """Calls seen on the wire and not finished yet."""
+        return len(self._open)
+
+    def _finish(self, e: CallEntry) -> CallEntry:
+        self._open.pop(e.call_id, None)
+        if e.end is not None and e.start is not None and e.duration_s is None:
+            e = replace(e, duration_s=max(0, int((e.end - e.start).total_seconds())))
+        self._done[e.call_id] = e
+        while len(self._done) > DONE_KEPT:
+            del self._done[next(iter(self._done))]
+        self._write(e)
+        return e
+
+    def _write(self, entry: CallEntry) -> None:
+        log.info(
+            "call logged",
+            extra={"call_id": entry.call_id, "outcome": entry.outcome, "action": entry.action},
+        )
+        if self.store is None:
+            return
+        store = self.store
+
+        async def write() -> None:
+            try:
+                await store.record(entry)
+                self.written += 1
+            except (CallLogError, aiosqlite.Error) as exc:
+                log.error("call %s not logged: %s", entry.call_id, exc)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def flush(self) -> None:
+        """Wait for every write under way."""
+        while self._writes:
+            await asyncio.gather(*list(self._writes))
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def _number(text: str | None) -> str | None:
+    return None if not text or text == "<unknown>" else text

@@ -1,0 +1,155 @@
+"""The call log (ALV-18) and threat incidents (ALV-20) in SQLite."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from switchboard.telephony.ami import Message
+from switchboard.telephony.calllog import (
+    SCHEMA_VERSION,
+    CallEntry,
+    CallLog,
+    CallLogStore,
+    UnknownCall,
+)
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def entry(n: int, **kw: object) -> CallEntry:
+    """A finished call starting n minutes after T0."""
+    start = T0 + timedelta(minutes=n)
+    base: dict[str, object] = {
+        "call_id": f"1795.{n}",
+        "start": start,
+        "end": start + timedelta(seconds=30),
+        "duration_s": 30,
+        "caller": "0701112233",
+        "called": "02683012",
+        "dialled": ("PJSIP/83013",),
+        "outcome": "completed",
+        "action": "redirect",
+    }
+    base.update(kw)
+    return CallEntry(**base)  # type: ignore[arg-type]
+
+
+def ev(name: str, **headers: str) -> Message:
+    """An AMI event message."""
+    return Message("event", (("Event", name), *headers.items()))
+
+
+async def test_record_get_and_reopen(tmp_path: Path) -> None:
+    """An entry survives closing and reopening; WAL mode and the schema version are set."""
+    async with CallLogStore.in_data_dir(tmp_path) as store:
+        await store.record(entry(1, interrupted=True, outcome="interrupted"))
+        assert await store.schema_version() == SCHEMA_VERSION
+    assert (tmp_path / "calllog.sqlite3").exists()
+    async with CallLogStore.in_data_dir(tmp_path) as store:
+        got = await store.get("1795.1")
+        async with store.db.execute("PRAGMA journal_mode") as cur:
+            mode = await cur.fetchone()
+    assert got == entry(1, interrupted=True, outcome="interrupted")
+    assert mode is not None and mode[0] == "wal"
+
+
+async def test_query_filters_and_order(tmp_path: Path) -> None:
+    """since/until (half-open), number digits, outcome and limit; newest first."""
+    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+        for n in range(5):
+            await store.record(entry(n, caller=f"07011122{n:02d}"))
+        await store.record(entry(9, outcome="caller_hung_up", dialled=()))
+        ids = [e.call_id for e in await store.query()]
+        assert ids == ["1795.9", "1795.4", "1795.3", "1795.2", "1795.1", "1795.0"]
+        window = await store.query(T0 + timedelta(minutes=1), T0 + timedelta(minutes=3))
+        assert [e.call_id for e in window] == ["1795.2", "1795.1"]
+        assert [e.call_id for e in await store.query(number="070-111 22 03")] == ["1795.3"]
+        assert [e.call_id for e in await store.query(outcome="caller_hung_up")] == ["1795.9"]
+        assert len(await store.query(limit=2)) == 2
+        assert await store.get("nope") is None
+
+
+async def test_export_csv(tmp_path: Path) -> None:
+    """CSV with a header row; dialled numbers space-separated; times in UTC ISO 8601."""
+    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+        await store.record(entry(1, dialled=("PJSIP/83013", "PJSIP/83014")))
+        text = await store.export_csv()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0]["call_id"] == "1795.1"
+    assert rows[0]["dialled"] == "PJSIP/83013 PJSIP/83014"
+    assert rows[0]["start"] == "2026-11-24T09:01:00.000+00:00"
+    assert rows[0]["interrupted"] == "False"
+
+
+async def test_flag_threat_makes_an_incident_with_the_calls_details(tmp_path: Path) -> None:
+    """ALV-20: an incident record with its own reference and a copy of the call."""
+    async with CallLogStore(tmp_path / "c.sqlite3", org_code="ALV") as store:
+        await store.record(entry(1))
+        incident = await store.flag_threat("1795.1", "ivar.isaksson", "Hotfullt samtal", T0)
+        assert incident.reference == "ALV-HOT-2026-0001"
+        assert incident.call["caller"] == "0701112233"
+        second = await store.flag_threat("1795.1", "ivar.isaksson", "Igen", T0)
+        assert second.reference == "ALV-HOT-2026-0002"
+        with pytest.raises(UnknownCall):
+            await store.flag_threat("nope", "ivar.isaksson", "x", T0)
+        listed = await store.incidents()
+    assert [i.reference for i in listed] == ["ALV-HOT-2026-0001", "ALV-HOT-2026-0002"]
+    assert listed[0].as_json()["call"] == entry(1).as_json()
+
+
+async def test_calls_is_the_web_layers_call_log_source(tmp_path: Path) -> None:
+    """`calls()` gives JSON dicts oldest first with the web API's field names."""
+    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+        await store.record(entry(2))
+        await store.record(entry(1))
+        calls = await store.calls()
+    assert [c["call_id"] for c in calls] == ["1795.1", "1795.2"]
+    assert {"start", "answer", "end", "duration_s", "dialled", "outcome"} <= set(calls[0])
+
+
+async def test_calllog_folds_events_and_rewrites_after_a_late_cdr(tmp_path: Path) -> None:
+    """Newchannel/Dial/Cdr events plus the service's outcome make one entry; a late Cdr updates it."""
+    now = [T0]
+    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+        log = CallLog(store, lambda: now[0])
+        log.on_event(ev("Newchannel", CallerIDNum="0701112233", Exten="02683012", Linkedid="u1"))
+        log.on_event(ev("DialBegin", DialString="PJSIP/83013", Linkedid="u1"))
+        log.on_event(ev("DialEnd", DialStatus="NOANSWER", Linkedid="u1"))
+        now[0] = T0 + timedelta(seconds=40)
+        log.on_call_done("u1", caller=None, called=None, outcome="completed", action="redirect")
+        await log.flush()
+        first = await store.get("u1")
+        log.on_event(
+            ev("Cdr", UniqueID="u1", Duration="41", BillableSeconds="35", Disposition="ANSWERED")
+        )
+        await log.flush()
+        final = await store.get("u1")
+    assert first is not None and first.duration_s == 40 and first.dial_status == "NOANSWER"
+    assert final is not None and final.duration_s == 41 and final.billable_s == 35
+    assert final.answer == T0 + timedelta(seconds=5)
+    assert final.dialled == ("PJSIP/83013",) and final.outcome == "completed"
+
+
+async def test_interrupt_open_logs_calls_seen_on_the_wire(tmp_path: Path) -> None:
+    """On a lost link every open call not run by the controller is written as interrupted."""
+    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+        log = CallLog(store, lambda: T0)
+        log.on_event(ev("Newchannel", CallerIDNum="83012", Exten="0701234567", Linkedid="a"))
+        log.on_event(ev("Newchannel", CallerIDNum="83013", Exten="0701234568", Linkedid="b"))
+        done = log.interrupt_open(keep=["b"])
+        await log.flush()
+        a = await store.get("a")
+        assert await store.get("b") is None
+    assert [e.call_id for e in done] == ["a"] and log.open_calls == 1
+    assert a is not None and a.interrupted and a.outcome == "interrupted"
+
+
+def test_naive_times_are_refused() -> None:
+    """Times without a zone never enter the log."""
+    with pytest.raises(ValueError):
+        CallEntry("x", start=datetime(2026, 11, 24, 9, 0)).as_json()
