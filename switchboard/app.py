@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -257,18 +258,18 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+def _announce(message: str) -> None:
+    """Tell the operator on the console (never in the JSON logs, which may be shipped)."""
+    print(f"switchboard: {message}", file=sys.stderr, flush=True)
+
+
 def _setup_web(app: web.Application, rt: Runtime) -> None:
     """Hand the web layer the services it asks for, when `switchboard.web` is present."""
     try:
         from switchboard.web import WebServices, setup_web
-        from switchboard.web.auth import (
-            ACCOUNTS_FILE,
-            DEV_PASSWORD_ENV,
-            Accounts,
-            AccountsError,
-            load_accounts,
-        )
+        from switchboard.web.auth import ACCOUNTS_FILE, Accounts, AccountsError, load_accounts
         from switchboard.web.services import LivePresence
+        from switchboard.web.standalone import dev_password, session_secret
         from switchboard.web.store import WebStore
     except ImportError as exc:
         log.info("web layer not present: %s", exc)
@@ -278,7 +279,8 @@ def _setup_web(app: web.Application, rt: Runtime) -> None:
     path = Path(config.folder) / ACCOUNTS_FILE
     if path.exists():
         try:
-            accounts, _dev = load_accounts(path, config.directory, os.environ.get(DEV_PASSWORD_ENV))
+            # accounts without a hash use $SWITCHBOARD_DEV_PASSWORD, or one shown on the console
+            accounts, _dev = load_accounts(path, config.directory, dev_password(_announce))
         except AccountsError as exc:
             for line in exc.problems:
                 log.error("web accounts not loaded: %s", line)
@@ -291,6 +293,7 @@ def _setup_web(app: web.Application, rt: Runtime) -> None:
         register=None,  # set once opened (_register_ctx)
         call_log=rt.calllog,
         now=rt.clock,
+        session_secret=session_secret(_announce),
     )
     rt.web = services
     rt.manual = store.manual

@@ -113,6 +113,14 @@ class Server:
             "service started",
             extra={"organisation": config.org.id, "host": self.host, "port": self.bound_port},
         )
+        from switchboard.app import telephony_settings
+
+        print(
+            f"switchboard: {config.org.name} at http://{self.host}:{self.bound_port}/ "
+            f"(telephone platform: {telephony_settings(config).platform})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def stop(self) -> None:
         """Graceful stop: calls handed back to the dialplan, databases closed."""
