@@ -292,6 +292,7 @@ def _setup_web(app: web.Application, rt: Runtime) -> None:
         accounts=accounts,
         register=None,  # set once opened (_register_ctx)
         call_log=rt.calllog,
+        spool=spool_dir(config),  # the intake backlog in /metrics
         now=rt.clock,
         session_secret=session_secret(_announce),
     )

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
 
-from routing.models import AbsenceReason, Redirect
-from routing.numbers import normalise
+from routing.models import AbsenceReason, NumberingPlan, Redirect
+from routing.numbers import in_plan, normalise
 from routing.presence import manual_redirect
 from switchboard.web import board, metrics
 from switchboard.web.auth import Account, Role, Session, verify_password
@@ -33,28 +33,11 @@ from switchboard.web.http import (
     text_field,
     time_field,
 )
-from switchboard.web.services import CallEntry, WebServices
+from switchboard.web.services import CallLogSource, LoggedCall, ThreatIncident, WebServices
 from switchboard.web.store import GLOBAL_VOICEMAIL, USER_SWITCHES
 from voicemail.exports import record_json, to_csv, to_json, to_xml
 from voicemail.models import Classification
 from voicemail.service import Register
-
-CALL_FIELDS = (
-    "call_id",
-    "start",
-    "answer",
-    "end",
-    "duration_s",
-    "billable_s",
-    "caller",
-    "called",
-    "dialled",
-    "outcome",
-    "action",
-    "disposition",
-    "dial_status",
-)
-
 
 # ---------------------------------------------------------------- sessions
 
@@ -474,72 +457,78 @@ async def put_user_switches(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- IT (ALV-18, ALV-20)
 
 
-def _start(entry: CallEntry, svc: WebServices) -> datetime | None:
-    raw = entry.get("start")
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=svc.config.org.timezone)
-
-
-async def query_calls(request: web.Request) -> list[CallEntry]:
-    """Calls filtered by since, until (ISO times) and a number fragment, newest first."""
-    svc = services(request)
+def call_log(svc: WebServices) -> CallLogSource:
+    """The call log, or Unavailable when this service has none."""
     if svc.call_log is None:
         raise Unavailable("the call log is not configured")
+    return svc.call_log
+
+
+def number_digits(raw: str, plan: NumberingPlan) -> str | None:
+    """The digits to search for so that every written form of the number matches."""
+    # The log keeps numbers as the platform gave them ('83012', '0701234567', '+46701234567'):
+    # an extension is searched by its local digits, a domestic number by its national
+    # significant digits, a foreign one by its E.164 digits, anything else as typed.
+    text = raw.strip()[:40]
+    if not text:
+        return None
+    e164 = normalise(text, plan)
+    cc = plan.country_code
+    if e164 is None:
+        digits = "".join(ch for ch in text if ch.isdigit())
+    elif in_plan(e164, plan):
+        prefix = next(
+            f"+{cc}{area}"
+            for area, local in plan.series
+            if e164.startswith(f"+{cc}{area}") and len(e164) == len(f"+{cc}{area}{local}")
+        )
+        digits = e164[len(prefix) :]
+    elif e164.startswith("+" + cc):
+        digits = e164[1 + len(cc) :]
+    else:
+        digits = e164[1:]
+    return digits[:20] or None
+
+
+@dataclass(frozen=True, slots=True)
+class CallQuery:
+    """The IT role's call-log filter: [since, until) as instants, a number, a limit."""
+
+    since: datetime | None
+    until: datetime | None
+    number: str | None
+    limit: int
+
+
+def call_query(request: web.Request) -> CallQuery:
+    """The filter from ?since=&until=&number=&limit= (times without offset are local)."""
+    svc = services(request)
     q = dict(request.query)
-    since = time_field(q, "since", svc.config.org.timezone)
-    until = time_field(q, "until", svc.config.org.timezone)
-    raw_number = request.query.get("number", "")[:40]
-    e164 = normalise(raw_number, svc.config.org.plan) if raw_number.strip() else None
-    number = "".join(ch for ch in (e164 or raw_number) if ch.isdigit())[:20]
-    limit = int_query(request, "limit", 1000, 1, 100_000)
-    out: list[CallEntry] = []
-    for entry in reversed(await svc.call_log.calls()):
-        start = _start(entry, svc)
-        if since and (start is None or start < since):
-            continue
-        if until and (start is None or start >= until):
-            continue
-        if number:
-            digits = "".join(
-                ch
-                for ch in json.dumps([entry.get(k) for k in ("caller", "called", "dialled")])
-                if ch.isdigit() or ch == ","
-            )
-            if number not in digits:
-                continue
-        out.append(entry)
-        if len(out) >= limit:
-            break
-    return out
+    return CallQuery(
+        since=time_field(q, "since", svc.config.org.timezone),
+        until=time_field(q, "until", svc.config.org.timezone),
+        number=number_digits(request.query.get("number", ""), svc.config.org.plan),
+        limit=int_query(request, "limit", 1000, 1, 100_000),
+    )
+
+
+async def query_calls(request: web.Request) -> Sequence[LoggedCall]:
+    """Calls filtered by since, until (instants) and a number, newest first."""
+    log = call_log(services(request))
+    q = call_query(request)
+    return await log.query(since=q.since, until=q.until, number=q.number, limit=q.limit)
 
 
 async def calls(request: web.Request) -> web.StreamResponse:
     """GET /api/calls?since=&until=&number=&limit=."""
-    return web.json_response({"calls": [dict(c) for c in await query_calls(request)]})
-
-
-def calls_csv_text(entries: list[CallEntry]) -> str:
-    """The call log as CSV (a file IT can open in a spreadsheet)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(CALL_FIELDS)
-    for entry in entries:
-        row = []
-        for name in CALL_FIELDS:
-            value = entry.get(name)
-            row.append(" ".join(str(v) for v in value) if isinstance(value, list) else value)
-        writer.writerow(["" if v is None else v for v in row])
-    return buf.getvalue()
+    return web.json_response({"calls": [c.as_json() for c in await query_calls(request)]})
 
 
 async def calls_csv(request: web.Request) -> web.StreamResponse:
     """GET /api/calls.csv: the same query as CSV."""
-    text = calls_csv_text(await query_calls(request))
+    log = call_log(services(request))
+    q = call_query(request)
+    text = await log.export_csv(since=q.since, until=q.until, number=q.number, limit=q.limit)
     return web.Response(
         text=text,
         content_type="text/csv",
@@ -547,17 +536,12 @@ async def calls_csv(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def flag_threat(svc: WebServices, call_id: str, note: str, by: str) -> dict[str, object]:
-    """ALV-20: an incident record with the call's details."""
-    if svc.call_log is None:
-        raise Unavailable("the call log is not configured")
-    for entry in await svc.call_log.calls():
-        if entry.get("call_id") == call_id:
-            incident = await svc.store.add_incident(
-                call_id, entry, note, by, svc.now(), svc.config.org.code
-            )
-            return incident.as_json()
-    raise UnknownCall(call_id)
+async def flag_threat(svc: WebServices, call_id: str, note: str, by: str) -> ThreatIncident:
+    """ALV-20: an incident record with the call's details (UnknownCall if it is not logged)."""
+    log = call_log(svc)
+    if await log.get(call_id) is None:
+        raise UnknownCall(call_id)
+    return await log.flag_threat(call_id, by, note, svc.now())
 
 
 async def threat(request: web.Request) -> web.StreamResponse:
@@ -565,14 +549,14 @@ async def threat(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     data = await read_json(request, svc.max_body)
     note = text_field(data, "note", required=True, max_len=2000) or ""
-    body = await flag_threat(svc, request.match_info["call_id"], note, account(request).user_id)
-    return web.json_response(body, status=201)
+    incident = await flag_threat(svc, request.match_info["call_id"], note, account(request).user_id)
+    return web.json_response(incident.as_json(), status=201)
 
 
 async def incidents(request: web.Request) -> web.StreamResponse:
-    """GET /api/incidents."""
-    items = await services(request).store.incidents()
-    return web.json_response({"incidents": [i.as_json() for i in items]})
+    """GET /api/incidents: newest first."""
+    items = await call_log(services(request)).incidents()
+    return web.json_response({"incidents": [i.as_json() for i in reversed(items)]})
 
 
 # ---------------------------------------------------------------- operations

@@ -1,11 +1,35 @@
-"""Prometheus text exposition: calls by outcome, sync lag, register backlog, manual redirects."""
+"""Prometheus text exposition: calls by outcome, sync lag, intake backlogs, manual redirects."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
 from collections import Counter
+from pathlib import Path
 
 from switchboard.web.services import WebServices
 from voicemail.models import RecordStatus
+from voicemail.spool import FOLDERS
+
+_MSG_TXT = re.compile(r"^msg\d{4}\.txt$")
+
+
+def spool_waiting(spool: Path, context: str) -> int:
+    """How many msgNNNN.txt files wait in `<spool>/<context>/*/<folder>/` (intake removes them)."""
+    count = 0
+    try:
+        mailboxes = [d.path for d in os.scandir(spool / context) if d.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for mailbox in mailboxes:
+        for folder in FOLDERS:
+            try:
+                names = os.listdir(os.path.join(mailbox, folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            count += sum(1 for name in names if _MSG_TXT.match(name))
+    return count
 
 
 def _label(value: object) -> str:
@@ -34,6 +58,15 @@ async def render(svc: WebServices, sse_clients: int) -> str:
         "Seconds since each calendar source last synced.",
         [(f'{{source="{_label(k)}"}}', v) for k, v in sorted(lag.items())],
     )
+    if svc.spool is not None:
+        context = svc.config.voicemail.context or svc.config.org.voicemail_context
+        waiting_files = await asyncio.to_thread(spool_waiting, svc.spool, context)
+        out += _family(
+            "switchboard_spool_waiting_messages",
+            "gauge",
+            "Voicemail messages in the spool not yet taken into the register.",
+            [(f'{{context="{_label(context)}"}}', float(waiting_files))],
+        )
     if svc.register is not None:
         waiting = await svc.register.queue(now, limit=None)
         out += _family(

@@ -45,6 +45,8 @@ DOMAIN_STATUS = {
     "invalid-number": 422,
     "calendar-unavailable": 503,
     "ami-not-connected": 503,
+    "unknown-call": 404,
+    "calllog-error": 503,
 }
 HTTP_IDS = {
     400: "bad-request",

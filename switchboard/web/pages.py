@@ -129,6 +129,13 @@ def _local(moment: datetime | None, request: web.Request) -> str:
     return moment.astimezone(services(request).config.org.timezone).strftime("%Y-%m-%d %H.%M")
 
 
+def _local_s(moment: datetime | None, request: web.Request) -> str:
+    if moment is None:
+        return ""
+    tz = services(request).config.org.timezone
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H.%M.%S")
+
+
 def _iso_local(text: object) -> str:
     if not isinstance(text, str) or not text:
         return ""
@@ -569,22 +576,21 @@ async def it_page(request: web.Request) -> web.StreamResponse:
     """GET /it: call log query, CSV export, flag a call as a threat, incidents."""
     svc = services(request)
     calls = await api.query_calls(request)
-    incidents = await svc.store.incidents()
+    incidents = list(reversed(await api.call_log(svc).incidents()))
     csrf = csrf_token(request)
     q = {k: request.query.get(k, "")[:40] for k in ("since", "until", "number")}
     rows = []
     for c in calls[:500]:
-        cid = str(c.get("call_id"))
-        dialled = c.get("dialled")
-        dialled_text = ", ".join(str(d) for d in dialled) if isinstance(dialled, list) else ""
+        cid = c.call_id
+        duration = "" if c.duration_s is None else f"{c.duration_s} s"
         rows.append(
-            f'<tr><td data-label="Start">{e(c.get("start"))}</td>'
-            f'<td data-label="Slut">{e(c.get("end"))}</td>'
-            f'<td data-label="Längd">{e(c.get("duration_s"))} s</td>'
-            f'<td data-label="Från">{e(c.get("caller"))}</td>'
-            f'<td data-label="Till">{e(c.get("called"))}</td>'
-            f'<td data-label="Uppringt">{e(dialled_text)}</td>'
-            f'<td data-label="Utfall">{e(c.get("outcome"))}</td>'
+            f'<tr><td data-label="Start">{e(_local_s(c.start, request))}</td>'
+            f'<td data-label="Slut">{e(_local_s(c.end, request))}</td>'
+            f'<td data-label="Längd">{e(duration)}</td>'
+            f'<td data-label="Från">{e(c.caller)}</td>'
+            f'<td data-label="Till">{e(c.called)}</td>'
+            f'<td data-label="Uppringt">{e(", ".join(c.dialled))}</td>'
+            f'<td data-label="Utfall">{e(c.outcome)}</td>'
             f'<td data-label="Hot"><form method="post" '
             f'action="/it/samtal/{e(quote(cid, safe=""))}/hot">'
             f"{hidden_csrf(csrf)}"
@@ -632,4 +638,4 @@ async def it_threat(request: web.Request) -> web.StreamResponse:
     incident = await api.flag_threat(
         svc, request.match_info["call_id"], note, account(request).user_id
     )
-    return _back("/it", ok=f"Incident {incident['reference']} är registrerad.")
+    return _back("/it", ok=f"Incident {incident.reference} är registrerad.")

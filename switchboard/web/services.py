@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +14,6 @@ from switchboard.config import Config
 from switchboard.web.auth import Accounts
 from switchboard.web.store import WebStore
 from voicemail.service import Register
-
-CallEntry = Mapping[str, object]
 
 
 class PresenceProvider(Protocol):
@@ -31,11 +28,126 @@ class PresenceProvider(Protocol):
         ...
 
 
-class CallLogSource(Protocol):
-    """ALV-18: the call log, read by the IT role."""
+class LoggedCall(Protocol):
+    """One call in the log (ALV-18), as `switchboard.telephony.calllog.CallEntry` has it."""
 
-    async def calls(self) -> list[CallEntry]:
-        """Every logged call, oldest first."""
+    @property
+    def call_id(self) -> str:
+        """The platform's Linkedid / Uniqueid."""
+        ...
+
+    @property
+    def start(self) -> datetime | None:
+        """Connect time (an aware instant)."""
+        ...
+
+    @property
+    def end(self) -> datetime | None:
+        """Disconnect time (an aware instant)."""
+        ...
+
+    @property
+    def duration_s(self) -> int | None:
+        """Length of the call in seconds."""
+        ...
+
+    @property
+    def caller(self) -> str | None:
+        """The calling number as the platform gave it."""
+        ...
+
+    @property
+    def called(self) -> str | None:
+        """The called number as the platform gave it."""
+        ...
+
+    @property
+    def dialled(self) -> Sequence[str]:
+        """Every dial string, in order."""
+        ...
+
+    @property
+    def outcome(self) -> str:
+        """What the service did with the call."""
+        ...
+
+    def as_json(self) -> dict[str, object]:
+        """The API's JSON form (times in UTC ISO 8601)."""
+        ...
+
+
+class ThreatIncident(Protocol):
+    """ALV-20: a call flagged as a threat, carrying a copy of the call's details."""
+
+    @property
+    def reference(self) -> str:
+        """`<ORG>-HOT-<year>-<NNNN>`."""
+        ...
+
+    @property
+    def call_id(self) -> str:
+        """The flagged call."""
+        ...
+
+    @property
+    def reported_by(self) -> str:
+        """The IT user who flagged it."""
+        ...
+
+    @property
+    def reported_at(self) -> datetime:
+        """When it was flagged."""
+        ...
+
+    @property
+    def note(self) -> str:
+        """What the IT user wrote about the threat."""
+        ...
+
+    def as_json(self) -> dict[str, object]:
+        """The API's JSON form."""
+        ...
+
+
+class CallLogSource(Protocol):
+    """ALV-18/ALV-20: the call log and its incidents; `CallLogStore` satisfies it."""
+
+    async def query(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        number: str | None = None,
+        outcome: str | None = None,
+        limit: int = 1000,
+    ) -> Sequence[LoggedCall]:
+        """Calls that started in [since, until) with `number`'s digits in a number, newest first."""
+        ...
+
+    async def get(self, call_id: str) -> LoggedCall | None:
+        """One call by id, or None."""
+        ...
+
+    async def export_csv(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        number: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100_000,
+    ) -> str:
+        """The same query as CSV text (header row, CRLF)."""
+        ...
+
+    async def flag_threat(self, call_id: str, by: str, note: str, now: datetime) -> ThreatIncident:
+        """Record an incident with the call's details; raises an `unknown-call` error if none."""
+        ...
+
+    async def incidents(self) -> Sequence[ThreatIncident]:
+        """Every incident, oldest first."""
+        ...
+
+    async def calls(self) -> Sequence[Mapping[str, object]]:
+        """Every call as JSON dicts, oldest first (for the metrics)."""
         ...
 
 
@@ -83,32 +195,6 @@ class IcsPresence:
         return {"ics": max(0.0, (now - self._at).total_seconds())}
 
 
-class JsonlCallLog:
-    """The telephone service's call log (`<data_dir>/call_log.jsonl`, one JSON object a line)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    async def calls(self) -> list[CallEntry]:
-        """Every readable entry, oldest first; a torn last line is skipped."""
-        return await asyncio.to_thread(self._read)
-
-    def _read(self) -> list[CallEntry]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        out: list[CallEntry] = []
-        for line in text.splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict) and entry.get("call_id"):
-                out.append(entry)
-        return out
-
-
 @dataclass
 class WebServices:
     """Everything the routes use; built by the composition root or `standalone.build_app`."""
@@ -119,6 +205,7 @@ class WebServices:
     accounts: Accounts
     register: Register | None = None
     call_log: CallLogSource | None = None
+    spool: Path | None = None  # app_voicemail's spool, for the intake backlog in /metrics
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     session_secret: bytes = b""
     session_ttl: timedelta = timedelta(hours=8)

@@ -1,5 +1,5 @@
-"""A self-contained web app over one organisation folder: ICS presence, SQLite stores, the
-voicemail register and spool intake. For trying the pages before `switchboard run` wires them."""
+"""A self-contained web app over one organisation folder: ICS presence, SQLite stores (the web
+store and the call log), the voicemail register and spool intake, without the telephone side."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from switchboard.config import Config
+from switchboard.telephony.calllog import CallLogStore
 from switchboard.web.auth import (
     ACCOUNTS_FILE,
     DEV_PASSWORD_ENV,
@@ -25,7 +26,7 @@ from switchboard.web.auth import (
     load_accounts,
 )
 from switchboard.web.routes import setup_web
-from switchboard.web.services import IcsPresence, JsonlCallLog, WebServices
+from switchboard.web.services import IcsPresence, WebServices
 from switchboard.web.store import WebStore
 from voicemail.intake import SpoolIntake
 from voicemail.service import Register
@@ -72,38 +73,43 @@ def build_app(
         sorted(set(config.voicemail.registrars) | set(accounts.with_role(Role.REGISTRAR)))
     )
     vm_settings = dataclasses.replace(config.voicemail, registrars=registrars)
+    spool = Path(vm_settings.spool or data / "spool")
+    calllog = CallLogStore.in_data_dir(data, org_code=config.org.code)
     services = WebServices(
         config=config,
         presence=IcsPresence(config),
         store=WebStore.in_data_dir(data),
         accounts=accounts,
-        call_log=JsonlCallLog(data / "call_log.jsonl"),
+        call_log=calllog,
+        spool=spool,
         now=now,
         session_secret=session_secret(say),
     )
     app = web.Application(client_max_size=services.max_body)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        await services.store.open()
-        register = await Register.open(
-            config.org, vm_settings, data / "voicemail" / "register.sqlite3"
-        )
-        services.register = register
-        stop = asyncio.Event()
-        task: asyncio.Task[None] | None = None
-        spool = Path(vm_settings.spool or data / "spool")
-        if intake_interval_s is not None and await asyncio.to_thread(spool.is_dir):
-            intake = SpoolIntake(register, spool)
-            task = asyncio.create_task(intake.run(stop, intake_interval_s, now))
-        try:
-            yield
-        finally:
-            stop.set()
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await register.close()
-            await services.store.close()
+        async with contextlib.AsyncExitStack() as stack:  # closed in reverse, also on failure
+            await calllog.open()
+            stack.push_async_callback(calllog.close)
+            await services.store.open()
+            stack.push_async_callback(services.store.close)
+            register = await Register.open(
+                config.org, vm_settings, data / "voicemail" / "register.sqlite3"
+            )
+            stack.push_async_callback(register.close)
+            services.register = register
+            stop = asyncio.Event()
+            task: asyncio.Task[None] | None = None
+            if intake_interval_s is not None and await asyncio.to_thread(spool.is_dir):
+                intake = SpoolIntake(register, spool)
+                task = asyncio.create_task(intake.run(stop, intake_interval_s, now))
+            try:
+                yield
+            finally:
+                stop.set()
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app.cleanup_ctx.append(resources)
     setup_web(app, services)

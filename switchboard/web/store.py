@@ -1,4 +1,7 @@
-"""The web layer's own state in SQLite: manual redirects (HV-03), admin overrides, incidents.
+"""The web layer's own state in SQLite: manual redirects (HV-03) and admin overrides.
+
+Threat incidents (ALV-20) live with the call log (`switchboard.telephony.calllog`); schema 2
+stops using this database's old `incidents` table and leaves it, and its rows, untouched.
 
 Portable SQL (TEXT times in UTC ISO 8601, no SQLite-only types) so PostgreSQL can follow. Reads
 come from an in-memory mirror loaded at open, so routing never waits on the database.
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +22,10 @@ import aiosqlite
 from routing.models import AbsenceReason, ManualRedirect, Organisation, User
 from switchboard.web.errors import Unavailable
 
+log = logging.getLogger("switchboard.web")
+
 DB_NAME = "web.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1 had incidents here; 2 leaves that table unused (they live in the call log)
 USER_SWITCHES = ("voicemail", "mobile_follows_calendar", "international_unlocked")
 GLOBAL_VOICEMAIL = "voicemail_extension_users"
 
@@ -31,10 +36,6 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS overrides (
         user_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
         set_by TEXT NOT NULL, set_at TEXT NOT NULL, PRIMARY KEY (user_id, name))""",
-    """CREATE TABLE IF NOT EXISTS incidents (
-        id INTEGER PRIMARY KEY, reference TEXT NOT NULL UNIQUE, call_id TEXT NOT NULL,
-        reported_by TEXT NOT NULL, reported_at TEXT NOT NULL, note TEXT NOT NULL,
-        call_json TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS web_schema (version INTEGER NOT NULL)""",
 )
 
@@ -56,31 +57,6 @@ class ManualChange:
     after: ManualRedirect | None
     by: str
     at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    """ALV-20: a call flagged as a threat, with the call's details as logged."""
-
-    id: int
-    reference: str
-    call_id: str
-    reported_by: str
-    reported_at: datetime
-    note: str
-    call: Mapping[str, object]
-
-    def as_json(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {
-            "id": self.id,
-            "reference": self.reference,
-            "call_id": self.call_id,
-            "reported_by": self.reported_by,
-            "reported_at": self.reported_at.isoformat(),
-            "note": self.note,
-            "call": dict(self.call),
-        }
 
 
 class ChangeHub:
@@ -116,7 +92,7 @@ class ChangeHub:
 
 
 class WebStore:
-    """Manual redirects, admin overrides and incidents in `<data_dir>/web/web.sqlite3`."""
+    """Manual redirects and admin overrides in `<data_dir>/web/web.sqlite3`."""
 
     def __init__(self, path: str | Path, hub: ChangeHub | None = None) -> None:
         self.path = Path(path)
@@ -145,14 +121,48 @@ class WebStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
         await self._db.execute("PRAGMA journal_mode=WAL")
-        for statement in _SCHEMA:
-            await self._db.execute(statement)
-        async with self._db.execute("SELECT version FROM web_schema") as cur:
-            row = await cur.fetchone()
-        if row is None:
-            await self._db.execute("INSERT INTO web_schema (version) VALUES (?)", (SCHEMA_VERSION,))
-        await self._db.commit()
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
         await self._load()
+
+    async def _migrate(self) -> None:
+        db = self.db
+        for statement in _SCHEMA:
+            await db.execute(statement)
+        async with db.execute("SELECT MAX(version) FROM web_schema") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row is not None and row[0] is not None else 0
+        if version > SCHEMA_VERSION:
+            await db.rollback()
+            raise Unavailable(f"{self.path}: schema {version} is newer than {SCHEMA_VERSION}")
+        if version == 1:
+            await self._retire_incidents()
+        if version == 0:
+            await db.execute("INSERT INTO web_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif version < SCHEMA_VERSION:
+            await db.execute("UPDATE web_schema SET version = ?", (SCHEMA_VERSION,))
+        await db.commit()
+
+    async def _retire_incidents(self) -> None:
+        """Schema 1 -> 2: the old incidents table stays as it was, unused; say if it holds rows."""
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'incidents'"
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None or not row[0]:
+            return
+        async with self.db.execute("SELECT COUNT(*) FROM incidents") as cur:
+            row = await cur.fetchone()
+        if row is not None and row[0]:
+            log.warning(
+                "%s: %d threat incident(s) from schema 1 stay in its unused table 'incidents';"
+                " new incidents are kept in the call log (calllog.sqlite3)",
+                self.path,
+                row[0],
+            )
 
     async def close(self) -> None:
         """Close the database."""
@@ -306,51 +316,3 @@ class WebStore:
                 policy, voicemail_extension_users=self._overrides[("", GLOBAL_VOICEMAIL)]
             )
         return dataclasses.replace(org, directory=directory, policy=policy)
-
-    # -- incidents (ALV-20)
-
-    async def add_incident(
-        self,
-        call_id: str,
-        call: Mapping[str, object],
-        note: str,
-        by: str,
-        now: datetime,
-        prefix: str,
-    ) -> Incident:
-        """Record a call flagged as a threat; the reference is `<ORG>-HOT-<year>-<NNNN>`."""
-        async with self._lock:
-            async with self.db.execute("SELECT COALESCE(MAX(id), 0) FROM incidents") as cur:
-                row = await cur.fetchone()
-            next_id = int(row[0] if row else 0) + 1
-            reference = f"{prefix}-HOT-{now.year}-{next_id:04d}"
-            await self.db.execute(
-                "INSERT INTO incidents (id, reference, call_id, reported_by, reported_at, note,"
-                " call_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    next_id,
-                    reference,
-                    call_id,
-                    by,
-                    _t(now),
-                    note,
-                    json.dumps(call, ensure_ascii=False),
-                ),
-            )
-            await self.db.commit()
-        return Incident(next_id, reference, call_id, by, now, note, dict(call))
-
-    async def incidents(self) -> list[Incident]:
-        """Every incident, newest first."""
-        sql = (
-            "SELECT id, reference, call_id, reported_by, reported_at, note, call_json"
-            " FROM incidents ORDER BY id DESC"
-        )
-        async with self.db.execute(sql) as cur:
-            rows = await cur.fetchall()
-        out: list[Incident] = []
-        for id_, ref, call_id, by, at, note, call_json in rows:
-            at_dt = _dt(at)
-            assert at_dt is not None
-            out.append(Incident(int(id_), ref, call_id, by, at_dt, note, json.loads(call_json)))
-        return out

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from webkit import ROLE_USERS, FakeClock, make_services, open_register
+from webkit import ROLE_USERS, FakeClock, make_services, open_call_log, open_register
 
 from switchboard.config import Config, load_config
 from switchboard.web import WebServices, setup_web
@@ -32,13 +32,15 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def services(config: Config, clock: FakeClock, tmp_path: Path) -> AsyncIterator[WebServices]:
-    """Services with an open web store and a register holding two messages."""
+    """Services with an open web store, a register holding two messages and a real call log."""
     store = WebStore(tmp_path / "web" / "web.sqlite3")
     await store.open()
     reg = await open_register(config, tmp_path, clock.now(), (ROLE_USERS[Role.REGISTRAR],))
+    calls = await open_call_log(config, tmp_path)
     try:
-        yield make_services(config, store, reg, clock)
+        yield make_services(config, store, reg, clock, calls, spool=tmp_path / "spool")
     finally:
+        await calls.close()
         await reg.close()
         await store.close()
 

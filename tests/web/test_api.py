@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from webkit import DELEGATE, OWNER, PASSWORD, ROLE_USERS, FakeClock
+from webkit import DELEGATE, OWNER, PASSWORD, ROLE_USERS, START, FakeClock, put_message
 
 from switchboard.web import WebServices
 from switchboard.web.auth import Role
@@ -137,37 +137,102 @@ async def test_admin_switches_persist_and_apply(client: Client, services: WebSer
     assert user is not None and user.international_unlocked
 
 
-async def test_it_call_log_csv_and_threat_incident(client: Client) -> None:
-    """ALV-18: IT queries and exports the call log; ALV-20: a flagged call becomes an incident."""
+async def calls_for(client: Client, h: dict[str, str], **params: str) -> list[str]:
+    """The call ids /api/calls answers for these filters, in its order."""
+    resp = await client.get("/api/calls", params=params, headers=h)
+    assert resp.status == 200, await resp.text()
+    return [c["call_id"] for c in (await resp.json())["calls"]]
+
+
+async def test_it_call_log_filters_compare_instants(client: Client) -> None:
+    """ALV-18: [since, until) compares instants; a time without offset is Stockholm time."""
     h = await token(client, ROLE_USERS[Role.IT])
-    calls = (
-        await (await client.get("/api/calls", params={"number": "0701234567"}, headers=h)).json()
-    )["calls"]
-    assert [c["call_id"] for c in calls] == ["1764000000.1"]
-    calls = (
-        await (
-            await client.get("/api/calls", params={"since": "2026-11-24T09:15"}, headers=h)
-        ).json()
-    )["calls"]
-    assert [c["call_id"] for c in calls] == ["1764000000.3", "1764000000.2"]
-    csv = await client.get("/api/calls.csv", headers=h)
-    text = await csv.text()
+    assert await calls_for(client, h) == ["1764000000.3", "1764000000.2", "1764000000.1"]
+    # 09.15 in Stockholm is 08.15 UTC: the calls at 09.30 and 10.00 local time
+    assert await calls_for(client, h, since="2026-11-24T09:15") == ["1764000000.3", "1764000000.2"]
+    assert await calls_for(client, h, since="2026-11-24T08:15Z") == ["1764000000.3", "1764000000.2"]
+    assert await calls_for(client, h, since="2026-11-24T08:45+00:00") == ["1764000000.3"]
+    # until is exclusive: the call that started at exactly 09.30 local is not before it
+    assert await calls_for(client, h, until="2026-11-24T09:30") == ["1764000000.1"]
+    assert await calls_for(client, h, until="2026-11-24T08:30:00.001+00:00", limit="1") == [
+        "1764000000.2"
+    ]
+
+
+async def test_it_call_log_number_matches_every_written_form(client: Client) -> None:
+    """ALV-18: a number matches however it was typed or logged (national, E.164, extension)."""
+    h = await token(client, ROLE_USERS[Role.IT])
+    for typed in ("070-123 45 67", "+46 70 123 45 67", "0046701234567", "83012", "026-830 12"):
+        assert await calls_for(client, h, number=typed) == ["1764000000.1"], typed
+    assert await calls_for(client, h, number="0731112233") == ["1764000000.2"]
+    assert await calls_for(client, h, number="026-830 15") == ["1764000000.3"]
+    assert await calls_for(client, h, number="0709999999") == []
+    call = (await (await client.get("/api/calls", params={"number": "83013"}, headers=h)).json())[
+        "calls"
+    ][0]
+    assert call["start"] == "2026-11-24T08:30:00.000+00:00" and call["caller"] == "+46731112233"
+    assert {"call_id", "start", "answer", "end", "duration_s", "outcome", "action"} <= set(call)
+
+
+async def test_it_call_log_csv_export(client: Client) -> None:
+    """ALV-18: the same query as CSV, one header row and one CRLF line per call."""
+    h = await token(client, ROLE_USERS[Role.IT])
+    resp = await client.get("/api/calls.csv", headers=h)
+    text = await resp.text()
+    assert resp.status == 200 and resp.content_type == "text/csv"
     assert text.startswith("call_id,start,answer,end,duration_s") and text.count("\r\n") == 4
+    text = await (
+        await client.get("/api/calls.csv", params={"since": "2026-11-24T09:15"}, headers=h)
+    ).text()
+    lines = text.splitlines()
+    assert len(lines) == 3 and lines[1].startswith("1764000000.3,2026-11-24T09:00:00.000+00:00")
+
+
+async def test_threat_incident_carries_the_call_and_only_it_sees_it(
+    client: Client, services: WebServices
+) -> None:
+    """ALV-20: a flagged call becomes an incident with the call's details; only IT sees it."""
+    assert services.call_log is not None
+    logged = await services.call_log.get("1764000000.2")
+    assert logged is not None
+    it = await token(client, ROLE_USERS[Role.IT])
     resp = await client.post(
-        "/api/calls/1764000000.2/threat", json={"note": "Hotade handläggaren"}, headers=h
+        "/api/calls/1764000000.2/threat", json={"note": "Hotade handläggaren"}, headers=it
     )
     body = await resp.json()
-    assert resp.status == 201 and body["reference"] == "ALV-HOT-2026-0001"
-    assert body["call"]["caller"] == "+46731112233"
-    incidents = (await (await client.get("/api/incidents", headers=h)).json())["incidents"]
-    assert incidents[0]["note"] == "Hotade handläggaren"
+    assert resp.status == 201, body
+    assert body["reference"] == "ALV-HOT-2026-0001" and body["call_id"] == "1764000000.2"
+    assert body["reported_by"] == ROLE_USERS[Role.IT]
+    assert body["call"] == logged.as_json()
+    assert body["call"]["caller"] == "+46731112233" and body["call"]["called"] == "83013"
+    assert body["call"]["start"] == "2026-11-24T08:30:00.000+00:00"
+    for role, user in ROLE_USERS.items():
+        if role is Role.IT:
+            continue
+        h = await token(client, user)
+        resp = await client.get("/api/incidents", headers=h)
+        assert resp.status == 403 and (await resp.json())["error_id"] == "forbidden", role
+        resp = await client.post("/api/calls/1764000000.1/threat", json={"note": "x"}, headers=h)
+        assert resp.status == 403, role
+        assert (await client.get("/it", headers=h, allow_redirects=False)).status == 403, role
+    incidents = (await (await client.get("/api/incidents", headers=it)).json())["incidents"]
+    assert [i["reference"] for i in incidents] == ["ALV-HOT-2026-0001"]
+    assert incidents[0]["note"] == "Hotade handläggaren" and incidents[0]["call"] == body["call"]
+    # one incident store: the call log's
+    stored = await services.call_log.incidents()
+    assert [(i.reference, i.call_id) for i in stored] == [("ALV-HOT-2026-0001", "1764000000.2")]
+    page = await (await client.get("/it", headers=it)).text()
+    assert "ALV-HOT-2026-0001" in page and "Hotade handläggaren" in page
+    assert "2026-11-24 09.30.00" in page  # the call's start in Stockholm time
 
 
 async def test_healthz_metrics_and_openapi_matches_routes(client: Client) -> None:
     """/healthz and /metrics answer without login; the OpenAPI document lists exactly the API routes."""
     assert (await client.get("/healthz")).status == 200
     metrics = await (await client.get("/metrics")).text()
-    assert 'switchboard_calls_total{outcome="answered"} 2' in metrics
+    assert 'switchboard_calls_total{outcome="completed"} 2' in metrics
+    assert 'switchboard_calls_total{outcome="caller_hung_up"} 1' in metrics
+    assert 'switchboard_spool_waiting_messages{context="default"} 0' in metrics
     assert "switchboard_register_backlog 2" in metrics
     assert "switchboard_register_oldest_unclassified_seconds" in metrics
     assert "switchboard_calendar_sync_lag_seconds" in metrics
@@ -182,6 +247,18 @@ async def test_healthz_metrics_and_openapi_matches_routes(client: Client) -> Non
         and r.resource.canonical.startswith(("/api/", "/healthz", "/metrics"))
     }
     assert documented == routed
+
+
+async def test_metrics_report_the_spool_backlog(client: Client, services: WebServices) -> None:
+    """/metrics counts the msgNNNN.txt files still waiting in the organisation's spool context."""
+    assert services.spool is not None
+    put_message(services.spool, "83012", 5, int(START.timestamp()), "0701234567")
+    put_message(services.spool, "83013", 0, int(START.timestamp()), "0701234567")
+    other = services.spool / "other-context" / "83012" / "INBOX"
+    other.mkdir(parents=True)
+    (other / "msg0000.txt").write_text("[message]\n", encoding="utf-8")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'switchboard_spool_waiting_messages{context="default"} 2' in metrics
 
 
 async def test_login_rate_limited(client: Client) -> None:

@@ -33,7 +33,7 @@ def test_sample_accounts_load_with_hashes_only(org: str) -> None:
 async def test_standalone_app_serves_login_and_board(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """build_app(config, data_dir): real ICS presence, SQLite stores, the register; log in, see the board."""
+    """build_app(config, data_dir): ICS presence, SQLite stores and call log, the register."""
     monkeypatch.setenv("SWITCHBOARD_DEV_PASSWORD", "utvecklingslösen")
     config = load_config(ROOT / "config" / "alvkarleby")
     said: list[str] = []
@@ -51,4 +51,13 @@ async def test_standalone_app_serves_login_and_board(
         assert queue.status == 200
         page = await client.get("/")
         assert "Anna Andersson är på möte" in await page.text()
+        resp = await client.post(
+            "/api/login", json={"user": "ivar.isaksson", "password": "utvecklingslösen"}
+        )
+        it = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        calls = await client.get("/api/calls", headers=it)
+        assert calls.status == 200 and (await calls.json()) == {"calls": []}
+        incidents = await client.get("/api/incidents", headers=it)
+        assert incidents.status == 200 and (await incidents.json()) == {"incidents": []}
+    assert (tmp_path / "data" / "calllog.sqlite3").exists()
     assert any("SWITCHBOARD_SESSION_SECRET" in line for line in said)

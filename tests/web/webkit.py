@@ -1,18 +1,18 @@
-"""Test doubles and builders for the web tests: a clock, a call log, spool messages, accounts."""
+"""Test doubles and builders for the web tests: a clock, a real call log, spool messages, accounts."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import struct
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
 from switchboard.config import Config
+from switchboard.telephony.calllog import CallEntry, CallLogStore
 from switchboard.web.auth import Account, Accounts, Role, hash_password
-from switchboard.web.services import CallEntry, IcsPresence, WebServices
+from switchboard.web.services import IcsPresence, WebServices
 from switchboard.web.store import WebStore
 from voicemail.intake import SpoolIntake
 from voicemail.service import Register
@@ -45,61 +45,68 @@ class FakeClock:
         self.current += delta
 
 
-class FakeCallLog:
-    """A call log held in memory, shaped like the telephone service's JSON lines."""
-
-    def __init__(self, entries: list[Mapping[str, object]] | None = None) -> None:
-        self.entries = list(entries or sample_calls())
-
-    async def calls(self) -> list[CallEntry]:
-        """Every entry, oldest first."""
-        return list(self.entries)
+def _utc(hour: int, minute: int, second: int = 0) -> datetime:
+    return datetime(2026, 11, 24, hour, minute, second, tzinfo=UTC)
 
 
-def sample_calls() -> list[Mapping[str, object]]:
-    """Three logged calls, as CallLog.on_call_done writes them."""
+def sample_calls() -> list[CallEntry]:
+    """Three calls as the telephone service logs them: numbers as the platform gave them."""
     return [
-        {
-            "call_id": "1764000000.1",
-            "dialled": ["PJSIP/83012"],
-            "caller": "+46701234567",
-            "called": "+462683012",
-            "start": "2026-11-24 09:01:00",
-            "answer": "2026-11-24 09:01:05",
-            "end": "2026-11-24 09:03:00",
-            "duration_s": 120,
-            "billable_s": 115,
-            "disposition": "ANSWERED",
-            "outcome": "answered",
-            "action": "ring",
-        },
-        {
-            "call_id": "1764000000.2",
-            "dialled": [],
-            "caller": "+46731112233",
-            "called": "+462683013",
-            "start": "2026-11-24 09:30:00",
-            "end": "2026-11-24 09:31:00",
-            "duration_s": 60,
-            "billable_s": 0,
-            "disposition": "NO ANSWER",
-            "outcome": "voicemail",
-            "action": "redirect",
-        },
-        {
-            "call_id": "1764000000.3",
-            "dialled": ["PJSIP/83015"],
-            "caller": "+46855512345",
-            "called": "+462683015",
-            "start": "2026-11-24 10:00:00",
-            "end": "2026-11-24 10:02:00",
-            "duration_s": 120,
-            "billable_s": 118,
-            "disposition": "ANSWERED",
-            "outcome": "answered",
-            "action": "ring",
-        },
+        CallEntry(  # 09.01 in Stockholm: a mobile caller, national format from CallerIDNum
+            call_id="1764000000.1",
+            start=_utc(8, 1),
+            answer=_utc(8, 1, 5),
+            end=_utc(8, 3),
+            duration_s=120,
+            billable_s=115,
+            caller="0701234567",
+            called="83012",
+            dialled=("PJSIP/83012",),
+            outcome="completed",
+            action="ring",
+            disposition="ANSWERED",
+            dial_status="ANSWER",
+            channel="PJSIP/trunk-00000001",
+        ),
+        CallEntry(  # 09.30 in Stockholm: redirected, the caller hung up at the message
+            call_id="1764000000.2",
+            start=_utc(8, 30),
+            end=_utc(8, 31),
+            duration_s=60,
+            billable_s=0,
+            caller="+46731112233",
+            called="83013",
+            outcome="caller_hung_up",
+            action="redirect",
+            disposition="NO ANSWER",
+            channel="PJSIP/trunk-00000002",
+        ),
+        CallEntry(  # 10.00 in Stockholm
+            call_id="1764000000.3",
+            start=_utc(9, 0),
+            answer=_utc(9, 0, 2),
+            end=_utc(9, 2),
+            duration_s=120,
+            billable_s=118,
+            caller="+46855512345",
+            called="83015",
+            dialled=("PJSIP/83015",),
+            outcome="completed",
+            action="ring",
+            disposition="ANSWERED",
+            dial_status="ANSWER",
+            channel="PJSIP/trunk-00000003",
+        ),
     ]
+
+
+async def open_call_log(config: Config, tmp: Path) -> CallLogStore:
+    """A real call log on a temporary SQLite file holding `sample_calls()`."""
+    store = CallLogStore(tmp / "calllog.sqlite3", org_code=config.org.code)
+    await store.open()
+    for entry in sample_calls():
+        await store.record(entry)
+    return store
 
 
 @cache
@@ -172,16 +179,22 @@ async def open_register(
 
 
 def make_services(
-    config: Config, store: WebStore, reg: Register | None, clock: FakeClock
+    config: Config,
+    store: WebStore,
+    reg: Register | None,
+    clock: FakeClock,
+    call_log: CallLogStore,
+    spool: Path | None = None,
 ) -> WebServices:
-    """Real ICS presence and SQLite stores, fake clock and call log."""
+    """Real ICS presence, SQLite stores and call log; a fake clock."""
     return WebServices(
         config=config,
         presence=IcsPresence(config),
         store=store,
         accounts=test_accounts(),
         register=reg,
-        call_log=FakeCallLog(),
+        call_log=call_log,
+        spool=spool,
         now=clock.now,
         session_secret=b"test-secret-0123456789abcdef",
         sse_refresh_s=0.2,
