@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from routing.models import AbsenceReason
+from routing.numbers import national_format
 from switchboard.web import api, board
 from switchboard.web.auth import Role
 from switchboard.web.core import (
@@ -257,7 +258,8 @@ def _row(r: Mapping[str, object]) -> str:
     detail = str(r.get("reason_text") or "")
     if r.get("returns_text"):
         detail += f", åter {r['returns_text']}"
-    tel = f'<a href="tel:{e(number)}">{e(number)}</a>' if number else "–"
+    # tel: keeps E.164 for phones; people read the national form (026-830 12)
+    tel = f'<a href="tel:{e(number)}">{e(national_format(number))}</a>' if number else "–"
     return (
         f'<tr id="u-{e(r["id"])}" data-state="{e(r["state"])}" data-search="{e(search.lower())}">'
         f'<td data-label="Namn">{e(r["name"])}<br>'
@@ -403,7 +405,8 @@ async def registrar_page(request: web.Request) -> web.StreamResponse:
         for i in items
     )
     body = _flash(request) + (
-        f"<p>{len(items)} meddelanden väntar på klassificering.</p>"
+        f"<p>{len(items)} {'meddelande väntar' if len(items) == 1 else 'meddelanden väntar'}"
+        " på klassificering.</p>"
         '<table id="queue"><thead><tr><th scope="col">Registreringsnummer</th>'
         '<th scope="col">Inkom</th><th scope="col">Väntat</th><th scope="col">Från</th>'
         '<th scope="col">Brevlåda</th><th scope="col">Längd</th></tr></thead>'
