@@ -38,6 +38,7 @@ from exchangelib.properties import (
 from exchangelib.protocol import Protocol
 from exchangelib.services import GetUserAvailability
 
+from calendar_sync.batches import fetch_in_batches
 from calendar_sync.errors import (
     CalendarAuthFailed,
     CalendarError,
@@ -205,24 +206,11 @@ class EwsClient:
         self, mailboxes: Sequence[str], window_start: datetime, window_end: datetime
     ) -> dict[str, MailboxResult]:
         """Blocks (or a per-mailbox error) for each mailbox; raises when every batch failed."""
-        size = self.settings.batch_size
-        batches = [list(mailboxes[i : i + size]) for i in range(0, len(mailboxes), size)]
-        results = await asyncio.gather(
-            *(self._batch(b, window_start, window_end) for b in batches), return_exceptions=True
+        return await fetch_in_batches(
+            mailboxes,
+            self.settings.batch_size,
+            lambda batch: self._batch(batch, window_start, window_end),
         )
-        out: dict[str, MailboxResult] = {}
-        failures: list[CalendarError] = []
-        for batch, result in zip(batches, results, strict=True):
-            if isinstance(result, CalendarError):
-                failures.append(result)
-                out.update(dict.fromkeys(batch, result))
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                out.update(result)
-        if batches and len(failures) == len(batches):
-            raise failures[0]
-        return out
 
     async def _batch(
         self, mailboxes: list[str], window_start: datetime, window_end: datetime

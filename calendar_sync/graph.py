@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 
+from calendar_sync.batches import fetch_in_batches
 from calendar_sync.errors import (
     CalendarAuthFailed,
     CalendarError,
@@ -164,24 +165,11 @@ class GraphClient:
         self, schedules: Sequence[str], window_start: datetime, window_end: datetime
     ) -> dict[str, ScheduleResult]:
         """Blocks (or an error) per schedule id; raises when every request failed."""
-        size = self.settings.batch_size
-        batches = [list(schedules[i : i + size]) for i in range(0, len(schedules), size)]
-        results = await asyncio.gather(
-            *(self._batch(b, window_start, window_end) for b in batches), return_exceptions=True
+        return await fetch_in_batches(
+            schedules,
+            self.settings.batch_size,
+            lambda batch: self._batch(batch, window_start, window_end),
         )
-        out: dict[str, ScheduleResult] = {}
-        failures: list[CalendarError] = []
-        for batch, result in zip(batches, results, strict=True):
-            if isinstance(result, CalendarError):
-                failures.append(result)
-                out.update(dict.fromkeys(batch, result))
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                out.update(result)
-        if batches and len(failures) == len(batches):
-            raise failures[0]
-        return out
 
     async def _batch(
         self, schedules: list[str], window_start: datetime, window_end: datetime

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from routing.models import PresenceBook
+from switchboard.cli_core import load_or_report
 from switchboard.config import Config, ConfigError, load_config
 from switchboard.logging import setup_logging
 from switchboard.telephony.calllog import CallLogStore
@@ -52,18 +53,9 @@ def register(subparsers: Any) -> None:
     call.set_defaults(func=cmd_call)
 
 
-def _load(folder: str) -> Config | None:
-    try:
-        return load_config(folder)
-    except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run until SIGTERM/SIGINT; SIGHUP reloads the configuration after validating it."""
-    config = _load(args.folder)
+    config = load_or_report(args.folder)
     if config is None:
         return 2
     setup_logging()
@@ -178,7 +170,7 @@ class Server:
 
 def cmd_call(args: argparse.Namespace) -> int:
     """Place one call on the simulated platform and show what the caller experiences."""
-    config = _load(args.folder)
+    config = load_or_report(args.folder)
     if config is None:
         return 2
     at: datetime | None = None
