@@ -1,32 +1,48 @@
 """Calendar sync benchmark: 10,000 users over local EWS, Graph and ICS-feed servers.
 
-Prints cold sync time, steady-state cycle CPU and change propagation latency (watched file,
-polled feed). Servers run in this process on 127.0.0.1, so CPU figures include them.
-Run: python benchmarks/bench_calendar_sync.py [--users N]
+Prints cold sync time, steady-state cycle wall time and CPU (the client's own CPU separately
+from the servers'), and change propagation latency (watched file, polled feed). By default the
+local servers (tests/calendar_sync/servers.py, 127.0.0.1 only) run in a separate process, as real
+servers would; `--same-process` also measures the old set-up with the servers in the client's
+event loop, where their CPU counts against the client. `--profile` prints a cProfile of the
+client side of one steady-state feed poll.
+Run: python benchmarks/bench_calendar_sync.py [--users N] [--same-process] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import multiprocessing as mp
+import pstats
+import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
-
-import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from calendar_sync.ews import EwsClient  # noqa: E402
-from calendar_sync.feed import IcsFeedClient, IcsFileWatcher  # noqa: E402
+from calendar_sync.feed import IcsFeedClient, IcsFileWatcher, feed_client_session  # noqa: E402
 from calendar_sync.graph import GraphClient  # noqa: E402
-from calendar_sync.service import CalendarSync, SystemClock  # noqa: E402
+from calendar_sync.service import (  # noqa: E402
+    CalendarSync,
+    SourceCoordinator,
+    StaggeredCoordinator,
+    SystemClock,
+)
 from calendar_sync.sources import (  # noqa: E402
     ExchangeSettings,
     GraphSettings,
@@ -39,84 +55,238 @@ from tests.calendar_sync.servers import Event, EwsServer, FeedServer, GraphServe
 
 TZ = ZoneInfo("Europe/Stockholm")
 RULES = PresenceRules(timezone=TZ, working_hours=Hours(frozenset(range(5)), dtime(8), dtime(17)))
+INTERVAL_S = 5.0
+FEED_CONCURRENCY = 32
+PROPAGATION_SAMPLES = 5
+IPC_TIMEOUT_S = 60.0
 
 
-async def main(users: int) -> None:
-    """Run the benchmark and print the figures."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    n_ews = users // 3 + users % 3
-    n_graph = n_feed = users // 3
+def _events(now: datetime, i: int) -> list[Event]:
+    return [
+        Event(now + timedelta(hours=1 + i % 5), now + timedelta(hours=2 + i % 5), "Busy", "Möte"),
+        Event(now + timedelta(days=2), now + timedelta(days=3), "OOF", "Semester"),
+    ]
+
+
+def _split(users: int) -> tuple[int, int, int]:
+    return users // 3 + users % 3, users // 3, users // 3
+
+
+def _servers(users: int, now: datetime) -> tuple[EwsServer, GraphServer, FeedServer]:
+    n_ews, n_graph, n_feed = _split(users)
     ews, graph, feeds = EwsServer(), GraphServer(), FeedServer()
-
-    def events(i: int) -> list[Event]:
-        return [
-            Event(
-                now + timedelta(hours=1 + i % 5), now + timedelta(hours=2 + i % 5), "Busy", "Möte"
-            ),
-            Event(now + timedelta(days=2), now + timedelta(days=3), "OOF", "Semester"),
-        ]
-
     for i in range(n_ews):
-        ews.calendars[f"u{i}@example.se"] = events(i)
+        ews.calendars[f"u{i}@example.se"] = _events(now, i)
     for i in range(n_graph):
-        graph.calendars[f"g{i}@example.se"] = events(i)
+        graph.calendars[f"g{i}@example.se"] = _events(now, i)
     for i in range(n_feed):
-        feeds.put(f"f{i}", ics(*events(i)))
+        feeds.put(f"f{i}", ics(*_events(now, i)))
+    return ews, graph, feeds
+
+
+@dataclass
+class Servers:
+    """The local servers as the client sees them: base URLs, and a few remote controls."""
+
+    ews_base: str
+    graph_base: str
+    feed_base: str
+    put_feed: Callable[[str, bytes], Any]  # awaitable: publish a new version of a feed
+    cpu: Callable[[], Any]  # awaitable: the servers' CPU seconds so far (None: shared process)
+    stats: Callable[[], Any]  # awaitable: (EWS requests, Graph requests, feed answers)
+
+
+@asynccontextmanager
+async def same_process(users: int, now: datetime) -> AsyncIterator[Servers]:
+    """The servers in this process and event loop (the old set-up)."""
+    ews, graph, feeds = _servers(users, now)
+
+    async def put(name: str, body: bytes) -> None:
+        feeds.put(name, body)
+
+    async def cpu() -> None:
+        return None
+
+    async def stats() -> tuple[int, int, Counter[int]]:
+        return len(ews.batches), len(graph.batches), Counter(feeds.answered)
 
     async with (
-        serve(ews.app()) as ews_base,
-        serve(graph.app()) as graph_base,
-        serve(feeds.app()) as feed_base,
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session,
+        serve(ews.app()) as e,
+        serve(graph.app()) as g,
+        serve(feeds.app()) as f,
     ):
-        sync = CalendarSync(RULES, SystemClock())
-        ex = ExchangeSettings(
-            f"{ews_base}/EWS/Exchange.asmx", Secret("U"), Secret("P"), auth="basic"
+        yield Servers(e, g, f, put, cpu, stats)
+
+
+def _server_process(conn: Connection, users: int, now_ts: float) -> None:
+    """Child: serve EWS, Graph and feeds on 127.0.0.1; answer commands until "stop"."""
+
+    async def main() -> None:
+        ews, graph, feeds = _servers(users, datetime.fromtimestamp(now_ts, UTC))
+        loop = asyncio.get_running_loop()
+        async with (
+            serve(ews.app()) as e,
+            serve(graph.app()) as g,
+            serve(feeds.app()) as f,
+        ):
+            conn.send((e, g, f))
+            while True:
+                if not await loop.run_in_executor(None, conn.poll, IPC_TIMEOUT_S * 10):
+                    return  # the parent is gone: stop serving
+                cmd, *args = await loop.run_in_executor(None, conn.recv)
+                if cmd == "put":
+                    feeds.put(*args)
+                    conn.send(None)
+                elif cmd == "cpu":
+                    conn.send(time.process_time())
+                elif cmd == "stats":
+                    conn.send((len(ews.batches), len(graph.batches), Counter(feeds.answered)))
+                else:
+                    return
+
+    asyncio.run(main())
+
+
+@asynccontextmanager
+async def separate_process(users: int, now: datetime) -> AsyncIterator[Servers]:
+    """The servers in their own process (spawned, bounded waits, stopped on exit)."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_server_process, args=(child, users, now.timestamp()), daemon=True)
+    proc.start()
+    loop = asyncio.get_running_loop()
+    lock = asyncio.Lock()
+
+    async def call(*msg: object) -> Any:
+        async with lock:
+            parent.send(msg)
+            if not await loop.run_in_executor(None, parent.poll, IPC_TIMEOUT_S):
+                raise TimeoutError(f"server process did not answer {msg[0]!r}")
+            return parent.recv()
+
+    async def put(name: str, body: bytes) -> None:
+        await call("put", name, body)
+
+    try:
+        if not await loop.run_in_executor(None, parent.poll, IPC_TIMEOUT_S):
+            raise TimeoutError("server process did not start")
+        e, g, f = parent.recv()
+        yield Servers(e, g, f, put, lambda: call("cpu"), lambda: call("stats"))
+    finally:
+        if proc.is_alive():
+            parent.send(("stop",))
+        await loop.run_in_executor(None, proc.join, 10)
+        if proc.is_alive():
+            proc.terminate()
+            await loop.run_in_executor(None, proc.join, 5)
+
+
+class _Meter:
+    """Wall, client CPU and server CPU of a stretch of work."""
+
+    def __init__(self, servers: Servers) -> None:
+        self.servers = servers
+
+    async def __aenter__(self) -> _Meter:
+        self.s0 = await self.servers.cpu()
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.t0
+        self.client = time.process_time() - self.c0
+        s1 = await self.servers.cpu()
+        self.server = None if s1 is None else s1 - self.s0
+
+    def text(self) -> str:
+        """'W s wall, C s client CPU, S s server CPU'."""
+        if self.server is None:
+            return f"{self.wall:.2f} s wall, {self.client:.2f} s CPU (client + servers)"
+        return (
+            f"{self.wall:.2f} s wall, {self.client:.2f} s client CPU"
+            f" (+ {self.server:.2f} s server CPU in its own process)"
         )
-        ews_client = EwsClient(ex, ews.username, ews.password)
+
+
+async def run(
+    users: int, separate: bool, profile: bool, batch_interval: float = INTERVAL_S
+) -> dict[str, float]:
+    """One full benchmark round; prints its figures and returns the headline ones."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    n_ews, n_graph, n_feed = _split(users)
+    where = "servers in a separate process" if separate else "servers in the same process"
+    print(f"\n== {where}: {users} users (exchange {n_ews}, graph {n_graph}, ics feeds {n_feed})")
+    figures: dict[str, float] = {}
+    opener = separate_process if separate else same_process
+    async with AsyncExitStack() as stack:
+        srv = await stack.enter_async_context(opener(users, now))
+        session = await stack.enter_async_context(feed_client_session(64))
+        feed_session = await stack.enter_async_context(feed_client_session(FEED_CONCURRENCY))
+        sync = CalendarSync(RULES, SystemClock())
+        ex = ExchangeSettings(f"{srv.ews_base}/EWS/Exchange.asmx", Secret("U"), Secret("P"))
+        ex = replace(ex, auth="basic")
+        probe = EwsServer()
+        ews_client = EwsClient(ex, probe.username, probe.password)
+        stack.push_async_callback(asyncio.to_thread, ews_client.close)
         gs = replace(
             GraphSettings(Secret("T"), Secret("C"), Secret("S")),
-            authority=graph_base,
-            base_url=f"{graph_base}/v1.0",
+            authority=srv.graph_base,
+            base_url=f"{srv.graph_base}/v1.0",
         )
-        graph_client = GraphClient(gs, graph.tenant, graph.client_id, graph.client_secret, session)
-        feed_client = IcsFeedClient(session, TZ, concurrency=32)
-        poll = PollSettings(interval_s=5.0, max_age_s=900, jitter=0.0)
+        g = GraphServer()
+        graph_client = GraphClient(gs, g.tenant, g.client_id, g.client_secret, session)
+        feed_client = IcsFeedClient(feed_session, TZ, concurrency=FEED_CONCURRENCY)
+        poll = PollSettings(interval_s=INTERVAL_S, max_age_s=900, jitter=0.0)
+        batch_poll = replace(poll, interval_s=batch_interval)
+        print(f"intervals: feeds {INTERVAL_S:g} s, EWS and Graph {batch_interval:g} s")
         sync.add_source(
-            "exchange", ews_client, poll, {f"e{i}": f"u{i}@example.se" for i in range(n_ews)}
+            "exchange", ews_client, batch_poll, {f"e{i}": f"u{i}@example.se" for i in range(n_ews)}
         )
         sync.add_source(
-            "graph", graph_client, poll, {f"g{i}": f"g{i}@example.se" for i in range(n_graph)}
+            "graph", graph_client, batch_poll, {f"g{i}": f"g{i}@example.se" for i in range(n_graph)}
         )
-        urls = {f"f{i}": f"{feed_base}/feeds/f{i}.ics" for i in range(n_feed)}
-        sync.add_source("ics_url", feed_client, poll, urls)
+        urls = {f"f{i}": f"{srv.feed_base}/feeds/f{i}.ics" for i in range(n_feed)}
+        feeds = sync.add_source("ics_url", feed_client, poll, urls, staggered=True)
+        assert isinstance(feeds, StaggeredCoordinator)
 
         per_source: dict[str, float] = {}
 
-        async def timed(c: object) -> None:
+        async def timed(c: SourceCoordinator) -> None:
             t = time.perf_counter()
-            await c.poll_once()  # type: ignore[attr-defined]
-            per_source[c.name] = time.perf_counter() - t  # type: ignore[attr-defined]
+            await c.poll_once()
+            per_source[c.name] = time.perf_counter() - t
 
-        t0, c0 = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(timed(c) for c in sync.coordinators))
-        cold, cold_cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(f"users: {users} (exchange {n_ews}, graph {n_graph}, ics feeds {n_feed})")
-        print(f"cold sync: {cold:.2f} s wall, {cold_cpu:.2f} s CPU")
-        for name, seconds in per_source.items():
-            print(f"  {name}: {seconds:.2f} s")
-        print(f"  EWS requests: {len(ews.batches)}, Graph requests: {len(graph.batches)}")
+        async with _Meter(srv) as cold:
+            await asyncio.gather(*(timed(c) for c in sync.coordinators))
+        print(f"cold sync: {cold.text()}")
+        print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in per_source.items()))
+        ews_n, graph_n, _ = await srv.stats()
+        print(f"  EWS requests: {ews_n}, Graph requests: {graph_n}")
+        figures["cold"] = cold.wall
 
-        t0, c0 = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(timed(c) for c in sync.coordinators))
-        steady, steady_cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(
-            f"steady-state cycle (all sources, feeds 304): {steady:.2f} s wall, {steady_cpu:.2f} s CPU"
-        )
-        for name, seconds in per_source.items():
-            print(f"  {name}: {seconds:.2f} s")
+        async with _Meter(srv) as steady:
+            await asyncio.gather(*(timed(c) for c in sync.coordinators))
+        print(f"steady-state cycle, all sources at once (feeds 304): {steady.text()}")
+        print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in per_source.items()))
+        figures["steady_wall"], figures["steady_client_cpu"] = steady.wall, steady.client
 
-        # Change propagation: a polled feed (interval 5 s) and a watched file (0.5 s ticks).
+        for c in sync.coordinators:  # each source alone: its own client CPU per cycle
+            async with _Meter(srv) as alone:
+                await c.poll_once()
+            print(f"  {c.name} alone: {alone.text()}")
+            figures[f"{c.name}_client_cpu"] = alone.client
+        _, _, answers = await srv.stats()
+        print(f"  feed answers so far: {dict(answers)}; parses: {feed_client.parses}")
+
+        if profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            await feeds.poll_once()
+            prof.disable()
+            print("client profile of one steady-state feed poll (top 20 by own time):")
+            pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(20)
+
+        # The running service: staggered feed slots, watched file, and change propagation.
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "watched.ics"
             path.write_bytes(ics())
@@ -124,26 +294,87 @@ async def main(users: int) -> None:
                 "ics", IcsFileWatcher(TZ), PollSettings(0.5, 900, jitter=0), {"w": str(path)}
             )
             async with sync.subscribe() as sub, sync:
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(INTERVAL_S * 1.5)  # past the cold round and the first phases
                 sub.pending()
-                changed = [
-                    Event(now - timedelta(hours=1), now + timedelta(hours=1), "Busy", "Möte")
-                ]
-                for label, act, who in (
-                    ("watched file", lambda: path.write_bytes(ics(*changed)), "w"),
-                    ("polled feed (interval 5 s)", lambda: feeds.put("f7", ics(*changed)), "f7"),
-                ):
+                async with _Meter(srv) as running:
+                    await asyncio.sleep(INTERVAL_S * 2)
+                print(
+                    f"running service, per {INTERVAL_S:g} s interval (all sources polling):"
+                    + (
+                        f" {running.client / 2:.2f} s client CPU, {running.server / 2:.2f} s server CPU"
+                        if running.server is not None
+                        else f" {running.client / 2:.2f} s CPU (client + servers)"
+                    )
+                )
+                figures["running_client_cpu"] = running.client / 2
+                print(
+                    f"  feed slots: {len(feeds.slots)} of ~{n_feed // max(len(feeds.slots), 1)}"
+                    f" feeds; late slot polls: {feeds.late_polls}"
+                )
+
+                async def propagate(act: Callable[[], Any], who: str) -> float:
+                    sub.pending()
                     t = time.perf_counter()
-                    act()
+                    await act()
                     while True:
-                        change = await asyncio.wait_for(sub.get(), timeout=30)
+                        change = await asyncio.wait_for(sub.get(), timeout=60)
                         if change.user_id == who:
-                            break
-                    print(f"change propagation, {label}: {time.perf_counter() - t:.2f} s")
-        await asyncio.to_thread(ews_client.close)
+                            return time.perf_counter() - t
+
+                for k in range(PROPAGATION_SAMPLES):
+                    body = ics(
+                        Event(
+                            now - timedelta(hours=1),
+                            now + timedelta(hours=1 + k),
+                            "Busy" if k % 2 == 0 else "OOF",
+                            "Möte",
+                        )
+                    )
+
+                    async def write_file(body: bytes = body) -> None:
+                        path.write_bytes(body)
+
+                    async def put_feed(body: bytes = body, k: int = k) -> None:
+                        await srv.put_feed(f"f{7 + 331 * k}", body)
+
+                    figures.setdefault("file", 0.0)
+                    figures["file"] = max(figures["file"], await propagate(write_file, "w"))
+                    lat = await propagate(put_feed, f"f{7 + 331 * k}")
+                    figures.setdefault("feed", 0.0)
+                    figures["feed"] = max(figures["feed"], lat)
+                    figures[f"feed_{k}"] = lat
+                    await asyncio.sleep(0.37 * INTERVAL_S)  # change at different phases
+                lats = [figures[f"feed_{k}"] for k in range(PROPAGATION_SAMPLES)]
+                print(
+                    f"change propagation, watched file: max {figures['file']:.2f} s"
+                    f" of {PROPAGATION_SAMPLES} (goal <= 1 s)"
+                )
+                print(
+                    f"change propagation, polled feed (interval {INTERVAL_S:g} s):"
+                    f" median {statistics.median(lats):.2f} s, max {max(lats):.2f} s"
+                    f" of {PROPAGATION_SAMPLES} (goal <= {INTERVAL_S + 1:g} s)"
+                )
+                print(f"  late slot polls: {feeds.late_polls}")
+    return figures
+
+
+async def main(users: int, same: bool, profile: bool, batch_interval: float) -> None:
+    """Run the benchmark (separate process; then same process if asked) and print figures."""
+    await run(users, separate=True, profile=profile, batch_interval=batch_interval)
+    if same:
+        await run(users, separate=False, profile=False, batch_interval=batch_interval)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=10_000)
-    asyncio.run(main(parser.parse_args().users))
+    parser.add_argument("--same-process", action="store_true", help="also the old set-up")
+    parser.add_argument("--profile", action="store_true", help="cProfile one feed poll")
+    parser.add_argument(
+        "--batch-interval",
+        type=float,
+        default=INTERVAL_S,
+        help="EWS and Graph poll interval in seconds (their production default is 60)",
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.users, args.same_process, args.profile, args.batch_interval))

@@ -96,6 +96,14 @@ class _Expander:
         return blocks
 
 
+def feed_client_session(concurrency: int, keepalive_s: float = 30.0) -> aiohttp.ClientSession:
+    """One shared session for every feed: keep-alive, `concurrency` connections per host."""
+    connector = aiohttp.TCPConnector(
+        limit=max(100, concurrency), limit_per_host=concurrency, keepalive_timeout=keepalive_s
+    )
+    return aiohttp.ClientSession(connector=connector)
+
+
 class IcsFeedClient:
     """Fetches published ICS feeds with ETag / If-Modified-Since, a size limit and a timeout."""
 
@@ -112,7 +120,8 @@ class IcsFeedClient:
         self._session = session
         self._max_bytes = max_bytes
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self._concurrency = max(1, concurrency)
+        self._semaphore = asyncio.Semaphore(self._concurrency)
         self._expander = _Expander(tz, parser, FEED_SOURCE)
         self.not_modified = 0  # 304 answers seen, for tests and the benchmark
 
@@ -124,13 +133,28 @@ class IcsFeedClient:
     async def fetch(
         self, urls: Sequence[str], window_start: datetime, window_end: datetime
     ) -> dict[str, FeedResult]:
-        """Blocks, UNCHANGED or an error per URL; raises when every URL failed to download."""
-        results = await asyncio.gather(*(self._one(u, window_start, window_end) for u in urls))
-        out = dict(zip(urls, results, strict=True))
-        failed = [r for r in results if isinstance(r, CalendarUnavailable)]
-        if urls and len(failed) == len(urls) and len(urls) > 1:
+        """Blocks, UNCHANGED or an error per URL; raises when every URL failed to download.
+
+        A few workers (at most `concurrency`, shared across calls) take the URLs in turn: no task
+        per feed.
+        """
+        out: dict[str, FeedResult] = {}
+        pending = iter(urls)
+
+        async def worker() -> None:
+            for url in pending:
+                out[url] = await self._one(url, window_start, window_end)
+
+        workers = min(self._concurrency, len(urls))
+        if workers == 1:
+            await worker()
+        elif workers:
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        ordered = {u: out[u] for u in urls}
+        failed = [r for r in ordered.values() if isinstance(r, CalendarUnavailable)]
+        if len(urls) > 1 and len(failed) == len(urls):
             raise failed[0]
-        return out
+        return ordered
 
     async def _one(self, url: str, window_start: datetime, window_end: datetime) -> FeedResult:
         async with self._semaphore:
@@ -138,6 +162,15 @@ class IcsFeedClient:
                 body = await self._download(url)
             except CalendarUnavailable as exc:
                 return exc
+        if body is None:
+            entry = self._expander.cache.get(url)
+            if (
+                entry is not None
+                and entry.error is None
+                and entry.parsed_until is not None
+                and entry.parsed_until >= window_end
+            ):
+                return UNCHANGED  # 304 and the parse still covers the window: no work
         return await self._expander.expand(url, body, window_start, window_end)
 
     async def _download(self, url: str) -> bytes | None:

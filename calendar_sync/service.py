@@ -16,6 +16,7 @@ import dataclasses
 import heapq
 import itertools
 import logging
+import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -28,7 +29,14 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from calendar_sync.errors import CalendarError
-from calendar_sync.feed import UNCHANGED, FeedResult, IcsFeedClient, IcsFileWatcher, Parser
+from calendar_sync.feed import (
+    UNCHANGED,
+    FeedResult,
+    IcsFeedClient,
+    IcsFileWatcher,
+    Parser,
+    feed_client_session,
+)
 from calendar_sync.sources import CalendarSourcesSettings, PollSettings
 from routing.models import (
     CalendarBlock,
@@ -350,9 +358,13 @@ class SourceCoordinator:
         if ok:
             jitter = self.poll.jitter
             return float(self.poll.interval_s * (1.0 + self.rng.uniform(-jitter, jitter)))
+        return self.backoff(self.failures, retry_after)
+
+    def backoff(self, failures: int, retry_after: float | None) -> float:
+        """Exponential backoff after `failures` failed polls, at least the server's retry-after."""
         base = min(self.poll.interval_s, 10.0)
-        backoff: float = min(self.poll.max_backoff_s, base * 2.0 ** max(0, self.failures - 1))
-        return max(backoff, retry_after or 0.0)
+        delay: float = min(self.poll.max_backoff_s, base * 2.0 ** max(0, failures - 1))
+        return max(delay, retry_after or 0.0)
 
     async def run(self) -> None:
         """Poll forever (until cancelled)."""
@@ -362,6 +374,143 @@ class SourceCoordinator:
             ok = self.failing_since is None
             self.next_poll = clock.now() + timedelta(seconds=self.delay_after(retry_after, ok))
             await clock.sleep_until(self.next_poll)
+
+
+class StaggeredCoordinator(SourceCoordinator):
+    """Polls a per-location source (ICS feeds) in slots spread evenly over the interval.
+
+    The locations are dealt round-robin into slots; every slot has its own task and schedule,
+    first all at once (the cold sync), then each at its own phase of the interval (the configured
+    jitter shifts phases earlier), then exactly every interval. A slow slot never delays another,
+    and a slot whose poll overran its next due time polls again at once, so a change at the source
+    is seen within one interval plus one fetch. The source is failing while any slot's whole
+    batch failed (logged once), and recovers when every slot has succeeded again (logged once).
+    """
+
+    SLOT_S = 0.25  # shortest spacing of slots: at most interval / SLOT_S slots
+    MIN_BATCH = 4  # fewest locations per slot when there are enough of them
+
+    def __init__(
+        self,
+        sync: CalendarSync,
+        name: str,
+        fetcher: Fetcher,
+        poll: PollSettings,
+        locations: Mapping[str, list[str]],
+        rng: random.Random,
+    ) -> None:
+        super().__init__(sync, name, fetcher, poll, locations, rng)
+        locs = list(locations)
+        most = max(1, math.ceil(poll.interval_s / self.SLOT_S))
+        count = max(1, min(most, len(locs) // self.MIN_BATCH)) if locs else 0
+        self.slots: list[list[str]] = [locs[k::count] for k in range(count)]
+        self.slot_failures: list[int] = [0] * count
+        self.slot_due: list[datetime | None] = [None] * count  # each slot's next poll
+        self.late_polls = 0  # slot polls after the cold round started late (a slot overran)
+        self._failing_slots: set[int] = set()
+
+    def phases(self) -> list[float]:
+        """Each slot's offset in seconds, in (0, interval], from the cold poll to its second."""
+        n = len(self.slots)
+        out: list[float] = []
+        for k in range(n):
+            share = (k + 1) / n - self.rng.uniform(0.0, self.poll.jitter)
+            out.append(self.poll.interval_s * (share if share > 0.0 else share + 1.0))
+        return out
+
+    async def poll_once(self) -> float | None:
+        """Poll every slot once, concurrently; the longest server retry-after of a failed slot."""
+        waits = await asyncio.gather(*(self.poll_slot(k) for k in range(len(self.slots))))
+        return max((w for w in waits if w), default=None)
+
+    async def poll_slot(self, k: int) -> float | None:
+        """Fetch slot `k` and apply the results; the server's retry-after if the batch failed."""
+        clock = self.sync.clock
+        locations = self.slots[k]
+        start, end = self.sync.window(clock.now())
+        self.polls += 1
+        try:
+            results = await self.fetcher.fetch(locations, start, end)
+        except CalendarError as exc:
+            self._slot_failed(k, exc)
+            return float(getattr(exc, "retry_after", None) or 0.0) or None
+        except Exception as exc:  # a bug or an unexpected library error: contain it, log once
+            if self.failing_since is None:
+                log.exception("calendar source %s: unexpected error", self.name)
+            self._slot_failed(k, exc)
+            return None
+        self.slot_failures[k] = 0
+        self._failing_slots.discard(k)
+        if self.failing_since is not None and not self._failing_slots:
+            log.info(
+                "calendar source %s recovered (failing since %s)",
+                self.name,
+                self.failing_since.isoformat(timespec="seconds"),
+            )
+            self.failing_since, self.last_error, self.failures = None, None, 0
+        now = clock.now()
+        apply = self.sync._apply
+        for location, result in results.items():
+            for uid in self.locations.get(location, ()):
+                apply(uid, result, now)
+        self._log_user_errors(results)
+        return None
+
+    def _slot_failed(self, k: int, exc: BaseException) -> None:
+        now = self.sync.clock.now()
+        reason = str(exc) or type(exc).__name__
+        self.failures += 1
+        self.slot_failures[k] += 1
+        self._failing_slots.add(k)
+        if self.failing_since is None:
+            self.failing_since = now
+            log.warning("calendar source %s failing: %s", self.name, reason)
+        else:
+            log.debug("calendar source %s still failing: %s", self.name, reason)
+        self.last_error = reason
+        for location in self.slots[k]:
+            for uid in self.locations.get(location, ()):
+                self.sync._mark_failed(uid, reason, now)
+
+    async def _run_slot(self, k: int, phase: float) -> None:
+        clock = self.sync.clock
+        interval = timedelta(seconds=self.poll.interval_s)
+        due = clock.now()
+        following = due + timedelta(seconds=phase)
+        cold = True
+        while True:
+            retry_after = await self.poll_slot(k)
+            now = clock.now()
+            if self.slot_failures[k]:
+                due = now + timedelta(seconds=self.backoff(self.slot_failures[k], retry_after))
+                following = due + interval
+            else:
+                due, following = following, following + interval
+                if due < now:
+                    self.late_polls += not cold  # the cold round may overrun the first phases
+                    due, following = now, now + interval
+            cold = False
+            self.slot_due[k] = due
+            self.next_poll = min(d for d in self.slot_due if d is not None)
+            await clock.sleep_until(due)
+
+    async def run(self) -> None:
+        """Run every slot's schedule (until cancelled); the tasks are awaited when cancelled."""
+        tasks = [
+            asyncio.create_task(self._run_slot(k, phase), name=f"calendar-sync-{self.name}-{k}")
+            for k, phase in enumerate(self.phases())
+        ]
+        try:
+            if tasks:
+                await asyncio.gather(*tasks)
+            else:
+                await asyncio.Event().wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
 
 
 # ---------------------------------------------------------------- the service
@@ -401,9 +550,15 @@ class CalendarSync:
     # -- set-up
 
     def add_source(
-        self, name: str, fetcher: Fetcher, poll: PollSettings, assignments: Mapping[str, str]
+        self,
+        name: str,
+        fetcher: Fetcher,
+        poll: PollSettings,
+        assignments: Mapping[str, str],
+        *,
+        staggered: bool = False,
     ) -> SourceCoordinator:
-        """Add a source polling `assignments` (user id -> location: path, URL, mailbox, id)."""
+        """Add a source polling `assignments` (user id -> location); `staggered` spreads it."""
         locations: dict[str, list[str]] = {}
         max_age = timedelta(seconds=poll.max_age_s)
         for uid, location in assignments.items():
@@ -411,7 +566,8 @@ class CalendarSync:
             presence = UserPresence.of(uid, ())
             self._slots[uid] = _Slot(uid, name, location, max_age, presence)
             self._presence[uid] = presence
-        coordinator = SourceCoordinator(self, name, fetcher, poll, locations, self._rng)
+        kind = StaggeredCoordinator if staggered else SourceCoordinator
+        coordinator = kind(self, name, fetcher, poll, locations, self._rng)
         self.coordinators.append(coordinator)
         return coordinator
 
@@ -661,6 +817,7 @@ async def open_calendar_sync(
             by_kind[user.calendar.kind][user.id] = user.calendar.location
     ews: EwsClient | None = None
     session: aiohttp.ClientSession | None = None
+    feed_session: aiohttp.ClientSession | None = None
     try:
         if by_kind["exchange"]:
             ex = settings.exchange
@@ -669,7 +826,7 @@ async def open_calendar_sync(
             user_name = ex.username.resolve("exchange", environ)
             ews = EwsClient(ex, user_name, ex.password.resolve("exchange", environ))
             sync.add_source("exchange", ews, ex.poll, by_kind["exchange"])
-        if by_kind["graph"] or by_kind["ics_url"]:
+        if by_kind["graph"]:
             session = aiohttp.ClientSession()
         if by_kind["graph"]:
             gr = settings.graph
@@ -685,17 +842,17 @@ async def open_calendar_sync(
             )
             sync.add_source("graph", client, gr.poll, by_kind["graph"])
         if by_kind["ics_url"]:
-            assert session is not None
             feeds = settings.ics_url
+            feed_session = feed_client_session(feeds.poll.concurrency)
             feed_client = IcsFeedClient(
-                session,
+                feed_session,
                 tz,
                 max_bytes=feeds.max_bytes,
                 timeout_s=feeds.poll.timeout_s,
                 concurrency=feeds.poll.concurrency,
                 parser=parser,
             )
-            sync.add_source("ics_url", feed_client, feeds.poll, by_kind["ics_url"])
+            sync.add_source("ics_url", feed_client, feeds.poll, by_kind["ics_url"], staggered=True)
         if by_kind["ics"]:
             sync.add_source(
                 "ics", IcsFileWatcher(tz, parser=parser), settings.ics.poll, by_kind["ics"]
@@ -703,7 +860,8 @@ async def open_calendar_sync(
         yield sync
     finally:
         await sync.stop()
-        if session is not None:
-            await session.close()
+        for open_session in (session, feed_session):
+            if open_session is not None:
+                await open_session.close()
         if ews is not None:
             await asyncio.to_thread(ews.close)

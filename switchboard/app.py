@@ -20,6 +20,8 @@ from aiohttp import web
 
 from routing.models import ManualRedirect, PresenceBook, UserPresence
 from switchboard.config import Config
+from switchboard.leadership import Leadership, make_leadership
+from switchboard.storage import open_register, storage_settings
 from switchboard.telephony.calllog import CallLogStore
 from switchboard.telephony.config import TelephonySettings, parse_telephony
 from switchboard.telephony.service import TelephonyService, sounds_dir
@@ -55,6 +57,7 @@ class Runtime:
     web: Any = None  # switchboard.web.WebServices when the web layer is present
     intake_reports: list[IntakeReport] = field(default_factory=list)
     refreshed: list[str] = field(default_factory=list)  # mailboxes sent VoicemailRefresh
+    leadership: Leadership | None = None  # who takes the spool intake (several nodes on PG)
 
     def book(self) -> PresenceBook:
         """Calendar presence plus manual redirects (manual wins while in force)."""
@@ -104,7 +107,7 @@ async def _register_ctx(app: web.Application) -> AsyncIterator[None]:
     """The voicemail register (and the web store, when the web layer is present)."""
     rt = app[RUNTIME]
     config = rt.config
-    rt.register = await Register.open(config.org, config.voicemail)
+    rt.register = await open_register(config)  # SQLite or PostgreSQL (storage: section)
     try:
         if rt.web is not None:
             rt.web.register = rt.register
@@ -231,15 +234,39 @@ async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
                 rt.refreshed.append(f"{mailbox}@{context}")
                 del rt.refreshed[:-1000]
 
-    task = asyncio.create_task(run_intake(intake, stop, rt.intake_interval_s, rt.clock, refresh))
+    task: asyncio.Task[None] | None = None
+
+    async def on_change(leading: bool) -> None:
+        """Only the leading node takes the spool (always this one on SQLite)."""
+        nonlocal task
+        if leading and task is None:
+            stop.clear()
+            task = asyncio.create_task(
+                run_intake(intake, stop, rt.intake_interval_s, rt.clock, refresh)
+            )
+        elif not leading and task is not None:
+            stop.set()
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:
+                log.error("voicemail intake did not stop within 10 s")
+            task = None
+
+    rt.leadership = make_leadership(storage_settings(rt.config))
+    ended = asyncio.Event()
+    election = asyncio.create_task(rt.leadership.run(ended, on_change))
     try:
         yield
     finally:
-        stop.set()
+        ended.set()
         try:
-            await asyncio.wait_for(task, timeout=10)
+            await asyncio.wait_for(election, timeout=15)
         except TimeoutError:
-            log.error("voicemail intake did not stop within 10 s")
+            log.error("leadership did not stop within 15 s")
+            election.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await election
+        await on_change(False)
 
 
 async def healthz(request: web.Request) -> web.Response:

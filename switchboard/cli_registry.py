@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from routing.models import Organisation
+from switchboard.config import Config, ConfigError, load_config
+from switchboard.storage import open_register
 from voicemail import exports
 from voicemail.errors import (
     InvalidClassification,
@@ -44,15 +46,12 @@ class CommandError(Exception):
         self.code = code
 
 
-def load(folder: str) -> tuple[Organisation, VoicemailSettings]:
-    """The organisation and its voicemail settings, through the shared config loader."""
-    from switchboard.config import ConfigError, load_config
-
+def load(folder: str) -> Config:
+    """The organisation, through the shared config loader."""
     try:
-        config = load_config(folder)
+        return load_config(folder)
     except ConfigError as exc:
         raise CommandError("invalid configuration:\n" + "\n".join(exc.problems)) from None
-    return config.org, config.voicemail
 
 
 def _now(args: argparse.Namespace) -> datetime:
@@ -81,10 +80,11 @@ def _run(
 ) -> int:
     """Load config, open the register, run `work`, and turn domain errors into one line."""
     try:
-        org, settings = load(args.dir)
+        config = load(args.dir)
+        org, settings = config.org, config.voicemail
 
         async def main() -> int:
-            register = await Register.open(org, settings, args.db)
+            register = await open_register(config, args.db)  # the configured storage engine
             try:
                 return await work(register, org, settings)
             finally:

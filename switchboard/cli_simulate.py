@@ -67,10 +67,10 @@ def _load_folder(folder: str) -> tuple[Organisation, PresenceFor]:
 
 async def _intake(config: Config, spool: str) -> int:
     """Take the spool's messages into the organisation's register, as the running service does."""
+    from switchboard.storage import open_register
     from voicemail.intake import SpoolIntake
-    from voicemail.service import Register
 
-    register = await Register.open(config.org, config.voicemail)
+    register = await open_register(config)
     try:
         intake = SpoolIntake(register, spool, config.voicemail.context, settle_s=0.0)
         report = await intake.run_once(datetime.now(UTC))

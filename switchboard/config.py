@@ -34,6 +34,7 @@ from routing.models import (
 )
 from routing.numbers import in_plan, make_plan, normalise, validate_e164
 from routing.presence import DEFAULT_REASON_CODES, PresenceRules
+from switchboard.storage import parse_storage
 from switchboard.telephony.config import parse_telephony
 from switchboard.yamlfile import Checker, load_yaml
 from voicemail.models import Classification, DisposalRule, VoicemailSettings
@@ -50,6 +51,7 @@ SectionParser = Callable[[object], tuple[object, list[ConfigProblem]]]
 SECTION_PARSERS: dict[str, SectionParser] = {
     "calendar_sources": parse_calendar_sources,
     "telephony": parse_telephony,
+    "storage": parse_storage,
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -118,7 +119,13 @@ async def render(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await proc.communicate(text.encode("utf-8"))
+    try:
+        out, err = await proc.communicate(text.encode("utf-8"))
+    except BaseException:  # cancelled (shutdown): never leave espeak-ng or its pipes behind
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
     if proc.returncode != 0:
         raise GreetingError(f"{binary} failed: {err.decode(errors='replace').strip()}")
     rate, pcm = _pcm_from_wav(out)

@@ -94,11 +94,19 @@ class Register:
 
     @classmethod
     async def open(
-        cls, org: Organisation, settings: VoicemailSettings, db_path: str | Path | None = None
+        cls,
+        org: Organisation,
+        settings: VoicemailSettings,
+        db_path: str | Path | None = None,
+        store: RegisterStore | None = None,
     ) -> Register:
-        """Open (creating or migrating) the SQLite register; audio lives beside the database."""
+        """Open (creating or migrating) the register: SQLite at `db_path` unless a store is given.
+
+        Audio and quarantine live beside `db_path` (default `<data_dir>/voicemail/`) either way.
+        """
         path = Path(db_path) if db_path is not None else default_db_path(org)
-        store = SqliteStore(path)
+        if store is None:
+            store = SqliteStore(path)
         await store.open()
         audio = AudioStore(path.parent / "audio")
         await asyncio.to_thread(audio.clean_incoming)

@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from switchboard.config import Config
+from switchboard.storage import open_register
 from switchboard.telephony.calllog import CallLogStore
 from switchboard.web.auth import (
     ACCOUNTS_FILE,
@@ -29,7 +30,6 @@ from switchboard.web.routes import setup_web
 from switchboard.web.services import IcsPresence, WebServices
 from switchboard.web.store import WebStore
 from voicemail.intake import SpoolIntake
-from voicemail.service import Register
 
 log = logging.getLogger("switchboard.web")
 
@@ -93,8 +93,9 @@ def build_app(
             stack.push_async_callback(calllog.close)
             await services.store.open()
             stack.push_async_callback(services.store.close)
-            register = await Register.open(
-                config.org, vm_settings, data / "voicemail" / "register.sqlite3"
+            register = await open_register(
+                dataclasses.replace(config, voicemail=vm_settings),
+                data / "voicemail" / "register.sqlite3",
             )
             stack.push_async_callback(register.close)
             services.register = register

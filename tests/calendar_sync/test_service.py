@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -222,3 +223,90 @@ async def test_watched_file_change_picked_up_within_a_second(tmp_path: Path) -> 
             pytest.fail("file change not picked up within two watch ticks")
     assert got[0].after.redirect is not None and got[0].source == "ics"
     assert clock.now() - T0 <= timedelta(seconds=1)
+
+
+class SlowFeeds:
+    """Many feeds held in memory; a fetch takes `per_feed_s` of virtual time per feed."""
+
+    def __init__(self, clock: ManualClock, n: int, per_feed_s: float) -> None:
+        self.clock = clock
+        self.calendars: dict[str, list[CalendarBlock]] = {f"f{i}": [] for i in range(n)}
+        self.per_feed_s = per_feed_s
+        self.fetched: dict[str, list[datetime]] = {loc: [] for loc in self.calendars}
+
+    async def fetch(
+        self, locations: Sequence[str], window_start: datetime, window_end: datetime
+    ) -> Mapping[str, list[CalendarBlock]]:
+        """Every location's blocks, read at the start of the (virtually slow) fetch."""
+        now = self.clock.now()
+        out = {loc: list(self.calendars[loc]) for loc in locations}
+        for loc in locations:
+            self.fetched[loc].append(now)
+        await self.clock.sleep_until(now + timedelta(seconds=self.per_feed_s * len(locations)))
+        return out
+
+
+async def test_staggered_feeds_change_emitted_within_interval_plus_slack() -> None:
+    """3,000 feeds at a 30 s interval are polled in slots spread over the interval: a change is emitted within one interval + slack, and no feed waits longer than its interval for its next poll, even when a whole cycle would take longer than the interval."""
+    clock = ManualClock(T0)
+    sync = CalendarSync(RULES, clock, seed=7)
+    feeds = SlowFeeds(clock, 3000, per_feed_s=0.02)  # a whole cycle: 60 s; one slot: 0.5 s
+    poll = PollSettings(interval_s=30, max_age_s=900, jitter=0.1)
+    coordinator = sync.add_source(
+        "ics_url", feeds, poll, {f"u{i}": f"f{i}" for i in range(3000)}, staggered=True
+    )
+    slack = timedelta(seconds=1)
+    step = 0.25
+    async with sync.subscribe() as sub, sync:
+        for _ in range(int(45 / step)):  # past the cold round and into the staggered rhythm
+            clock.advance(step)
+            await settle()
+        assert sub.pending() == []
+        for k, who in enumerate(("f17", "f1500", "f2999")):
+            changed_at = clock.now()
+            feeds.calendars[who] = [busy(timedelta(hours=-1), timedelta(days=1), f"Möte {k}")]
+            got: list[PresenceChange] = []
+            while not got:
+                clock.advance(step)
+                await settle()
+                got = sub.pending()
+                assert clock.now() - changed_at <= timedelta(seconds=30) + slack, who
+            assert [c.user_id for c in got] == ["u" + who[1:]] and got[0].cause == "calendar"
+            for _ in range(int(11 / step)):  # the next change lands at another phase
+                clock.advance(step)
+                await settle()
+    # after the cold round every feed was polled at most one interval apart
+    gaps = [b - a for times in feeds.fetched.values() for a, b in itertools.pairwise(times[1:])]
+    assert gaps and max(gaps) <= timedelta(seconds=30)
+    assert len(feeds.fetched["f0"]) >= 3
+    assert coordinator.late_polls == 0  # type: ignore[attr-defined]
+
+
+async def test_staggered_source_down_logged_once_and_recovers_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Staggered feeds whose server goes down: one warning, every user flagged stale at their slot's poll, one recovery line."""
+    caplog.set_level(logging.INFO, logger="calendar_sync.service")
+    clock = ManualClock(T0)
+    sync = CalendarSync(RULES, clock, seed=3)
+    src = FakeSource()
+    poll = PollSettings(interval_s=5, max_age_s=900, jitter=0.1)
+    users = {f"u{i}": f"f{i}" for i in range(100)}
+    sync.add_source("ics_url", src, poll, users, staggered=True)
+    async with sync.subscribe() as sub, sync:
+        await settle()
+        src.error = CalendarUnavailable("ics_url", "ClientConnectorError: refused")
+        for _ in range(30):  # 7.5 s: every slot has polled (and backed off) at least once
+            clock.advance(0.25)
+            await settle()
+        flagged = {c.user_id for c in sub.pending() if c.after.stale and c.cause == "error"}
+        assert flagged == set(users)
+        src.error = None
+        for _ in range(200):  # backoff is at most 10 s here, then interval 5 s
+            clock.advance(0.25)
+            await settle()
+        back = {c.user_id for c in sub.pending() if c.cause == "recovered"}
+        assert back == set(users)
+    text = [r.getMessage() for r in caplog.records]
+    assert sum("failing: ics_url" in t for t in text) == 1
+    assert sum("recovered" in t for t in text) == 1

@@ -1,4 +1,7 @@
-"""Fixtures for the voicemail tests: organisation, settings, spool root, an open register."""
+"""Fixtures for the voicemail tests: organisation, settings, spool root, an open register.
+
+`register` runs every test that uses it on both engines: SQLite and a real PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from storekit import ENGINES, Storage, make_storage
 from vmkit import make_org, make_settings
 
 from routing.models import Organisation
@@ -25,12 +29,18 @@ def settings() -> VoicemailSettings:
     return make_settings()
 
 
+@pytest.fixture(params=ENGINES)
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    """A fresh register database on each engine (audio and quarantine under tmp_path/db)."""
+    return make_storage(str(request.param), tmp_path / "db")
+
+
 @pytest.fixture
 async def register(
-    org: Organisation, settings: VoicemailSettings, tmp_path: Path
+    org: Organisation, settings: VoicemailSettings, storage: Storage
 ) -> AsyncIterator[Register]:
-    """An open register in tmp_path, closed after the test."""
-    reg = await Register.open(org, settings, tmp_path / "db" / "register.sqlite3")
+    """An open register on the parametrized engine, closed after the test."""
+    reg = await storage.open_register(org, settings)
     try:
         yield reg
     finally:

@@ -17,8 +17,10 @@ from vmkit import PERSONAL_IDS, copy_real_spool, make_org, make_settings, messag
 from vmkit import wav_bytes as wav
 
 from routing.models import Organisation
+from routing.presence import PresenceRules
 from switchboard import cli_registry
 from switchboard.cli import main
+from switchboard.config import Config
 from voicemail.models import VoicemailSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +32,8 @@ Run = Callable[..., tuple[int, str, str]]
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
     """Run `switchboard registry …` against an organisation built in code; returns (code, out, err)."""
     org = make_org(tmp_path / "data")
-    monkeypatch.setattr(cli_registry, "load", lambda folder: (org, make_settings()))
+    config = Config(org, PresenceRules(org.timezone, org.working_hours), make_settings(), tmp_path)
+    monkeypatch.setattr(cli_registry, "load", lambda folder: config)
     db = str(tmp_path / "reg.sqlite3")
 
     def run(*argv: str) -> tuple[int, str, str]:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from storekit import Storage
 from vmkit import LATER, STHLM, VM_FIXTURES, copy_real_spool, make_org, message_txt, put_message
 from vmkit import wav_bytes as wav
 
@@ -184,7 +185,7 @@ async def test_hal08_successor_does_not_get_old_messages(
 
 
 async def test_alv12_global_switch_off_and_on_loses_nothing(
-    org: object, spool: Path, tmp_path: Path
+    org: object, spool: Path, storage: Storage
 ) -> None:
     """ALV-12: with the global switch off, messages still enter; on again, all are there."""
     from vmkit import make_settings
@@ -192,12 +193,11 @@ async def test_alv12_global_switch_off_and_on_loses_nothing(
     from routing.models import Organisation
 
     assert isinstance(org, Organisation)
-    db = tmp_path / "db.sqlite3"
     put_message(spool, "83012", 0, message_txt(1795449850, "1795449850-00000007"), wav(b"a"))
-    async with await Register.open(org, make_settings(extension_users=False), db) as off:
+    async with await storage.open_register(org, make_settings(extension_users=False)) as off:
         await SpoolIntake(off, spool).run_once(LATER)
     put_message(spool, "83012", 1, message_txt(1795449860, "1795449860-00000008"), wav(b"b"))
-    async with await Register.open(org, make_settings(extension_users=True), db) as on:
+    async with await storage.open_register(org, make_settings(extension_users=True)) as on:
         await SpoolIntake(on, spool).run_once(LATER)
         mine = await on.mailbox("anna.andersson")
     assert len(mine) == 2

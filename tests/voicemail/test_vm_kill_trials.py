@@ -23,6 +23,7 @@ from voicemail.service import Register
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).resolve().parent / "vm_killworker.py"
 TRIALS = int(os.environ.get("VM_KILL_TRIALS", "50"))
+MIN_MID_RUN = TRIALS * 6 // 10  # kills that must land while the worker is still running
 MESSAGES = 12
 SEED = int(os.environ.get("VM_KILL_SEED", "20261123"))
 
@@ -69,7 +70,11 @@ def test_rec03_kill_trials_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     span = _calibrate(tmp_path)
     killed_mid_run = 0
-    for trial in range(TRIALS):
+    # At least TRIALS trials, and more (bounded) until enough kills landed mid-run: a loaded
+    # machine stretches the worker's run, and the trials only mean something mid-run.
+    for trial in range(TRIALS * 3):
+        if trial >= TRIALS and killed_mid_run >= MIN_MID_RUN:
+            break
         base = tmp_path / f"t{trial}"
         spool, db = base / "spool", base / "reg.sqlite3"
         expected = _fill(spool, trial)
@@ -96,7 +101,7 @@ def test_rec03_kill_trials_lose_and_duplicate_nothing(tmp_path: Path) -> None:
         assert verified, f"trial {trial}: audit chain or audio copies do not verify"
         assert not list(spool.rglob("msg*")), f"trial {trial}: spool not emptied"
     # The trials only mean something if most kills landed while the worker was still running.
-    assert killed_mid_run >= TRIALS * 0.6, f"only {killed_mid_run} of {TRIALS} kills mid-run"
+    assert killed_mid_run >= MIN_MID_RUN, f"only {killed_mid_run} kills mid-run"
 
 
 def _key(r: PublicRecord) -> str:

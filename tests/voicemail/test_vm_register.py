@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from storekit import Storage
 from vmkit import LATER, message_txt, put_message
 from vmkit import wav_bytes as wav
 
@@ -147,36 +147,30 @@ async def test_rec04_disposal_never_touches_unclassified(register: Register, spo
     assert (await register.verify()).ok
 
 
-async def test_rec03_audit_chain_detects_tampering(register: Register, spool: Path) -> None:
+async def test_rec03_audit_chain_detects_tampering(
+    register: Register, spool: Path, storage: Storage
+) -> None:
     """REC-03: changing any stored audit event breaks the chain at exactly that event."""
     t = int(T0.timestamp())
     [a, _b] = await take(register, spool, t, t + 1)
     await register.classify(a.id, Classification.PUBLIC_MINOR, REGISTRAR, T0, "Felringning")
     await register.play(a.id, "anna.andersson", T0)
     assert (await register.verify()).ok
-    db = sqlite3.connect(register.store.path)  # type: ignore[attr-defined]
-    with db:
-        db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
-    db.close()
+    await storage.raw("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
     report = await register.verify()
     assert not report.ok and report.chain.broken_seq == 3
     assert report.chain.checked == 2
 
 
-async def test_rec03_deleted_event_and_truncation_detected(register: Register, spool: Path) -> None:
+async def test_rec03_deleted_event_and_truncation_detected(
+    register: Register, spool: Path, storage: Storage
+) -> None:
     """REC-03: a removed event in the middle or at the end of the trail is detected."""
     t = int(T0.timestamp())
     await take(register, spool, t, t + 1, t + 2)
-    path = register.store.path  # type: ignore[attr-defined]
-    db = sqlite3.connect(path)
-    with db:
-        db.execute("DELETE FROM audit_events WHERE seq = 3")
-    db.close()
+    await storage.raw("DELETE FROM audit_events WHERE seq = 3")
     assert (await register.verify()).chain.broken_seq == 3
-    db = sqlite3.connect(path)
-    with db:
-        db.execute("DELETE FROM audit_events WHERE seq >= 3")
-    db.close()
+    await storage.raw("DELETE FROM audit_events WHERE seq >= 3")
     report = await register.verify()
     assert not report.ok and "end" in (report.chain.problem or "")
 
@@ -227,14 +221,12 @@ async def test_alv13_registrar_listening_does_not_count(register: Register, spoo
 
 
 async def test_reopen_migrates_once_and_keeps_records(
-    register: Register, spool: Path, tmp_path: Path
+    register: Register, spool: Path, storage: Storage
 ) -> None:
     """Reopening an existing database keeps its records and schema version."""
     await take(register, spool, int(T0.timestamp()))
-    path = register.store.path  # type: ignore[attr-defined]
-    async with await Register.open(register.org, register.settings, path) as again:
+    async with await storage.open_register(register.org, register.settings) as again:
         assert await again.store.count() == 1
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 1
-    db.close()
+    assert await storage.raw("SELECT COUNT(*) FROM schema_migrations") == [(1,)]
+    if storage.engine == "sqlite":
+        assert await storage.raw("PRAGMA journal_mode") == [("wal",)]

@@ -1,0 +1,272 @@
+"""Register storage beside each other: SQLite (WAL, synchronous=FULL) and PostgreSQL (fsync on).
+
+Run: `python benchmarks/bench_storage.py [--messages 1000] [--records 100000] [--dsn URL]`.
+Without `--dsn` (or `SWITCHBOARD_BENCH_DSN`) a throwaway durable cluster is started with
+initdb + pg_ctl on 127.0.0.1 (Debian's `postgresql` package). Same machine, same run:
+durable intake rate, the same with two intake processes racing (PostgreSQL), and the
+registrar-queue latency (100 oldest waiting) at 100,000 records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [
+    str(ROOT),
+    str(ROOT / "benchmarks"),
+    str(ROOT / "tests"),
+    str(ROOT / "tests" / "storage"),
+]
+
+import asyncpg  # noqa: E402
+from bench_voicemail import fill_spool, organisation  # noqa: E402
+
+from voicemail.intake import SpoolIntake  # noqa: E402
+from voicemail.models import RecordStatus, VoicemailSettings  # noqa: E402
+from voicemail.service import Register  # noqa: E402
+from voicemail.store import RegisterStore, SqliteStore, to_db_time  # noqa: E402
+from voicemail.store_pg import PostgresStore  # noqa: E402
+
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
+COLUMNS = (
+    "registration_number", "reg_prefix", "reg_year", "reg_seq", "intake_key", "msg_id",
+    "txt_sha256", "arrived_at", "registered_at", "context", "mailbox", "owner_id", "caller_raw",
+    "caller_number", "caller_name", "duration_s", "sha256", "audio_bytes", "audio_format",
+    "spool_fields", "status", "classification", "summary", "classified_at",
+)  # fmt: skip
+StoreFactory = Callable[[str], RegisterStore]
+
+
+def seed_rows(count: int, awaiting_share: float = 0.05) -> list[tuple[object, ...]]:
+    """`count` record rows, 5 % awaiting classification, 7 minutes apart."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    every = max(1, round(1 / awaiting_share))
+    rows: list[tuple[object, ...]] = []
+    for n in range(count):
+        arrived = start + timedelta(minutes=7 * n)
+        status = "awaiting_classification" if n % every == 0 else "classified"
+        cls = None if status != "classified" else "public_minor_importance"
+        rows.append(
+            (
+                f"BEN-RÖST-{arrived.year}-{n + 1:06d}", "BEN-RÖST", arrived.year, n + 1,
+                f"{n}-bench", f"{n}-bench", f"{n:064x}", to_db_time(arrived), to_db_time(arrived),
+                "default", f"830{n % 50:02d}", f"user{n % 50}", '"Örjan Öst" <0701234567>',
+                "+46701234567", "Örjan Öst", 9, f"{n:064x}", 144000, "wav", "[]", status, cls,
+                "Benchmark" if cls else None, to_db_time(arrived) if cls else None,
+            )
+        )  # fmt: skip
+    return rows
+
+
+async def seed_sqlite(path: Path, rows: list[tuple[object, ...]]) -> None:
+    """Bulk-insert into the SQLite register and ANALYZE."""
+    con = sqlite3.connect(path)
+    marks = ", ".join("?" for _ in COLUMNS)
+    with con:
+        con.executemany(f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({marks})", rows)
+    con.execute("ANALYZE")
+    con.close()
+
+
+async def seed_pg(dsn: str, rows: list[tuple[object, ...]]) -> None:
+    """COPY into the PostgreSQL register and ANALYZE."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table("records", records=rows, columns=list(COLUMNS))
+        await conn.execute("ANALYZE records")
+    finally:
+        await conn.close()
+
+
+async def bench_intake(root: Path, name: str, make: StoreFactory, count: int, size: int) -> float:
+    """Messages per second through one `SpoolIntake.run_once`, durable before spool removal."""
+    spool = root / f"spool-{name}"
+    fill_spool(spool, count, size)
+    org = organisation(root / f"data-{name}")
+    db = root / f"{name}" / "register.sqlite3"
+    async with await Register.open(org, VoicemailSettings(), db, store=make(str(db))) as reg:
+        start = time.perf_counter()
+        report = await SpoolIntake(reg, spool).run_once(LATER)
+        elapsed = time.perf_counter() - start
+        assert (await reg.verify(check_audio=False)).ok
+    assert len(report.taken) == count, (len(report.taken), report.waiting)
+    return count / elapsed
+
+
+def bench_two_intakes(root: Path, dsn: str, count: int, size: int) -> tuple[float, list[int]]:
+    """Two intake processes racing over one spool into one PostgreSQL register: msgs/s overall."""
+    spool = root / "spool-two"
+    fill_spool(spool, count, size)
+    worker = ROOT / "tests" / "storage" / "pg_intakeworker.py"
+    path = os.pathsep.join(str(p) for p in (ROOT, ROOT / "tests", ROOT / "tests" / "voicemail"))
+    env = {**os.environ, "PYTHONPATH": path}
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(worker), dsn, str(root / "two"), str(spool), "64"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # its log names the bench mailboxes it does not know
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    elapsed = time.perf_counter() - start
+    taken = [int(o.split()[-1]) for o in outs]
+    assert sum(taken) == count, taken
+    return count / elapsed, taken
+
+
+async def bench_queue(
+    root: Path, name: str, make: StoreFactory, seed: Callable[[], object], runs: int
+) -> tuple[float, float, int]:
+    """`Register.queue(limit=100)` latency: p50 and p99 in ms, and how many are waiting."""
+    org = organisation(root / f"qdata-{name}")
+    db = root / f"q-{name}" / "register.sqlite3"
+    async with await Register.open(org, VoicemailSettings(), db, store=make(str(db))):
+        pass  # create the schema
+    await seed()  # type: ignore[misc]
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    async with await Register.open(org, VoicemailSettings(), db, store=make(str(db))) as reg:
+        samples = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            items = await reg.queue(now, limit=100)
+            samples.append((time.perf_counter() - t0) * 1000)
+        assert len(items) == 100
+        waiting = await reg.store.count(RecordStatus.AWAITING_CLASSIFICATION)
+    samples.sort()
+    return (
+        statistics.median(samples),
+        samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+        waiting,
+    )
+
+
+def bench_takeover(root: Path, dsn: str, trials: int) -> list[float]:
+    """Seconds from SIGKILL of the leading node to the standby leading (leader polls 0.2 s)."""
+    import signal
+
+    from nodekit import Node
+
+    spool = root / "spool-takeover"
+    spool.mkdir()
+    times: list[float] = []
+    leader = Node(dsn, root / "nodes", spool, "node-0")
+    assert leader.wait_for("leader", 30)
+    for trial in range(1, trials + 1):
+        standby = Node(dsn, root / "nodes", spool, f"node-{trial}")
+        assert standby.wait_for("ready", 30)
+        time.sleep(0.5)
+        killed = time.time()
+        leader.end(signal.SIGKILL)
+        led = standby.wait_for("leader", 30)
+        assert led is not None, "no takeover within 30 s"
+        times.append(led[0] - killed)
+        leader = standby
+    leader.end()
+    return times
+
+
+async def new_database(admin_dsn: str, name: str) -> str:
+    """A fresh database beside the admin DSN's (dropped first if left over)."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, _ = admin_dsn.rpartition("/")
+    return f"{base}/{name}"
+
+
+def main() -> None:
+    """Run every benchmark on both engines and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--audio-bytes", type=int, default=32_000)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--takeovers", type=int, default=5)
+    parser.add_argument("--dsn", default=os.environ.get("SWITCHBOARD_BENCH_DSN"))
+    args = parser.parse_args()
+    cluster = None
+    admin = args.dsn
+    if admin is None:
+        from pgcluster import start_cluster
+
+        cluster = start_cluster(durable=True)
+        admin = cluster.dsn()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(Path(tmp), admin, args)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def run(root: Path, admin: str, args: argparse.Namespace) -> None:
+    """The benchmarks, printed as they finish."""
+    version = asyncio.run(_server_version(admin))
+    print(
+        f"register storage: sqlite {sqlite3.sqlite_version} (WAL, synchronous=FULL)"
+        f" vs PostgreSQL {version} (fsync on, synchronous_commit on), 127.0.0.1"
+    )
+    names = ("intake", "two", "queue", "takeover")
+    dsns = {n: asyncio.run(new_database(admin, f"bench_{n}")) for n in names}
+    engines: dict[str, StoreFactory] = {
+        "sqlite": SqliteStore,
+        "postgresql": lambda _path: PostgresStore(dsns["intake"]),
+    }
+    kb = args.audio_bytes // 1000
+    for name, make in engines.items():
+        rate = asyncio.run(bench_intake(root, name, make, args.messages, args.audio_bytes))
+        print(f"  {name:10} durable intake, {args.messages} msgs of {kb} kB: {rate:,.0f} msgs/s")
+    rate, taken = bench_two_intakes(root, dsns["two"], args.messages, args.audio_bytes)
+    print(
+        f"  postgresql two intake processes racing, {args.messages} msgs: {rate:,.0f} msgs/s"
+        f" overall (taken {taken[0]} + {taken[1]}, incl. process start)"
+    )
+    takeovers = bench_takeover(root, dsns["takeover"], args.takeovers)
+    print(
+        f"  postgresql takeover after SIGKILL of the leader, {len(takeovers)} times:"
+        f" median {statistics.median(takeovers):.2f} s, max {max(takeovers):.2f} s (limit 10 s)"
+    )
+    rows = seed_rows(args.records)
+    queue_stores: dict[str, tuple[StoreFactory, Callable[[], object]]] = {
+        "sqlite": (SqliteStore, lambda: seed_sqlite(root / "q-sqlite" / "register.sqlite3", rows)),
+        "postgresql": (
+            lambda _path: PostgresStore(dsns["queue"]),
+            lambda: seed_pg(dsns["queue"], rows),
+        ),
+    }
+    for name, (make, seed) in queue_stores.items():
+        p50, p99, waiting = asyncio.run(bench_queue(root, name, make, seed, args.runs))
+        print(
+            f"  {name:10} registrar queue (100 oldest of {waiting:,} waiting) at"
+            f" {args.records:,} records: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+        )
+
+
+async def _server_version(dsn: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    main()

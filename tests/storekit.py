@@ -1,0 +1,63 @@
+"""One register database on either engine, for tests that run against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from routing.models import Organisation
+from voicemail.models import VoicemailSettings
+from voicemail.service import Register
+from voicemail.store import RegisterStore, SqliteStore
+from voicemail.store_pg import PostgresStore
+
+ENGINES = ("sqlite", "postgresql")
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where a test's register lives: a SQLite file, or a PostgreSQL database (DSN)."""
+
+    engine: str
+    db_path: Path  # the SQLite file; for PostgreSQL only its folder (audio, quarantine)
+    dsn: str | None = None
+
+    def store(self) -> RegisterStore:
+        """A new, unopened store on this database."""
+        if self.engine == "postgresql":
+            assert self.dsn is not None
+            return PostgresStore(self.dsn)
+        return SqliteStore(self.db_path)
+
+    async def open_register(self, org: Organisation, settings: VoicemailSettings) -> Register:
+        """Open a register on this database (several may be open at once)."""
+        return await Register.open(org, settings, self.db_path, store=self.store())
+
+    async def raw(self, sql: str) -> list[tuple[object, ...]]:
+        """Run one statement behind the register's back (tampering tests); rows it returns."""
+        if self.engine == "postgresql":
+            assert self.dsn is not None
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                return [tuple(r) for r in await conn.fetch(sql)]
+            finally:
+                await conn.close()
+        db = sqlite3.connect(self.db_path)
+        try:
+            with db:
+                return list(db.execute(sql).fetchall())
+        finally:
+            db.close()
+
+
+def make_storage(engine: str, folder: Path) -> Storage:
+    """A fresh empty database of this engine (PostgreSQL: a new database in the test cluster)."""
+    db_path = folder / "register.sqlite3"
+    if engine == "postgresql":
+        from pgcluster import shared_cluster
+
+        return Storage(engine, db_path, shared_cluster().create_database())
+    return Storage(engine, db_path)
