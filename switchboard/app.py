@@ -1,6 +1,9 @@
 """The composition root: `create_app(config)` wires calendar sync, the telephone adapter, the
 call log, voicemail intake, the web layer and the HTTP server; long-lived resources are aiohttp
 cleanup contexts, opened in order and closed in reverse. Domain packages never import it.
+
+Several nodes may share one PostgreSQL database: each serves HTTP, and only the leader
+(`switchboard.leadership`) holds the AMI connection and the spool intake (`LeaderTerm`).
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from aiohttp import web
 
 from routing.models import ManualRedirect, PresenceBook, UserPresence
 from switchboard.config import Config
-from switchboard.leadership import Leadership, make_leadership
-from switchboard.storage import open_register, storage_settings
-from switchboard.telephony.calllog import CallLogStore
+from switchboard.leadership import Leadership, SoleLeader, make_leadership
+from switchboard.storage import make_calllog_store, open_register, storage_settings
+from switchboard.telephony.calllog import CallLogStorage
 from switchboard.telephony.config import TelephonySettings, parse_telephony
 from switchboard.telephony.service import TelephonyService, sounds_dir
 from switchboard.telephony.simulated import SimulatedAsterisk
@@ -48,7 +51,7 @@ class Runtime:
     intake_interval_s: float = 2.0
     intake_settle_s: float = 2.0
     simulated: SimulatedAsterisk | None = None
-    calllog: CallLogStore | None = None
+    calllog: CallLogStorage | None = None
     register: Register | None = None
     renderer: SoundRenderer | None = None
     telephony: TelephonyService | None = None
@@ -57,7 +60,14 @@ class Runtime:
     web: Any = None  # switchboard.web.WebServices when the web layer is present
     intake_reports: list[IntakeReport] = field(default_factory=list)
     refreshed: list[str] = field(default_factory=list)  # mailboxes sent VoicemailRefresh
-    leadership: Leadership | None = None  # who takes the spool intake (several nodes on PG)
+    leadership: Leadership | None = None  # who connects to AMI and takes the spool (PG)
+    term: Any = None  # LeaderTerm while the app runs
+    node_id: str | None = None  # default <host>:<pid>
+
+    @property
+    def leading(self) -> bool:
+        """Whether this node leads now (holds the AMI connection and the intake)."""
+        return self.leadership is not None and self.leadership.is_leader
 
     def book(self) -> PresenceBook:
         """Calendar presence plus manual redirects (manual wins while in force)."""
@@ -149,51 +159,6 @@ async def _presence_ctx(app: web.Application) -> AsyncIterator[None]:
             rt.calendar = None
 
 
-async def _telephony_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The telephone platform connection (simulated by default), mirror, call control, log."""
-    rt = app[RUNTIME]
-    config = rt.config
-    settings = telephony_settings(config)
-    rt.renderer = SoundRenderer(sounds_dir(settings, config.org.data_dir))
-    async with contextlib.AsyncExitStack() as stack:
-        changes = None
-        if rt.calendar is not None:
-            sub = rt.calendar.subscribe()
-            stack.callback(sub.close)
-            changes = sub
-        manual_changes = None
-        if rt.web is not None:
-            gen = rt.web.store.changes()
-            stack.push_async_callback(gen.aclose)
-            manual_changes = gen
-        sim = rt.simulated
-        if sim is None and settings.platform == "simulated":
-            sim = SimulatedAsterisk(
-                secret=os.urandom(12).hex(), sounds_dir=sounds_dir(settings, config.org.data_dir)
-            )
-            await sim.start()
-            rt.simulated = sim
-        svc = TelephonyService(
-            config.org,
-            settings,
-            rt.book,
-            rt.clock,
-            changes=changes,
-            manual_changes=manual_changes,
-            calllog=rt.calllog,
-            renderer=rt.renderer,
-            simulated=sim,
-        )
-        await svc.start()
-        rt.telephony = svc
-        try:
-            yield
-        finally:
-            await svc.stop()  # calls in progress are handed back to the dialplan
-            await rt.renderer.close()
-            rt.telephony = None
-
-
 async def run_intake(
     intake: SpoolIntake,
     stop: asyncio.Event,
@@ -218,44 +183,123 @@ async def run_intake(
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
 
-async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Voicemail intake from the spool into the register; VoicemailRefresh per changed mailbox."""
-    rt = app[RUNTIME]
-    assert rt.register is not None
-    intake = SpoolIntake(rt.register, spool_dir(rt.config), settle_s=rt.intake_settle_s)
-    stop = asyncio.Event()
+class LeaderTerm:
+    """What only the leading node runs: the AMI connection (mirror, call control) and intake.
 
-    async def refresh(report: IntakeReport) -> None:
-        if report.taken:
-            rt.intake_reports.append(report)
-            del rt.intake_reports[:-100]
-        for context, mailbox in sorted({(r.context, r.mailbox) for r in report.taken}):
-            if rt.telephony is not None and await rt.telephony.refresh_mailbox(context, mailbox):
-                rt.refreshed.append(f"{mailbox}@{context}")
-                del rt.refreshed[:-1000]
+    Begun on gaining leadership (connect, full resync, intake), ended on losing it (both at
+    once); a node that is not leading serves HTTP only.
+    """
 
-    task: asyncio.Task[None] | None = None
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.terms = 0  # how many times this node has led
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._lock = asyncio.Lock()
 
-    async def on_change(leading: bool) -> None:
-        """Only the leading node takes the spool (always this one on SQLite)."""
-        nonlocal task
-        if leading and task is None:
-            stop.clear()
-            task = asyncio.create_task(
-                run_intake(intake, stop, rt.intake_interval_s, rt.clock, refresh)
+    async def on_change(self, leading: bool) -> None:
+        """The leadership's callback: begin or end a term."""
+        async with self._lock:
+            if leading and self._stack is None:
+                await self._begin()
+            elif not leading and self._stack is not None:
+                stack, self._stack = self._stack, None
+                await stack.aclose()
+
+    async def _begin(self) -> None:
+        rt = self.rt
+        settings = telephony_settings(rt.config)
+        async with contextlib.AsyncExitStack() as stack:
+            changes = None
+            if rt.calendar is not None:
+                sub = rt.calendar.subscribe()
+                stack.callback(sub.close)
+                changes = sub
+            manual_changes = None
+            if rt.web is not None:
+                gen = rt.web.store.changes()
+                stack.push_async_callback(gen.aclose)
+                manual_changes = gen
+            svc = TelephonyService(
+                rt.config.org,
+                settings,
+                rt.book,
+                rt.clock,
+                changes=changes,
+                manual_changes=manual_changes,
+                calllog=rt.calllog,
+                renderer=rt.renderer,
+                simulated=rt.simulated,
             )
-        elif not leading and task is not None:
-            stop.set()
-            try:
-                await asyncio.wait_for(task, timeout=10)
-            except TimeoutError:
-                log.error("voicemail intake did not stop within 10 s")
-            task = None
+            stack.push_async_callback(self._stop_telephony, svc)
+            await svc.start()
+            rt.telephony = svc
+            stop = asyncio.Event()
+            intake = asyncio.create_task(self._intake(stop))
+            stack.push_async_callback(self._stop_intake, intake, stop)
+            self.terms += 1
+            log.info("leading: AMI connection and voicemail intake started")
+            self._stack = stack.pop_all()
 
-    rt.leadership = make_leadership(storage_settings(rt.config))
+    async def _stop_telephony(self, svc: TelephonyService) -> None:
+        await svc.stop(close_platform=False)  # calls in progress are handed back to the dialplan
+        if self.rt.telephony is svc:
+            self.rt.telephony = None
+        log.info("not leading: AMI connection closed")
+
+    async def _intake(self, stop: asyncio.Event) -> None:
+        rt = self.rt
+        assert rt.register is not None
+        intake = SpoolIntake(rt.register, spool_dir(rt.config), settle_s=rt.intake_settle_s)
+
+        async def refresh(report: IntakeReport) -> None:
+            if report.taken:
+                rt.intake_reports.append(report)
+                del rt.intake_reports[:-100]
+            for context, mailbox in sorted({(r.context, r.mailbox) for r in report.taken}):
+                if rt.telephony is not None and await rt.telephony.refresh_mailbox(
+                    context, mailbox
+                ):
+                    rt.refreshed.append(f"{mailbox}@{context}")
+                    del rt.refreshed[:-1000]
+
+        await run_intake(intake, stop, rt.intake_interval_s, rt.clock, refresh)
+
+    @staticmethod
+    async def _stop_intake(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+        stop.set()  # a pass under way finishes its transaction
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=10)
+        except TimeoutError:
+            log.error("voicemail intake did not stop within 10 s")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _leader_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Leadership: only the leading node (always this one on SQLite) connects to the platform
+    and takes the spool; the platform itself (simulated by default) and sounds live as long as
+    the app."""
+    rt = app[RUNTIME]
+    config = rt.config
+    settings = telephony_settings(config)
+    rt.renderer = SoundRenderer(sounds_dir(settings, config.org.data_dir))
+    if rt.simulated is None and settings.platform == "simulated":
+        sim = SimulatedAsterisk(
+            secret=os.urandom(12).hex(), sounds_dir=sounds_dir(settings, config.org.data_dir)
+        )
+        await sim.start()
+        rt.simulated = sim
+    term = LeaderTerm(rt)
+    rt.term = term
+    rt.leadership = make_leadership(storage_settings(config), rt.node_id)
     ended = asyncio.Event()
-    election = asyncio.create_task(rt.leadership.run(ended, on_change))
+    election = asyncio.create_task(rt.leadership.run(ended, term.on_change))
     try:
+        if isinstance(rt.leadership, SoleLeader):  # one node: lead before serving
+            async with asyncio.timeout(30):
+                while not term.terms and not election.done():  # noqa: ASYNC110 - bounded
+                    await asyncio.sleep(0.005)
         yield
     finally:
         ended.set()
@@ -266,7 +310,10 @@ async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
             election.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await election
-        await on_change(False)
+        await term.on_change(False)
+        await rt.renderer.close()
+        if rt.simulated is not None:
+            await rt.simulated.close()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -281,6 +328,8 @@ async def healthz(request: web.Request) -> web.Response:
         "ami_connected": bool(sup and sup.connected),
         "calls_in_progress": svc.controller.active if svc else 0,
         "register": rt.register is not None,
+        "leader": rt.leading,
+        "node": rt.leadership.node_id if rt.leadership else None,
     }
     return web.json_response(body)
 
@@ -311,7 +360,7 @@ def _setup_web(app: web.Application, rt: Runtime) -> None:
         except AccountsError as exc:
             for line in exc.problems:
                 log.error("web accounts not loaded: %s", line)
-    store = WebStore.in_data_dir(config.org.data_dir)
+    store = WebStore.for_storage(storage_settings(config), config.org.data_dir)
     services = WebServices(
         config=config,
         presence=LivePresence(users=rt.presence),
@@ -336,6 +385,7 @@ def create_app(
     intake_interval_s: float = 2.0,
     intake_settle_s: float = 2.0,
     web_layer: bool = True,
+    node_id: str | None = None,
 ) -> web.Application:
     """The one composition root shared by `switchboard run` and the tests."""
     app = web.Application()
@@ -345,7 +395,8 @@ def create_app(
         intake_interval_s=intake_interval_s,
         intake_settle_s=intake_settle_s,
         simulated=simulated,
-        calllog=CallLogStore.in_data_dir(config.org.data_dir, org_code=config.org.code),
+        node_id=node_id,
+        calllog=make_calllog_store(storage_settings(config), config.org.data_dir, config.org.code),
     )
     app[CONFIG] = config
     app[RUNTIME] = rt
@@ -353,8 +404,7 @@ def create_app(
     app.cleanup_ctx.append(_calllog_ctx)
     app.cleanup_ctx.append(_register_ctx)
     app.cleanup_ctx.append(_presence_ctx)
-    app.cleanup_ctx.append(_telephony_ctx)
-    app.cleanup_ctx.append(_intake_ctx)
+    app.cleanup_ctx.append(_leader_ctx)
     if web_layer:
         _setup_web(app, rt)  # appends its own contexts after ours
     return app

@@ -51,6 +51,9 @@ def register(subparsers: Any) -> None:
     )
     call.add_argument("--json", action="store_true")
     call.set_defaults(func=cmd_call)
+    from switchboard.cli_platform import register as register_platform
+
+    register_platform(subparsers)  # `switchboard platform`: the simulated platform as a process
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -2,9 +2,9 @@
 
 On PostgreSQL the leader holds a session advisory lock on a dedicated connection. When the
 leader dies, its connection closes and the server releases the lock at once; a standby that
-polls `pg_try_advisory_lock` takes over within `retry_s`. A leader whose connection stops
-answering (partition, server restart) steps down after `check_s` + `timeout_s`, before a
-standby could have taken the lock through a healthy connection. With SQLite there is one node,
+polls `pg_try_advisory_lock` takes over within `retry_s`. A leader whose session the server
+closes steps down at once (termination listener); one whose connection stops answering
+(partition) steps down after `check_s` + `timeout_s`. With SQLite there is one node,
 and it always leads.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -125,8 +126,12 @@ class PgLeadership:
                         await on_change(True)
                     else:
                         await _wait(stop, self.retry_s)
+                lost = asyncio.Event()  # the server closed the session: step down at once
+                conn.add_termination_listener(functools.partial(_set_on_close, lost))
                 while not stop.is_set():
-                    await _wait(stop, self.check_s)
+                    await _wait_either(stop, lost, self.check_s)
+                    if lost.is_set():
+                        raise asyncpg.InterfaceError("the lock's connection was closed")
                     await conn.fetchval("SELECT 1", timeout=self.timeout_s)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("node %s: leadership connection failed: %s", self.node_id, exc)
@@ -156,6 +161,20 @@ async def current_leader(dsn: str, name: str = "switchboard.leader") -> str | No
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def _set_on_close(event: asyncio.Event, _conn: object) -> None:
+    event.set()
+
+
+async def _wait_either(stop: asyncio.Event, lost: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 def make_leadership(settings: StorageSettings, node_id: str | None = None) -> Leadership:

@@ -1,4 +1,4 @@
-"""The `storage:` section (SQLite or PostgreSQL) and the one place that opens the register on it.
+"""The `storage:` section (SQLite or PostgreSQL) and the one place that opens the stores on it.
 
 ```yaml
 storage:
@@ -26,6 +26,7 @@ from voicemail.store import RegisterStore, SqliteStore
 
 if TYPE_CHECKING:
     from switchboard.config import Config
+    from switchboard.telephony.calllog import CallLogStorage
 
 Engine = Literal["sqlite", "postgresql"]
 ENGINES: tuple[Engine, ...] = ("sqlite", "postgresql")
@@ -134,3 +135,18 @@ async def open_register(config: Config, db_path: str | Path | None = None) -> Re
     """`Register.open` on the configured engine: what the service, CLI and web use."""
     store = make_register_store(storage_settings(config), db_path or default_db_path(config.org))
     return await Register.open(config.org, config.voicemail, db_path, store=store)
+
+
+def make_calllog_store(
+    settings: StorageSettings, data_dir: str | Path, org_code: str
+) -> CallLogStorage:
+    """An unopened call-log store: beside the register on PostgreSQL, else `calllog.sqlite3`."""
+    from switchboard.telephony.calllog import CallLogStore
+
+    if settings.engine == "postgresql":
+        from switchboard.telephony.calllog_pg import PgCallLogStore
+
+        if not settings.dsn:
+            raise ValueError(f"storage: environment variable {settings.dsn_env} is not set")
+        return PgCallLogStore(settings.dsn, settings.schema, 2, org_code=org_code)
+    return CallLogStore.in_data_dir(data_dir, org_code=org_code)

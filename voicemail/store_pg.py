@@ -9,18 +9,17 @@ record and its `record.received` event, and a rolled-back transaction gives its 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import urlsplit
+from typing import Any
 
 import asyncpg
 
 from voicemail.audit import GENESIS
 from voicemail.errors import StorageError
 from voicemail.models import AuditEvent, NewRecord, PublicRecord, RecordStatus
+from voicemail.pg import Conn, check_schema, create_pool, migrate, redacted
 from voicemail.store import (
     ENSURE_SERIES_SQL,
     EVENT_COLUMNS,
@@ -46,38 +45,19 @@ from voicemail.store import (
     registration_number,
     row_to_event,
     row_to_record,
-    to_db_time,
     update_statement,
 )
 
 # Advisory lock keys: hashtext() of a name and the schema, so registers in different schemas of
 # one database do not wait for each other.
 CHAIN_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('switchboard.register.chain:' || $1))"
-MIGRATE_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('switchboard.migrate'))"
 CURRENT_VERSION_SQL = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
-_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+__all__ = ["PostgresStore", "redacted"]
 
 
 @lru_cache(maxsize=512)
 def _pg(sql: str) -> str:
     return numbered(sql)
-
-
-def redacted(dsn: str) -> str:
-    """A DSN without user and password, for messages and logs."""
-    try:
-        parts = urlsplit(dsn)
-    except ValueError:
-        return "postgresql://?"
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme or 'postgresql'}://{host}{port}{parts.path}"
 
 
 class PostgresStore:
@@ -86,8 +66,7 @@ class PostgresStore:
     engine = "postgresql"
 
     def __init__(self, dsn: str, schema: str = "public", pool_size: int = 4) -> None:
-        if not _SCHEMA_NAME.match(schema):
-            raise ValueError(f"schema {schema!r}: lower-case letters, digits and _ only")
+        check_schema(schema)
         self.dsn = dsn
         self.schema = schema
         self.pool_size = pool_size
@@ -108,13 +87,7 @@ class PostgresStore:
     async def open(self) -> None:
         """Connect and run pending migrations (one node at a time, under an advisory lock)."""
         try:
-            await self._create_schema()
-            self._pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=1,
-                max_size=self.pool_size,
-                server_settings={"search_path": self.schema, "application_name": "switchboard"},
-            )
+            self._pool = await create_pool(self.dsn, self.schema, self.pool_size)
             await self._migrate()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             await self.close()
@@ -129,41 +102,15 @@ class PostgresStore:
             pool, self._pool = self._pool, None
             await pool.close()
 
-    async def _create_schema(self) -> None:
-        if self.schema == "public":
-            return
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            async with conn.transaction():
-                await conn.execute(MIGRATE_LOCK_SQL)
-                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-        finally:
-            await conn.close()
-
     async def _migrate(self) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(MIGRATE_LOCK_SQL)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations"
-                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        def too_new(current: int) -> StorageError:
+            return StorageError(
+                f"{self.where}: schema {current} is newer than this program's {SCHEMA_VERSION}"
             )
-            current = int(
-                await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            )
-            if current > SCHEMA_VERSION:
-                raise StorageError(
-                    f"{self.where}: schema {current} is newer than this program's {SCHEMA_VERSION}"
-                )
-            for version, statements in migrations_for(self.engine):
-                if version <= current:
-                    continue
-                for sql in statements:
-                    await conn.execute(sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-                    version,
-                    to_db_time(datetime.now(UTC)),
-                )
+
+        await migrate(
+            self.pool, "schema_migrations", migrations_for(self.engine), SCHEMA_VERSION, too_new
+        )
 
     async def schema_version(self) -> int:
         """The highest migration applied."""

@@ -619,6 +619,9 @@ class AmiSupervisor:
         worker = asyncio.create_task(self._resync_worker(client))
         try:
             await client.wait_closed()
+        except asyncio.CancelledError:  # stopped (e.g. leadership lost): log off, close
+            await asyncio.shield(client.close(deadline=0.5))
+            raise
         finally:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

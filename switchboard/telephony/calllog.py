@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -79,6 +79,19 @@ CSV_FIELDS = (
 _COLUMNS = (
     "call_id, channel, started_at, answered_at, ended_at, duration_s, billable_s, caller,"
     " called, dialled, outcome, action, disposition, dial_status, interrupted"
+)
+DELETE_CALL_SQL = "DELETE FROM calls WHERE call_id = ?"
+INSERT_CALL_SQL = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+GET_CALL_SQL = f"SELECT {_COLUMNS} FROM calls WHERE call_id = ?"
+ALL_CALLS_SQL = f"SELECT {_COLUMNS} FROM calls ORDER BY started_at, call_id"
+NEXT_INCIDENT_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM incidents"
+INSERT_INCIDENT_SQL = (
+    "INSERT INTO incidents (id, reference, call_id, reported_by, reported_at, note, call_json)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+INCIDENTS_SQL = (
+    "SELECT id, reference, call_id, reported_by, reported_at, note, call_json"
+    " FROM incidents ORDER BY id"
 )
 
 
@@ -167,6 +180,116 @@ class Incident:
             "note": self.note,
             "call": dict(self.call),
         }
+
+
+def entry_params(entry: CallEntry) -> tuple[object, ...]:
+    """One entry as the row both engines insert (`INSERT_CALL_SQL`)."""
+    return (
+        entry.call_id,
+        entry.channel,
+        db_time(entry.start),
+        db_time(entry.answer),
+        db_time(entry.end),
+        entry.duration_s,
+        entry.billable_s,
+        entry.caller,
+        entry.called,
+        json.dumps(list(entry.dialled), ensure_ascii=False),
+        entry.outcome,
+        entry.action,
+        entry.disposition,
+        entry.dial_status,
+        1 if entry.interrupted else 0,
+    )
+
+
+def query_sql(
+    since: datetime | None,
+    until: datetime | None,
+    number: str | None,
+    outcome: str | None,
+    limit: int,
+) -> tuple[str, list[object]]:
+    """The call-log query both engines run (`?` placeholders), and its parameters."""
+    where: list[str] = []
+    params: list[object] = []
+    if since is not None:
+        where.append("started_at >= ?")
+        params.append(db_time(since))
+    if until is not None:
+        where.append("started_at < ?")
+        params.append(db_time(until))
+    if outcome is not None:
+        where.append("outcome = ?")
+        params.append(outcome)
+    digits = "".join(ch for ch in number or "" if ch.isdigit())
+    if digits:
+        where.append("(caller LIKE ? OR called LIKE ? OR dialled LIKE ?)")
+        params += [f"%{digits}%"] * 3
+    sql = f"SELECT {_COLUMNS} FROM calls"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY started_at DESC, call_id DESC LIMIT ?"
+    params.append(max(0, int(limit)))
+    return sql, params
+
+
+def incident_reference(org_code: str, next_id: int, now: datetime) -> str:
+    """`<ORG>-HOT-<year>-<NNNN>`."""
+    return f"{org_code}-HOT-{now.year}-{next_id:04d}"
+
+
+def row_incident(row: Sequence[Any]) -> Incident:
+    """An `INCIDENTS_SQL` row as an Incident."""
+    iid, ref, cid, by, at, note, call_json = row
+    reported = _from_db(at)
+    assert reported is not None
+    return Incident(iid, ref, cid, by, reported, note, json.loads(call_json))
+
+
+class CallLogStorage(Protocol):
+    """What the service and the web layer need from the call log, on either engine."""
+
+    async def open(self) -> None:
+        """Connect and migrate."""
+
+    async def close(self) -> None:
+        """Disconnect."""
+
+    async def record(self, entry: CallEntry) -> None:
+        """Insert or replace one call's entry."""
+
+    async def get(self, call_id: str) -> CallEntry | None:
+        """One call by id."""
+
+    async def query(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        number: str | None = None,
+        outcome: str | None = None,
+        limit: int = 1000,
+    ) -> list[CallEntry]:
+        """Calls that started in [since, until), newest first."""
+
+    async def calls(self) -> list[Mapping[str, object]]:
+        """Every call oldest first as JSON dicts."""
+
+    async def export_csv(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        number: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100_000,
+    ) -> str:
+        """The query as CSV."""
+
+    async def flag_threat(self, call_id: str, by: str, note: str, now: datetime) -> Incident:
+        """ALV-20: an incident record holding the call's details."""
+
+    async def incidents(self) -> list[Incident]:
+        """Every incident, oldest first."""
 
 
 def _row_entry(row: Sequence[Any]) -> CallEntry:
@@ -274,30 +397,12 @@ class CallLogStore:
 
     async def record(self, entry: CallEntry) -> None:
         """Insert or replace one call's entry."""
-        params = (
-            entry.call_id,
-            entry.channel,
-            db_time(entry.start),
-            db_time(entry.answer),
-            db_time(entry.end),
-            entry.duration_s,
-            entry.billable_s,
-            entry.caller,
-            entry.called,
-            json.dumps(list(entry.dialled), ensure_ascii=False),
-            entry.outcome,
-            entry.action,
-            entry.disposition,
-            entry.dial_status,
-            1 if entry.interrupted else 0,
-        )
+        params = entry_params(entry)
         async with self._lock:
             await self.db.execute("BEGIN")
             try:
-                await self.db.execute("DELETE FROM calls WHERE call_id = ?", (entry.call_id,))
-                await self.db.execute(
-                    f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", params
-                )
+                await self.db.execute(DELETE_CALL_SQL, (entry.call_id,))
+                await self.db.execute(INSERT_CALL_SQL, params)
                 await self.db.execute("COMMIT")
             except BaseException:
                 await self.db.execute("ROLLBACK")
@@ -305,9 +410,7 @@ class CallLogStore:
 
     async def get(self, call_id: str) -> CallEntry | None:
         """One call by its id (the platform's Linkedid/Uniqueid), or None."""
-        async with self.db.execute(
-            f"SELECT {_COLUMNS} FROM calls WHERE call_id = ?", (call_id,)
-        ) as cur:
+        async with self.db.execute(GET_CALL_SQL, (call_id,)) as cur:
             row = await cur.fetchone()
         return _row_entry(row) if row is not None else None
 
@@ -323,35 +426,14 @@ class CallLogStore:
 
         `number`: digits that must occur in the caller, called or a dialled number.
         """
-        where: list[str] = []
-        params: list[object] = []
-        if since is not None:
-            where.append("started_at >= ?")
-            params.append(db_time(since))
-        if until is not None:
-            where.append("started_at < ?")
-            params.append(db_time(until))
-        if outcome is not None:
-            where.append("outcome = ?")
-            params.append(outcome)
-        digits = "".join(ch for ch in number or "" if ch.isdigit())
-        if digits:
-            where.append("(caller LIKE ? OR called LIKE ? OR dialled LIKE ?)")
-            params += [f"%{digits}%"] * 3
-        sql = f"SELECT {_COLUMNS} FROM calls"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY started_at DESC, call_id DESC LIMIT ?"
-        params.append(max(0, int(limit)))
+        sql, params = query_sql(since, until, number, outcome, limit)
         async with self.db.execute(sql, params) as cur:
             rows = await cur.fetchall()
         return [_row_entry(r) for r in rows]
 
     async def calls(self) -> list[Mapping[str, object]]:
         """Every call oldest first as JSON dicts (the web layer's `CallLogSource`)."""
-        async with self.db.execute(
-            f"SELECT {_COLUMNS} FROM calls ORDER BY started_at, call_id"
-        ) as cur:
+        async with self.db.execute(ALL_CALLS_SQL) as cur:
             rows = await cur.fetchall()
         return [_row_entry(r).as_json() for r in rows]
 
@@ -375,13 +457,12 @@ class CallLogStore:
         async with self._lock:
             await self.db.execute("BEGIN")
             try:
-                async with self.db.execute("SELECT MAX(id) FROM incidents") as cur:
+                async with self.db.execute(NEXT_INCIDENT_SQL) as cur:
                     row = await cur.fetchone()
-                next_id = int(row[0] if row and row[0] is not None else 0) + 1
-                reference = f"{self.org_code}-HOT-{now.year}-{next_id:04d}"
+                next_id = int(row[0]) if row else 1
+                reference = incident_reference(self.org_code, next_id, now)
                 await self.db.execute(
-                    "INSERT INTO incidents (id, reference, call_id, reported_by, reported_at,"
-                    " note, call_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    INSERT_INCIDENT_SQL,
                     (
                         next_id,
                         reference,
@@ -403,17 +484,9 @@ class CallLogStore:
 
     async def incidents(self) -> list[Incident]:
         """Every incident, oldest first."""
-        async with self.db.execute(
-            "SELECT id, reference, call_id, reported_by, reported_at, note, call_json"
-            " FROM incidents ORDER BY id"
-        ) as cur:
+        async with self.db.execute(INCIDENTS_SQL) as cur:
             rows = await cur.fetchall()
-        out: list[Incident] = []
-        for iid, ref, cid, by, at, note, call_json in rows:
-            reported = _from_db(at)
-            assert reported is not None
-            out.append(Incident(iid, ref, cid, by, reported, note, json.loads(call_json)))
-        return out
+        return [row_incident(r) for r in rows]
 
 
 def calls_csv(entries: Iterable[CallEntry]) -> str:
@@ -446,7 +519,7 @@ class CallLog:
     `flush()` waits for them.
     """
 
-    def __init__(self, store: CallLogStore | None, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: CallLogStorage | None, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
         self._open: dict[str, CallEntry] = {}

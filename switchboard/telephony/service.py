@@ -13,7 +13,7 @@ from pathlib import Path
 
 from routing.models import Organisation, PresenceBook
 from switchboard.telephony.ami import AmiClient, AmiResponse, AmiSupervisor
-from switchboard.telephony.calllog import CallLog, CallLogStore
+from switchboard.telephony.calllog import CallLog, CallLogStorage
 from switchboard.telephony.calls import CallController, CallRecord
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.errors import AmiNotConnected
@@ -39,7 +39,7 @@ class TelephonyService:
         *,
         changes: AsyncIterator[object] | None = None,
         manual_changes: AsyncIterator[object] | None = None,
-        calllog: CallLogStore | None = None,
+        calllog: CallLogStorage | None = None,
         renderer: SoundRenderer | None = None,
         simulated: SimulatedAsterisk | None = None,
     ) -> None:
@@ -125,7 +125,7 @@ class TelephonyService:
             return False
         return resp.success
 
-    async def stop(self) -> None:
+    async def stop(self, close_platform: bool = True) -> None:
         """Hand calls back to the dialplan, stop the tasks, flush the log, close the platform."""
         await self.controller.stop()
         for t in self._tasks:
@@ -135,7 +135,7 @@ class TelephonyService:
                 await t
         self._tasks.clear()
         await self.calllog.flush()
-        if self.sim is not None:
+        if self.sim is not None and close_platform:
             await self.sim.close()
 
 

@@ -151,6 +151,11 @@ class SimulatedAsterisk:
         self.fail_after_actions: int | None = None  # drop every connection after N more actions
 
     @property
+    def sessions(self) -> int:
+        """How many AMI connections are open."""
+        return len(self._sessions)
+
+    @property
     def port(self) -> int:
         """The listening port (chosen by the OS when 0 was given)."""
         assert self._server is not None, "not started"

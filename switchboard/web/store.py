@@ -1,25 +1,34 @@
-"""The web layer's own state in SQLite: manual redirects (HV-03) and admin overrides.
+"""The web layer's own state: manual redirects (HV-03) and admin overrides, on either engine.
+
+`WebStore` keeps an in-memory mirror loaded at open, so routing never waits on the database,
+and fans every change out to subscribers (board, telephone mirror). Its `WebBackend` holds the
+rows: `SqliteWebBackend` in `<data_dir>/web/web.sqlite3` (the default) or `PgWebBackend`
+(`switchboard.web.store_pg`) beside the register, where every write NOTIFYs the other nodes,
+which reload and publish the change: a redirect set on one node reaches every node's routing,
+board and (on the leader) the telephone platform.
 
 Threat incidents (ALV-20) live with the call log (`switchboard.telephony.calllog`); schema 2
 stops using this database's old `incidents` table and leaves it, and its rows, untouched.
-
-Portable SQL (TEXT times in UTC ISO 8601, no SQLite-only types) so PostgreSQL can follow. Reads
-come from an in-memory mirror loaded at open, so routing never waits on the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import aiosqlite
 
 from routing.models import AbsenceReason, ManualRedirect, Organisation, User
+from switchboard.storage import StorageSettings
 from switchboard.web.errors import Unavailable
 
 log = logging.getLogger("switchboard.web")
@@ -38,6 +47,24 @@ _SCHEMA = (
         set_by TEXT NOT NULL, set_at TEXT NOT NULL, PRIMARY KEY (user_id, name))""",
     """CREATE TABLE IF NOT EXISTS web_schema (version INTEGER NOT NULL)""",
 )
+# The statements both engines run (`?` placeholders; PostgreSQL numbers them).
+PURGE_MANUAL_SQL = "DELETE FROM manual_redirects WHERE until_at IS NOT NULL AND until_at <= ?"
+DELETE_MANUAL_SQL = "DELETE FROM manual_redirects WHERE user_id = ?"
+INSERT_MANUAL_SQL = (
+    "INSERT INTO manual_redirects (user_id, reason, until_at, text, set_at, returns_at, set_by)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+LOAD_MANUAL_SQL = (
+    "SELECT user_id, reason, until_at, text, set_at, returns_at, set_by FROM manual_redirects"
+)
+DELETE_OVERRIDE_SQL = "DELETE FROM overrides WHERE user_id = ? AND name = ?"
+INSERT_OVERRIDE_SQL = (
+    "INSERT INTO overrides (user_id, name, value, set_by, set_at) VALUES (?, ?, ?, ?, ?)"
+)
+LOAD_OVERRIDES_SQL = "SELECT user_id, name, value FROM overrides"
+
+Rows = list[Sequence[Any]]
+ManualParams = tuple[str, str, str | None, str | None, str | None, str | None, str]
 
 
 def _t(dt: datetime | None) -> str | None:
@@ -91,23 +118,44 @@ class ChangeHub:
         return len(self._queues)
 
 
-class WebStore:
-    """Manual redirects and admin overrides in `<data_dir>/web/web.sqlite3`."""
+class WebBackend(Protocol):
+    """Where the web store's rows live; every write also tells the other nodes (`notice`)."""
 
-    def __init__(self, path: str | Path, hub: ChangeHub | None = None) -> None:
+    where: str
+
+    async def open(self) -> None:
+        """Connect and migrate."""
+
+    async def close(self) -> None:
+        """Stop listening and disconnect."""
+
+    async def load(self) -> tuple[Rows, Rows]:
+        """Every manual-redirect row and every override row."""
+
+    async def put_manual(self, params: ManualParams, purge_before: str | None, notice: str) -> None:
+        """Replace one user's redirect, purging expired ones, in one transaction."""
+
+    async def delete_manual(self, user_id: str, notice: str) -> None:
+        """Remove one user's redirect."""
+
+    async def put_override(
+        self, user_id: str, name: str, value: bool, by: str, at: str | None, notice: str
+    ) -> None:
+        """Replace one switch."""
+
+    def listen(
+        self, on_notice: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Deliver other nodes' notices from now on (nothing to do with one node)."""
+
+
+class SqliteWebBackend:
+    """The rows in one SQLite file (WAL): one node, no notices."""
+
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.hub = hub or ChangeHub()
+        self.where = str(self.path)
         self._db: aiosqlite.Connection | None = None
-        self._manual: dict[str, ManualRedirect] = {}
-        self._set_by: dict[str, str] = {}
-        self._overrides: dict[tuple[str, str], bool] = {}
-        self._listeners: list[Callable[[ManualChange], None]] = []
-        self._lock = asyncio.Lock()
-
-    @classmethod
-    def in_data_dir(cls, data_dir: str | Path, hub: ChangeHub | None = None) -> WebStore:
-        """The store at its usual place in an organisation's data directory."""
-        return cls(Path(data_dir) / "web" / DB_NAME, hub)
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -117,7 +165,7 @@ class WebStore:
         return self._db
 
     async def open(self) -> None:
-        """Create or open the database and load the mirror."""
+        """Create or open the database and migrate it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
         await self._db.execute("PRAGMA journal_mode=WAL")
@@ -126,7 +174,6 @@ class WebStore:
         except BaseException:
             await self.close()
             raise
-        await self._load()
 
     async def _migrate(self) -> None:
         db = self.db
@@ -167,8 +214,101 @@ class WebStore:
     async def close(self) -> None:
         """Close the database."""
         if self._db is not None:
-            await self._db.close()
-            self._db = None
+            db, self._db = self._db, None
+            await db.close()
+
+    async def load(self) -> tuple[Rows, Rows]:
+        """Every manual-redirect row and every override row."""
+        async with self.db.execute(LOAD_MANUAL_SQL) as cur:
+            manual: Rows = list(await cur.fetchall())
+        async with self.db.execute(LOAD_OVERRIDES_SQL) as cur:
+            overrides: Rows = list(await cur.fetchall())
+        return manual, overrides
+
+    async def put_manual(self, params: ManualParams, purge_before: str | None, notice: str) -> None:
+        """Replace one user's redirect, purging expired ones."""
+        await self.db.execute(PURGE_MANUAL_SQL, (purge_before,))
+        await self.db.execute(DELETE_MANUAL_SQL, (params[0],))
+        await self.db.execute(INSERT_MANUAL_SQL, params)
+        await self.db.commit()
+
+    async def delete_manual(self, user_id: str, notice: str) -> None:
+        """Remove one user's redirect."""
+        await self.db.execute(DELETE_MANUAL_SQL, (user_id,))
+        await self.db.commit()
+
+    async def put_override(
+        self, user_id: str, name: str, value: bool, by: str, at: str | None, notice: str
+    ) -> None:
+        """Replace one switch."""
+        await self.db.execute(DELETE_OVERRIDE_SQL, (user_id, name))
+        await self.db.execute(INSERT_OVERRIDE_SQL, (user_id, name, int(value), by, at))
+        await self.db.commit()
+
+    def listen(
+        self, on_notice: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+    ) -> None:
+        """One node: nobody else writes."""
+
+
+class WebStore:
+    """Manual redirects and admin overrides: an in-memory mirror over a `WebBackend`."""
+
+    def __init__(self, path: str | Path | WebBackend, hub: ChangeHub | None = None) -> None:
+        self.backend: WebBackend = SqliteWebBackend(path) if isinstance(path, str | Path) else path
+        self.hub = hub or ChangeHub()
+        self._manual: dict[str, ManualRedirect] = {}
+        self._set_by: dict[str, str] = {}
+        self._overrides: dict[tuple[str, str], bool] = {}
+        self._listeners: list[Callable[[ManualChange], None]] = []
+        self._lock = asyncio.Lock()
+        self._source = secrets.token_hex(8)  # this node's notices, not to be re-applied
+        self._remote: asyncio.Queue[None] = asyncio.Queue()
+        self._remote_task: asyncio.Task[None] | None = None
+        self.remote_changes = 0  # changes other nodes made that reached this one
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str | Path, hub: ChangeHub | None = None) -> WebStore:
+        """The SQLite store at its usual place in an organisation's data directory."""
+        return cls(Path(data_dir) / "web" / DB_NAME, hub)
+
+    @classmethod
+    def for_storage(
+        cls, settings: StorageSettings, data_dir: str | Path, hub: ChangeHub | None = None
+    ) -> WebStore:
+        """On the configured engine: beside the register on PostgreSQL, else in `data_dir`."""
+        if settings.engine == "postgresql":
+            from switchboard.web.store_pg import PgWebBackend
+
+            if not settings.dsn:
+                raise ValueError(f"storage: environment variable {settings.dsn_env} is not set")
+            return cls(PgWebBackend(settings.dsn, settings.schema), hub)
+        return cls.in_data_dir(data_dir, hub)
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None on PostgreSQL."""
+        return self.backend.path if isinstance(self.backend, SqliteWebBackend) else None
+
+    async def open(self) -> None:
+        """Open the backend, load the mirror, and follow other nodes' changes."""
+        await self.backend.open()
+        try:
+            await self._load()
+        except BaseException:
+            await self.backend.close()
+            raise
+        self._remote_task = asyncio.create_task(self._follow())
+        self.backend.listen(self._on_notice, self._caught_up)
+
+    async def close(self) -> None:
+        """Stop following and close the backend."""
+        if self._remote_task is not None:
+            task, self._remote_task = self._remote_task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.backend.close()
 
     async def __aenter__(self) -> WebStore:
         await self.open()
@@ -177,23 +317,59 @@ class WebStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _notice(self, kind: str, user_id: str) -> str:
+        return json.dumps({"src": self._source, "kind": kind, "user_id": user_id})
+
+    def _on_notice(self, payload: str) -> None:
+        try:
+            src = json.loads(payload).get("src")
+        except (ValueError, AttributeError):
+            src = None
+        if src != self._source:
+            self._remote.put_nowait(None)
+
+    async def _caught_up(self) -> None:
+        """After (re)connecting: whatever changed meanwhile is applied like a notice."""
+        self._remote.put_nowait(None)
+
+    async def _follow(self) -> None:
+        """Reload on other nodes' notices (a burst coalesced) and publish what differs."""
+        while True:
+            await self._remote.get()
+            while not self._remote.empty():
+                self._remote.get_nowait()
+            try:
+                await self._reload_and_publish()
+            except Exception as exc:  # the listener reconnects and catches up
+                log.warning("web store: reload after another node's change failed: %s", exc)
+
+    async def _reload_and_publish(self) -> None:
+        async with self._lock:
+            before_manual, before_over = dict(self._manual), dict(self._overrides)
+            await self._load()
+        now = datetime.now(UTC)
+        for uid in sorted(set(before_manual) | set(self._manual)):
+            old, new = before_manual.get(uid), self._manual.get(uid)
+            if old != new:
+                self.remote_changes += 1
+                by = self._set_by.get(uid, "") if new is not None else ""
+                self._publish(ManualChange(uid, old, new, by, now))
+        for key in sorted(set(before_over) | set(self._overrides)):
+            if before_over.get(key) != self._overrides.get(key):
+                self.remote_changes += 1
+                self.hub.publish(key[0])
+
     async def _load(self) -> None:
-        self._manual.clear()
-        self._set_by.clear()
-        sql = (
-            "SELECT user_id, reason, until_at, text, set_at, returns_at, set_by"
-            " FROM manual_redirects"
-        )
-        async with self.db.execute(sql) as cur:
-            for uid, reason, until, text, set_at, returns, set_by in await cur.fetchall():
-                self._manual[uid] = ManualRedirect(
-                    uid, AbsenceReason(reason), _dt(until), text, _dt(set_at), _dt(returns)
-                )
-                self._set_by[uid] = set_by
-        self._overrides.clear()
-        async with self.db.execute("SELECT user_id, name, value FROM overrides") as cur:
-            for uid, name, value in await cur.fetchall():
-                self._overrides[(uid, name)] = bool(value)
+        manual_rows, override_rows = await self.backend.load()
+        manual: dict[str, ManualRedirect] = {}
+        set_by: dict[str, str] = {}
+        for uid, reason, until, text, set_at, returns, by in manual_rows:
+            manual[uid] = ManualRedirect(
+                uid, AbsenceReason(reason), _dt(until), text, _dt(set_at), _dt(returns)
+            )
+            set_by[uid] = by
+        self._manual, self._set_by = manual, set_by
+        self._overrides = {(uid, name): bool(value) for uid, name, value in override_rows}
 
     # -- manual redirects (HV-03)
 
@@ -233,29 +409,19 @@ class WebStore:
 
     async def set_manual(self, redirect: ManualRedirect, by: str, now: datetime) -> ManualChange:
         """Store (replace) a user's manual redirect; expired rows are purged on the way."""
+        params: ManualParams = (
+            redirect.user_id,
+            redirect.reason.value,
+            _t(redirect.until),
+            redirect.text,
+            _t(redirect.set_at or now),
+            _t(redirect.returns),
+            by,
+        )
         async with self._lock:
-            await self.db.execute(
-                "DELETE FROM manual_redirects WHERE until_at IS NOT NULL AND until_at <= ?",
-                (_t(now),),
-            )
-            await self.db.execute(
-                "DELETE FROM manual_redirects WHERE user_id = ?", (redirect.user_id,)
-            )
-            await self.db.execute(
-                "INSERT INTO manual_redirects (user_id, reason, until_at, text, set_at, returns_at,"
-                " set_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    redirect.user_id,
-                    redirect.reason.value,
-                    _t(redirect.until),
-                    redirect.text,
-                    _t(redirect.set_at or now),
-                    _t(redirect.returns),
-                    by,
-                ),
-            )
-            await self.db.commit()
             before = self.manual_for(redirect.user_id, now)
+            notice = self._notice("manual", redirect.user_id)
+            await self.backend.put_manual(params, _t(now), notice)
             await self._load()
         change = ManualChange(redirect.user_id, before, self._manual.get(redirect.user_id), by, now)
         self._publish(change)
@@ -265,8 +431,7 @@ class WebStore:
         """Remove a user's manual redirect (nothing happens when there is none)."""
         async with self._lock:
             before = self.manual_for(user_id, now)
-            await self.db.execute("DELETE FROM manual_redirects WHERE user_id = ?", (user_id,))
-            await self.db.commit()
+            await self.backend.delete_manual(user_id, self._notice("manual", user_id))
             await self._load()
         change = ManualChange(user_id, before, None, by, now)
         self._publish(change)
@@ -283,15 +448,8 @@ class WebStore:
     ) -> None:
         """Persist one switch; user_id '' is organisation-wide (the ALV-12 voicemail switch)."""
         async with self._lock:
-            await self.db.execute(
-                "DELETE FROM overrides WHERE user_id = ? AND name = ?", (user_id, name)
-            )
-            await self.db.execute(
-                "INSERT INTO overrides (user_id, name, value, set_by, set_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (user_id, name, int(value), by, _t(now)),
-            )
-            await self.db.commit()
+            notice = self._notice("override", user_id)
+            await self.backend.put_override(user_id, name, value, by, _t(now), notice)
             self._overrides[(user_id, name)] = value
         if user_id:
             self.hub.publish(user_id)
