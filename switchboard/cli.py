@@ -29,7 +29,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available feature's commands."""
-    parser = _Parser(prog="switchboard", description=__doc__)
+    parser = _Parser(
+        prog="switchboard",
+        description="Calendar-driven call redirection (hänvisning), voicemail as public records "
+        "(allmän handling) and day simulation for a municipality's telephones.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
         if importlib.util.find_spec(name) is None:
