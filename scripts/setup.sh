@@ -16,3 +16,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# make the `switchboard` console script visible where pyenv shims are used
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+command -v switchboard >/dev/null 2>&1 || echo "note: 'switchboard' is not on PATH here; use: python3 -m switchboard …" >&2
