@@ -3,8 +3,9 @@
 Run: `python benchmarks/bench_storage.py [--messages 1000] [--records 100000] [--dsn URL]`.
 Without `--dsn` (or `SWITCHBOARD_BENCH_DSN`) a throwaway durable cluster is started with
 initdb + pg_ctl on 127.0.0.1 (Debian's `postgresql` package). Same machine, same run:
-durable intake rate, the same with two intake processes racing (PostgreSQL), and the
-registrar-queue latency (100 oldest waiting) at 100,000 records.
+durable intake rate, the same with two intake processes racing (PostgreSQL), takeover after
+SIGKILL of the leader (a minimal node, and a real `switchboard run` until its AMI is connected),
+and the registrar-queue latency (100 oldest waiting) at 100,000 records.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -28,6 +30,7 @@ sys.path[:0] = [
     str(ROOT / "benchmarks"),
     str(ROOT / "tests"),
     str(ROOT / "tests" / "storage"),
+    str(ROOT / "tests" / "voicemail"),
 ]
 
 import asyncpg  # noqa: E402
@@ -180,6 +183,74 @@ def bench_takeover(root: Path, dsn: str, trials: int) -> list[float]:
     return times
 
 
+def bench_run_takeover(root: Path, dsn: str, trials: int) -> list[float]:
+    """Seconds from SIGKILL of the leading `switchboard run` to the standby leading with AMI up.
+
+    Real processes as in tests/storage/test_pg_run_failover.py: a `switchboard platform` and
+    two nodes; after each kill a fresh standby joins for the next trial.
+    """
+    import shutil
+    import signal
+
+    from test_pg_run_failover import ALV, SECRET, Proc, health, start_node
+
+    folder = root / "run-takeover" / "alvkarleby"
+    shutil.copytree(ALV, folder, ignore=shutil.ignore_patterns("data", "scenarios"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SWITCHBOARD_DSN": dsn,
+        "SWITCHBOARD_AMI_SECRET": SECRET,
+        "SWITCHBOARD_DEV_PASSWORD": "dev-password",
+        "SWITCHBOARD_SESSION_SECRET": "s" * 32,
+    }
+    platform = Proc(
+        [sys.executable, "-m", "switchboard", "platform", "--spool", str(root / "run-spool")],
+        env,
+        stdin=True,
+    )
+    procs: list[Proc] = [platform]
+    times: list[float] = []
+    try:
+        line = platform.wait_for(lambda s: s.startswith("listening "), 30)
+        assert line is not None, "platform did not start"
+        yaml = folder / "organisation.yaml"
+        yaml.write_text(
+            yaml.read_text(encoding="utf-8")
+            + "storage: {engine: postgresql, dsn_env: SWITCHBOARD_DSN}\n"
+            + "telephony:\n  platform: asterisk\n"
+            + f"  ami: {{host: 127.0.0.1, port: {int(line.split()[1])},"
+            + " secret_env: SWITCHBOARD_AMI_SECRET}\n",
+            encoding="utf-8",
+        )
+        leader, leader_port = start_node(folder, env)
+        procs.append(leader)
+        _until(lambda: bool(health(leader_port).get("ami_connected")), 60)
+        for _ in range(trials):
+            standby, port = start_node(folder, env)
+            procs.append(standby)
+            time.sleep(1.0 + random.random())  # settled; a kill at a random election phase
+            leader.end(signal.SIGKILL)
+            killed = time.monotonic()
+            _until(
+                lambda p=port: bool((h := health(p)).get("leader") and h.get("ami_connected")), 30
+            )  # type: ignore[misc]
+            times.append(time.monotonic() - killed)
+            leader = standby
+    finally:
+        for proc in reversed(procs):
+            proc.end()
+    return times
+
+
+def _until(check: Callable[[], bool], within: float) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {within} s")
+        time.sleep(0.02)
+
+
 async def new_database(admin_dsn: str, name: str) -> str:
     """A fresh database beside the admin DSN's (dropped first if left over)."""
     conn = await asyncpg.connect(admin_dsn)
@@ -200,6 +271,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--takeovers", type=int, default=5)
+    parser.add_argument("--run-takeovers", type=int, default=5)
     parser.add_argument("--dsn", default=os.environ.get("SWITCHBOARD_BENCH_DSN"))
     args = parser.parse_args()
     cluster = None
@@ -224,7 +296,7 @@ def run(root: Path, admin: str, args: argparse.Namespace) -> None:
         f"register storage: sqlite {sqlite3.sqlite_version} (WAL, synchronous=FULL)"
         f" vs PostgreSQL {version} (fsync on, synchronous_commit on), 127.0.0.1"
     )
-    names = ("intake", "two", "queue", "takeover")
+    names = ("intake", "two", "queue", "takeover", "run")
     dsns = {n: asyncio.run(new_database(admin, f"bench_{n}")) for n in names}
     engines: dict[str, StoreFactory] = {
         "sqlite": SqliteStore,
@@ -243,6 +315,12 @@ def run(root: Path, admin: str, args: argparse.Namespace) -> None:
     print(
         f"  postgresql takeover after SIGKILL of the leader, {len(takeovers)} times:"
         f" median {statistics.median(takeovers):.2f} s, max {max(takeovers):.2f} s (limit 10 s)"
+    )
+    runs = bench_run_takeover(root, dsns["run"], args.run_takeovers)
+    print(
+        f"  postgresql takeover of a real `switchboard run` after SIGKILL, {len(runs)} times"
+        f" (until leader with AMI connected): median {statistics.median(runs):.2f} s,"
+        f" max {max(runs):.2f} s (limit 10 s)"
     )
     rows = seed_rows(args.records)
     queue_stores: dict[str, tuple[StoreFactory, Callable[[], object]]] = {

@@ -18,8 +18,9 @@ import itertools
 import logging
 import math
 import random
+import zlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -236,6 +237,39 @@ class ChangeChannel:
 FetchResult = FeedResult  # blocks, an error, or UNCHANGED
 
 
+class PollGate(Protocol):
+    """Which partitions this node polls (a lease per partition when several nodes share work)."""
+
+    def held(self, partition: str) -> bool:
+        """Whether this node may poll `partition` now."""
+        ...
+
+    async def wait_held(self, partition: str) -> None:
+        """Return once this node may poll `partition`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarSnapshot:
+    """One user's last good calendar data and state, as shared between nodes."""
+
+    user_id: str
+    partition: str
+    blocks: tuple[CalendarBlock, ...] | None
+    fetched_at: datetime | None
+    failing: bool = False
+    error: str | None = None
+    expired: bool = False
+
+
+Exporter = Callable[[str, list[CalendarSnapshot]], None]
+
+
+def bucket_of(location: str, buckets: int) -> int:
+    """A stable bucket (0..buckets-1) for a calendar location, the same on every node."""
+    return zlib.crc32(location.encode("utf-8")) % buckets if buckets > 1 else 0
+
+
 class Fetcher(Protocol):
     """What a coordinator polls: EwsClient, GraphClient, IcsFeedClient, IcsFileWatcher."""
 
@@ -286,7 +320,20 @@ class SourceCoordinator:
         self.last_error: str | None = None
         self.next_poll: datetime | None = None
         self.polls = 0
+        self.partition = name  # the lease key when nodes share the work (`add_source` sets it)
         self._user_errors: dict[str, str] = {}
+
+    def _export(self, locations: Iterable[str]) -> None:
+        """Hand the polled users' snapshots to the exporter (when nodes share the work)."""
+        if self.sync.exporter is not None:
+            uids = [uid for loc in locations for uid in self.locations.get(loc, ())]
+            self.sync._export(self.partition, uids)
+
+    async def _until_held(self) -> None:
+        """Wait until this node may poll the partition (at once without a gate)."""
+        gate = self.sync.gate
+        if gate is not None and not gate.held(self.partition):
+            await gate.wait_held(self.partition)
 
     async def poll_once(self) -> float | None:
         """Fetch every location and apply the results; the server's retry-after on failure."""
@@ -318,6 +365,7 @@ class SourceCoordinator:
             for uid in self.locations.get(location, ()):
                 self.sync._apply(uid, result, now)
         self._log_user_errors(results)
+        self._export(self.locations)
         return None
 
     def _source_failed(self, exc: BaseException) -> None:
@@ -333,6 +381,7 @@ class SourceCoordinator:
         for uids in self.locations.values():
             for uid in uids:
                 self.sync._mark_failed(uid, reason, now)
+        self._export(self.locations)
 
     def _log_user_errors(self, results: Mapping[str, FetchResult]) -> None:
         """One line per new error message (with how many calendars), one per recovery batch."""
@@ -370,6 +419,7 @@ class SourceCoordinator:
         """Poll forever (until cancelled)."""
         clock = self.sync.clock
         while True:
+            await self._until_held()
             retry_after = await self.poll_once()
             ok = self.failing_since is None
             self.next_poll = clock.now() + timedelta(seconds=self.delay_after(retry_after, ok))
@@ -454,6 +504,7 @@ class StaggeredCoordinator(SourceCoordinator):
             for uid in self.locations.get(location, ()):
                 apply(uid, result, now)
         self._log_user_errors(results)
+        self._export(locations)
         return None
 
     def _slot_failed(self, k: int, exc: BaseException) -> None:
@@ -471,6 +522,7 @@ class StaggeredCoordinator(SourceCoordinator):
         for location in self.slots[k]:
             for uid in self.locations.get(location, ()):
                 self.sync._mark_failed(uid, reason, now)
+        self._export(self.slots[k])
 
     async def _run_slot(self, k: int, phase: float) -> None:
         clock = self.sync.clock
@@ -479,6 +531,9 @@ class StaggeredCoordinator(SourceCoordinator):
         following = due + timedelta(seconds=phase)
         cold = True
         while True:
+            if self.sync.gate is not None and not self.sync.gate.held(self.partition):
+                await self._until_held()
+                due, following, cold = clock.now(), clock.now() + timedelta(seconds=phase), True
             retry_after = await self.poll_slot(k)
             now = clock.now()
             if self.slot_failures[k]:
@@ -546,6 +601,8 @@ class CalendarSync:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._collect: list[PresenceChange] | None = None
+        self.gate: PollGate | None = None  # None: poll every source (one node)
+        self.exporter: Exporter | None = None  # receives snapshots after each poll
 
     # -- set-up
 
@@ -557,8 +614,12 @@ class CalendarSync:
         assignments: Mapping[str, str],
         *,
         staggered: bool = False,
+        partition: str | None = None,
     ) -> SourceCoordinator:
-        """Add a source polling `assignments` (user id -> location); `staggered` spreads it."""
+        """Add a source polling `assignments` (user id -> location); `staggered` spreads it.
+
+        `partition` names the share of the source this coordinator polls (default: `name`).
+        """
         locations: dict[str, list[str]] = {}
         max_age = timedelta(seconds=poll.max_age_s)
         for uid, location in assignments.items():
@@ -568,8 +629,14 @@ class CalendarSync:
             self._presence[uid] = presence
         kind = StaggeredCoordinator if staggered else SourceCoordinator
         coordinator = kind(self, name, fetcher, poll, locations, self._rng)
+        coordinator.partition = partition or name
         self.coordinators.append(coordinator)
         return coordinator
+
+    @property
+    def partitions(self) -> list[str]:
+        """Every coordinator's partition, in order."""
+        return [c.partition for c in self.coordinators]
 
     def window(self, now: datetime) -> tuple[datetime, datetime]:
         """The fetch window around `now` (default now - 1 h .. now + 8 days)."""
@@ -630,6 +697,66 @@ class CalendarSync:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def snapshot(self, user_id: str) -> CalendarSnapshot | None:
+        """The user's last good data and state, as another node would adopt it."""
+        slot = self._slots.get(user_id)
+        if slot is None:
+            return None
+        return CalendarSnapshot(
+            slot.user_id,
+            slot.source,
+            slot.blocks,
+            slot.fetched_at,
+            slot.failing,
+            slot.error,
+            slot.expired,
+        )
+
+    def _export(self, partition: str, uids: Iterable[str]) -> None:
+        if self.exporter is None:
+            return
+        snaps = [s for uid in uids if (s := self.snapshot(uid)) is not None]
+        self.exporter(partition, [dataclasses.replace(s, partition=partition) for s in snaps])
+
+    def adopt(
+        self, snapshots: Iterable[CalendarSnapshot], now: datetime | None = None
+    ) -> list[PresenceChange]:
+        """Take snapshots another node polled; publish what changes (unknown users skipped).
+
+        Time-driven transitions of adopted data are then emitted by this node's own timer.
+        """
+        now = now or self.clock.now()
+        collected: list[PresenceChange] = []
+        outer, self._collect = self._collect, collected
+        try:
+            for snap in snapshots:
+                slot = self._slots.get(snap.user_id)
+                if slot is None:
+                    continue
+                changed = snap.blocks != slot.blocks
+                was_bad = slot.failing or slot.expired
+                flags = (snap.failing, snap.error, snap.expired)
+                bad_changed = flags != (slot.failing, slot.error, slot.expired)
+                slot.blocks, slot.fetched_at = snap.blocks, snap.fetched_at
+                slot.failing, slot.error, slot.expired = flags
+                if changed or bad_changed:
+                    self._build(slot, now)
+                else:
+                    slot.presence = dataclasses.replace(slot.presence, fetched_at=snap.fetched_at)
+                    self._presence[slot.user_id] = slot.presence
+                if snap.expired:
+                    cause = "max-age"
+                elif snap.failing:
+                    cause = "error"
+                else:
+                    cause = "recovered" if was_bad and not changed else "calendar"
+                self._publish(slot, now, cause)
+        finally:
+            self._collect = outer
+        if outer is not None:
+            outer.extend(collected)
+        return collected
 
     # -- state machine (all synchronous: no await between reading and writing a slot)
 
@@ -794,11 +921,14 @@ async def open_calendar_sync(
     parser: Parser | None = None,
     rules: PresenceRules | None = None,
     normalise: Normalise | None = None,
+    buckets: int = 1,
 ) -> AsyncIterator[CalendarSync]:
     """A CalendarSync for every user's `calendar:`, with its clients; closes them on exit.
 
     Use as an aiohttp `cleanup_ctx` body: `async with open_calendar_sync(org, s) as sync:
     await sync.start(); sub = sync.subscribe(); ...`. Raises CalendarCredentialsMissing.
+    With `buckets` > 1 each source is split by calendar location into that many partitions
+    (`<kind>/<bucket>`, one coordinator each) that several nodes can share out.
     """
     from calendar_sync.ews import EwsClient
     from calendar_sync.graph import GraphClient
@@ -811,6 +941,25 @@ async def open_calendar_sync(
         window_after=timedelta(seconds=settings.window_after_s),
         normalise=normalise,
     )
+
+    def add(
+        kind: str,
+        fetcher: Fetcher,
+        poll: PollSettings,
+        users: Mapping[str, str],
+        staggered: bool = False,
+    ) -> None:
+        if buckets <= 1:
+            sync.add_source(kind, fetcher, poll, users, staggered=staggered)
+            return
+        parts: dict[int, dict[str, str]] = {}
+        for uid, location in users.items():
+            parts.setdefault(bucket_of(location, buckets), {})[uid] = location
+        for b in sorted(parts):
+            sync.add_source(
+                kind, fetcher, poll, parts[b], partition=f"{kind}/{b}", staggered=staggered
+            )
+
     by_kind: dict[str, dict[str, str]] = {"ics": {}, "ics_url": {}, "exchange": {}, "graph": {}}
     for user in org.directory.users:
         if user.calendar is not None:
@@ -825,7 +974,7 @@ async def open_calendar_sync(
                 raise CalendarError("exchange: users have exchange calendars, no endpoint is set")
             user_name = ex.username.resolve("exchange", environ)
             ews = EwsClient(ex, user_name, ex.password.resolve("exchange", environ))
-            sync.add_source("exchange", ews, ex.poll, by_kind["exchange"])
+            add("exchange", ews, ex.poll, by_kind["exchange"])
         if by_kind["graph"]:
             session = aiohttp.ClientSession()
         if by_kind["graph"]:
@@ -840,7 +989,7 @@ async def open_calendar_sync(
                 gr.client_secret.resolve("graph", environ),
                 session,
             )
-            sync.add_source("graph", client, gr.poll, by_kind["graph"])
+            add("graph", client, gr.poll, by_kind["graph"])
         if by_kind["ics_url"]:
             feeds = settings.ics_url
             feed_session = feed_client_session(feeds.poll.concurrency)
@@ -852,11 +1001,9 @@ async def open_calendar_sync(
                 concurrency=feeds.poll.concurrency,
                 parser=parser,
             )
-            sync.add_source("ics_url", feed_client, feeds.poll, by_kind["ics_url"], staggered=True)
+            add("ics_url", feed_client, feeds.poll, by_kind["ics_url"], staggered=True)
         if by_kind["ics"]:
-            sync.add_source(
-                "ics", IcsFileWatcher(tz, parser=parser), settings.ics.poll, by_kind["ics"]
-            )
+            add("ics", IcsFileWatcher(tz, parser=parser), settings.ics.poll, by_kind["ics"])
         yield sync
     finally:
         await sync.stop()

@@ -63,6 +63,9 @@ class Runtime:
     leadership: Leadership | None = None  # who connects to AMI and takes the spool (PG)
     term: Any = None  # LeaderTerm while the app runs
     node_id: str | None = None  # default <host>:<pid>
+    calendar_buckets: int = 4  # partitions per calendar source shared between nodes (PG)
+    calendar_lease: dict[str, Any] = field(default_factory=dict)  # CalendarShare timings
+    calendar_share: Any = None  # switchboard.calendar_leases.CalendarShare on PostgreSQL
 
     @property
     def leading(self) -> bool:
@@ -143,7 +146,14 @@ async def _presence_ctx(app: web.Application) -> AsyncIterator[None]:
 
             raw = config.settings.get("calendar_sources")
             sources = raw if isinstance(raw, CalendarSourcesSettings) else CalendarSourcesSettings()
-            sync = await stack.enter_async_context(open_calendar_sync(config.org, sources))
+            storage = storage_settings(config)
+            shared = storage.engine == "postgresql" and bool(storage.dsn)
+            buckets = rt.calendar_buckets if shared else 1
+            sync = await stack.enter_async_context(
+                open_calendar_sync(config.org, sources, buckets=buckets)
+            )
+            if shared and storage.dsn:
+                await _share_calendars(stack, rt, sync, storage.dsn, storage.schema)
             await sync.start()
             stack.push_async_callback(sync.stop)
             rt.calendar = sync
@@ -157,6 +167,24 @@ async def _presence_ctx(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             rt.calendar = None
+            rt.calendar_share = None
+
+
+async def _share_calendars(
+    stack: contextlib.AsyncExitStack, rt: Runtime, sync: Any, dsn: str, schema: str
+) -> None:
+    """Several nodes: poll only the partitions this node leases, adopt the others' snapshots."""
+    from switchboard.calendar_leases import CalendarShare
+    from voicemail.pg import PG_ERRORS
+
+    share = CalendarShare(dsn, schema, rt.node_id, **rt.calendar_lease)
+    try:
+        await share.start(sync)
+    except (*PG_ERRORS, RuntimeError) as exc:
+        log.error("calendar leases not available, polling every calendar here: %s", exc)
+        return
+    stack.push_async_callback(share.stop)
+    rt.calendar_share = share
 
 
 async def run_intake(
