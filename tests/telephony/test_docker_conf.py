@@ -49,3 +49,30 @@ def test_voicemail_conf_utf8_wav() -> None:
         line.replace(" ", "").split("=", 1) for line in _sections("voicemail.conf")["general"]
     )
     assert general["format"] == "wav" and general["charset"] == "UTF-8"
+
+
+def test_container_organisation_loads_and_points_at_asterisk(tmp_path: Path) -> None:
+    """docker/organisation.yaml over the sample folder is valid and uses AMI, the shared spool and sounds."""
+    import shutil
+
+    from switchboard.config import load_config
+    from switchboard.telephony.config import TelephonySettings
+
+    root = CONF.parents[1]
+    org = tmp_path / "org"
+    shutil.copytree(root / "config" / "alvkarleby", org, ignore=shutil.ignore_patterns("data"))
+    secret = tmp_path / "ami-secret"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    text = (root / "docker" / "organisation.yaml").read_text(encoding="utf-8")
+    (org / "organisation.yaml").write_text(text.replace("/run/secrets/ami", str(secret)), "utf-8")
+    config = load_config(org)
+    telephony = config.settings["telephony"]
+    assert isinstance(telephony, TelephonySettings)
+    assert telephony.platform == "asterisk"
+    assert telephony.sounds_dir == "/var/lib/asterisk/sounds/switchboard"
+    assert config.voicemail.spool == "/var/spool/asterisk/voicemail"
+    compose = (root / "docker" / "compose.yaml").read_text(encoding="utf-8")
+    for mount in ("/var/spool/asterisk/voicemail", "/var/lib/asterisk/sounds/switchboard"):
+        assert compose.count(mount) == 2, mount  # shared by both containers
+    dockerfile = (root / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    assert "COPY docker/organisation.yaml /app/org/organisation.yaml" in dockerfile
