@@ -84,6 +84,7 @@ DELETE_CALL_SQL = "DELETE FROM calls WHERE call_id = ?"
 INSERT_CALL_SQL = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 GET_CALL_SQL = f"SELECT {_COLUMNS} FROM calls WHERE call_id = ?"
 ALL_CALLS_SQL = f"SELECT {_COLUMNS} FROM calls ORDER BY started_at, call_id"
+OUTCOME_COUNTS_SQL = "SELECT outcome, COUNT(*) FROM calls GROUP BY outcome ORDER BY outcome"
 NEXT_INCIDENT_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM incidents"
 INSERT_INCIDENT_SQL = (
     "INSERT INTO incidents (id, reference, call_id, reported_by, reported_at, note, call_json)"
@@ -275,6 +276,9 @@ class CallLogStorage(Protocol):
     async def calls(self) -> list[Mapping[str, object]]:
         """Every call oldest first as JSON dicts."""
 
+    async def outcome_counts(self) -> dict[str, int]:
+        """How many calls per outcome."""
+
     async def export_csv(
         self,
         since: datetime | None = None,
@@ -436,6 +440,12 @@ class CallLogStore:
         async with self.db.execute(ALL_CALLS_SQL) as cur:
             rows = await cur.fetchall()
         return [_row_entry(r).as_json() for r in rows]
+
+    async def outcome_counts(self) -> dict[str, int]:
+        """How many calls the log holds per outcome (counted by the database, for /metrics)."""
+        async with self.db.execute(OUTCOME_COUNTS_SQL) as cur:
+            rows = await cur.fetchall()
+        return {str(outcome): int(n) for outcome, n in rows}
 
     async def export_csv(
         self,

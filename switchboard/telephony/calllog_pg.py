@@ -19,6 +19,7 @@ from switchboard.telephony.calllog import (
     INSERT_INCIDENT_SQL,
     MIGRATIONS,
     NEXT_INCIDENT_SQL,
+    OUTCOME_COUNTS_SQL,
     SCHEMA_VERSION,
     CallEntry,
     CallLogError,
@@ -129,6 +130,11 @@ class PgCallLogStore:
     async def calls(self) -> list[Mapping[str, object]]:
         """Every call oldest first as JSON dicts."""
         return [_row_entry(tuple(r)).as_json() for r in await self.pool.fetch(ALL_CALLS_SQL)]
+
+    async def outcome_counts(self) -> dict[str, int]:
+        """How many calls the log holds per outcome (counted by the database, for /metrics)."""
+        rows = await self.pool.fetch(OUTCOME_COUNTS_SQL)
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def export_csv(
         self,

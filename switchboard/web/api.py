@@ -47,15 +47,15 @@ async def authenticate(request: web.Request, user_id: str, password: str) -> tup
     svc, st = services(request), state(request)
     now = svc.now()
     keys = (f"user:{user_id.casefold()}", f"addr:{request.remote or '-'}")
-    st.limiter.check(keys, now)
+    await st.limiter.check(keys, now)
     acct = svc.accounts.get(user_id)
     # an unknown user costs the same scrypt work as a known one (no timing oracle)
     stored = acct.password_hash if acct else "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAA"
     ok = await asyncio.to_thread(verify_password, password, stored)
     if acct is None or not ok:
-        st.limiter.failed(keys, now)
+        await st.limiter.failed(keys, now)
         raise LoginFailed("wrong user id or password")
-    st.limiter.succeeded(keys[0])
+    await st.limiter.succeeded(keys[0])
     return st.codec.issue(acct.user_id, now)
 
 
@@ -101,9 +101,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def end_session(request: web.Request) -> None:
+    """Log the request's session out on every node (kept in the web store until it expires)."""
+    sess, svc = session(request), services(request)
+    await svc.store.revoke_session(sess.sid, sess.expires, svc.now())
+
+
 async def logout(request: web.Request) -> web.StreamResponse:
     """POST /api/logout: the session stops working."""
-    state(request).codec.revoke(session(request), services(request).now())
+    await end_session(request)
     resp = web.json_response({"ok": True})
     resp.del_cookie(SESSION_COOKIE, path="/")
     return resp

@@ -7,11 +7,12 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -180,7 +181,6 @@ class SessionCodec:
             raise ValueError("the session secret must be at least 16 bytes")
         self.secret = secret
         self.ttl = ttl
-        self._revoked: dict[str, datetime] = {}
 
     def _sign(self, data: bytes) -> str:
         return _b64(hmac.new(self.secret, data, hashlib.sha256).digest())
@@ -205,14 +205,9 @@ class SessionCodec:
         except (ValueError, KeyError, TypeError) as exc:
             raise NotAuthenticated("invalid session") from exc
         expires = datetime.fromtimestamp(exp, now.tzinfo)
-        if now >= expires or sid in self._revoked:
+        if now >= expires:
             raise SessionExpired("the session has expired; sign in again")
         return Session(user_id, sid, expires)
-
-    def revoke(self, session: Session, now: datetime) -> None:
-        """Log out: the token stops working before it expires."""
-        self._revoked = {s: e for s, e in self._revoked.items() if e > now}
-        self._revoked[session.sid] = session.expires
 
     def csrf(self, session: Session) -> str:
         """The CSRF token for pages and cookie-authenticated API calls of this session."""
@@ -223,28 +218,46 @@ class SessionCodec:
         return self._sign(b"login:" + nonce.encode())
 
 
-class LoginLimiter:
-    """At most `limit` failed logins per user id and per client address within `window`."""
+class FailureLog(Protocol):
+    """Where failed logins are counted for every node (`WebStore` satisfies it)."""
 
-    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=5)) -> None:
+    async def login_failures(self, subject: str, since: datetime) -> tuple[int, datetime | None]:
+        """Failures of `subject` after `since`, and the oldest of them."""
+        ...
+
+    async def add_login_failure(
+        self, subjects: Sequence[str], now: datetime, forget_before: datetime
+    ) -> None:
+        """Count one failure per subject; drop failures before `forget_before`."""
+        ...
+
+    async def clear_login_failures(self, subject: str) -> None:
+        """Forget a subject's failures."""
+        ...
+
+
+class LoginLimiter:
+    """At most `limit` failed logins per user and per address in `window`, on every node."""
+
+    def __init__(
+        self, log: FailureLog, limit: int = 5, window: timedelta = timedelta(minutes=5)
+    ) -> None:
+        self.log = log
         self.limit = limit
         self.window = window
-        self._failures: dict[str, list[datetime]] = {}
 
-    def check(self, keys: Iterable[str], now: datetime) -> None:
+    async def check(self, keys: Iterable[str], now: datetime) -> None:
         """TooManyAttempts when any key is over the limit."""
         for key in keys:
-            recent = [t for t in self._failures.get(key, []) if now - t < self.window]
-            self._failures[key] = recent
-            if len(recent) >= self.limit:
-                wait = self.window - (now - recent[0])
+            count, oldest = await self.log.login_failures(key, now - self.window)
+            if count >= self.limit:
+                wait = self.window - (now - oldest) if oldest is not None else self.window
                 raise TooManyAttempts(max(1, int(wait.total_seconds()) + 1))
 
-    def failed(self, keys: Iterable[str], now: datetime) -> None:
+    async def failed(self, keys: Iterable[str], now: datetime) -> None:
         """Count one failure against each key."""
-        for key in keys:
-            self._failures.setdefault(key, []).append(now)
+        await self.log.add_login_failure(list(keys), now, now - self.window)
 
-    def succeeded(self, user_key: str) -> None:
+    async def succeeded(self, user_key: str) -> None:
         """A good login clears the user's failures (not the address's)."""
-        self._failures.pop(user_key, None)
+        await self.log.clear_login_failures(user_key)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections import Counter
 from pathlib import Path
 
 from switchboard.web.services import WebServices
@@ -48,7 +47,10 @@ async def render(svc: WebServices, sse_clients: int) -> str:
     now = svc.now()
     out: list[str] = []
     if svc.call_log is not None:
-        outcomes = Counter(str(c.get("outcome") or "unknown") for c in await svc.call_log.calls())
+        outcomes: dict[str, int] = {}
+        for outcome, n in (await svc.call_log.outcome_counts()).items():
+            key = outcome or "unknown"
+            outcomes[key] = outcomes.get(key, 0) + n
         samples = [(f'{{outcome="{_label(k)}"}}', float(v)) for k, v in sorted(outcomes.items())]
         out += _family("switchboard_calls_total", "counter", "Logged calls by outcome.", samples)
     lag = svc.presence.sync_lag(now)

@@ -26,6 +26,7 @@ from switchboard.web.errors import (
     CsrfFailed,
     Forbidden,
     NotAuthenticated,
+    SessionExpired,
     TooManyAttempts,
     WebError,
 )
@@ -141,6 +142,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if token is not None:
         try:
             sess = st.codec.verify(token, now)
+            if await svc.store.session_revoked(sess.sid, sess.expires, now):
+                raise SessionExpired("the session has ended; sign in again")
             acct = svc.accounts.get(sess.user_id)
             if acct is None:
                 raise NotAuthenticated("the account no longer exists")

@@ -19,7 +19,6 @@ from switchboard.web.core import (
     account,
     csrf_token,
     services,
-    session,
     state,
 )
 from switchboard.web.errors import (
@@ -218,7 +217,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
 
 async def logout_post(request: web.Request) -> web.StreamResponse:
     """POST /logout."""
-    state(request).codec.revoke(session(request), services(request).now())
+    await api.end_session(request)
     resp = see_other("/login")
     resp.del_cookie(SESSION_COOKIE, path="/")
     return resp

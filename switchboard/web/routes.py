@@ -263,7 +263,8 @@ def setup_web(app: web.Application, services: WebServices) -> None:
     has is kept.
     """
     secret = services.session_secret or secrets.token_bytes(32)
-    st = WebState(SessionCodec(secret, services.session_ttl), LoginLimiter(), services.store.hub)
+    codec = SessionCodec(secret, services.session_ttl)
+    st = WebState(codec, LoginLimiter(services.store), services.store.hub)
     app[SERVICES] = services
     app[STATE] = st
     app.middlewares.append(error_middleware)

@@ -147,7 +147,11 @@ class CallLogSource(Protocol):
         ...
 
     async def calls(self) -> Sequence[Mapping[str, object]]:
-        """Every call as JSON dicts, oldest first (for the metrics)."""
+        """Every call as JSON dicts, oldest first."""
+        ...
+
+    async def outcome_counts(self) -> Mapping[str, int]:
+        """How many calls per outcome (for the metrics)."""
         ...
 
 

@@ -9,6 +9,11 @@ board and (on the leader) the telephone platform.
 
 Threat incidents (ALV-20) live with the call log (`switchboard.telephony.calllog`); schema 2
 stops using this database's old `incidents` table and leaves it, and its rows, untouched.
+
+Schema 3 adds what sign-in shares between restarts and nodes: logged-out sessions
+(`revoked_sessions`, purged once expired) and failed logins (`login_failures`, one row per
+subject `user:<id>` or `addr:<address>`, purged once older than the limiter's window). These are
+read from the database on every check, never from a per-node copy.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from switchboard.web.errors import Unavailable
 log = logging.getLogger("switchboard.web")
 
 DB_NAME = "web.sqlite3"
-SCHEMA_VERSION = 2  # 1 had incidents here; 2 leaves that table unused (they live in the call log)
+SCHEMA_VERSION = 3  # 1 had incidents here; 2 left that table unused; 3 adds sign-in state
 USER_SWITCHES = ("voicemail", "mobile_follows_calendar", "international_unlocked")
 GLOBAL_VOICEMAIL = "voicemail_extension_users"
 
@@ -62,6 +67,25 @@ INSERT_OVERRIDE_SQL = (
     "INSERT INTO overrides (user_id, name, value, set_by, set_at) VALUES (?, ?, ?, ?, ?)"
 )
 LOAD_OVERRIDES_SQL = "SELECT user_id, name, value FROM overrides"
+# Schema 3 on both engines: logged-out sessions and failed logins (times fixed-width UTC text).
+SIGN_IN_TABLES = (
+    "CREATE TABLE IF NOT EXISTS revoked_sessions ("
+    " sid VARCHAR(64) PRIMARY KEY, expires_at VARCHAR(40) NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS login_failures ("
+    " subject VARCHAR(300) NOT NULL, failed_at VARCHAR(40) NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS login_failures_subject ON login_failures (subject, failed_at)",
+)
+PURGE_REVOKED_SQL = "DELETE FROM revoked_sessions WHERE expires_at <= ?"
+INSERT_REVOKED_SQL = (
+    "INSERT INTO revoked_sessions (sid, expires_at) VALUES (?, ?) ON CONFLICT (sid) DO NOTHING"
+)
+IS_REVOKED_SQL = "SELECT COUNT(*) FROM revoked_sessions WHERE sid = ?"
+PURGE_FAILURES_SQL = "DELETE FROM login_failures WHERE failed_at <= ?"
+INSERT_FAILURE_SQL = "INSERT INTO login_failures (subject, failed_at) VALUES (?, ?)"
+RECENT_FAILURES_SQL = (
+    "SELECT COUNT(*), MIN(failed_at) FROM login_failures WHERE subject = ? AND failed_at > ?"
+)
+CLEAR_FAILURES_SQL = "DELETE FROM login_failures WHERE subject = ?"
 
 Rows = list[Sequence[Any]]
 ManualParams = tuple[str, str, str | None, str | None, str | None, str | None, str]
@@ -73,6 +97,11 @@ def _t(dt: datetime | None) -> str | None:
 
 def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def db_instant(dt: datetime) -> str:
+    """A sign-in time as stored: fixed-width UTC ISO 8601 (text order is time order)."""
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +172,21 @@ class WebBackend(Protocol):
     ) -> None:
         """Replace one switch."""
 
+    async def revoke(self, sid: str, expires: str, purge_before: str) -> None:
+        """Record a logged-out session, purging expired ones."""
+
+    async def is_revoked(self, sid: str) -> bool:
+        """Whether this session was logged out (on any node)."""
+
+    async def add_failures(self, subjects: Sequence[str], at: str, purge_before: str) -> None:
+        """One failed login per subject, purging failures too old to count."""
+
+    async def recent_failures(self, subject: str, since: str) -> tuple[int, str | None]:
+        """How many failures after `since`, and the oldest of them."""
+
+    async def clear_failures(self, subject: str) -> None:
+        """Forget a subject's failures."""
+
     def listen(
         self, on_notice: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
     ) -> None:
@@ -187,6 +231,9 @@ class SqliteWebBackend:
             raise Unavailable(f"{self.path}: schema {version} is newer than {SCHEMA_VERSION}")
         if version == 1:
             await self._retire_incidents()
+        if version < 3:
+            for statement in SIGN_IN_TABLES:
+                await db.execute(statement)
         if version == 0:
             await db.execute("INSERT INTO web_schema (version) VALUES (?)", (SCHEMA_VERSION,))
         elif version < SCHEMA_VERSION:
@@ -245,6 +292,35 @@ class SqliteWebBackend:
         await self.db.execute(INSERT_OVERRIDE_SQL, (user_id, name, int(value), by, at))
         await self.db.commit()
 
+    async def revoke(self, sid: str, expires: str, purge_before: str) -> None:
+        """Record a logged-out session, purging expired ones."""
+        await self.db.execute(PURGE_REVOKED_SQL, (purge_before,))
+        await self.db.execute(INSERT_REVOKED_SQL, (sid, expires))
+        await self.db.commit()
+
+    async def is_revoked(self, sid: str) -> bool:
+        """Whether this session was logged out."""
+        async with self.db.execute(IS_REVOKED_SQL, (sid,)) as cur:
+            row = await cur.fetchone()
+        return bool(row and row[0])
+
+    async def add_failures(self, subjects: Sequence[str], at: str, purge_before: str) -> None:
+        """One failed login per subject, purging failures too old to count."""
+        await self.db.execute(PURGE_FAILURES_SQL, (purge_before,))
+        await self.db.executemany(INSERT_FAILURE_SQL, [(s, at) for s in subjects])
+        await self.db.commit()
+
+    async def recent_failures(self, subject: str, since: str) -> tuple[int, str | None]:
+        """How many failures after `since`, and the oldest of them."""
+        async with self.db.execute(RECENT_FAILURES_SQL, (subject, since)) as cur:
+            row = await cur.fetchone()
+        return (int(row[0]), row[1]) if row is not None else (0, None)
+
+    async def clear_failures(self, subject: str) -> None:
+        """Forget a subject's failures."""
+        await self.db.execute(CLEAR_FAILURES_SQL, (subject,))
+        await self.db.commit()
+
     def listen(
         self, on_notice: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
     ) -> None:
@@ -266,6 +342,7 @@ class WebStore:
         self._remote: asyncio.Queue[None] = asyncio.Queue()
         self._remote_task: asyncio.Task[None] | None = None
         self.remote_changes = 0  # changes other nodes made that reached this one
+        self._revoked: dict[str, datetime] = {}  # sessions known to be logged out (never undone)
 
     @classmethod
     def in_data_dir(cls, data_dir: str | Path, hub: ChangeHub | None = None) -> WebStore:
@@ -436,6 +513,48 @@ class WebStore:
         change = ManualChange(user_id, before, None, by, now)
         self._publish(change)
         return change
+
+    # -- sign-in state shared by every node: logged-out sessions, failed logins
+
+    async def revoke_session(self, sid: str, expires: datetime, now: datetime) -> None:
+        """Log a session out everywhere until it expires; expired revocations are purged."""
+        async with self._lock:
+            await self.backend.revoke(sid, db_instant(expires), db_instant(now))
+        self._remember_revoked(sid, expires, now)
+
+    async def session_revoked(self, sid: str, expires: datetime, now: datetime) -> bool:
+        """Whether the session was logged out on any node (the database decides)."""
+        if sid in self._revoked:
+            return True
+        revoked = await self.backend.is_revoked(sid)
+        if revoked:
+            self._remember_revoked(sid, expires, now)
+        return revoked
+
+    def _remember_revoked(self, sid: str, expires: datetime, now: datetime) -> None:
+        """Cache a revocation (safe: one is never undone); expired entries are dropped."""
+        self._revoked = {s: e for s, e in self._revoked.items() if e > now}
+        if expires > now:
+            self._revoked[sid] = expires
+
+    async def login_failures(self, subject: str, since: datetime) -> tuple[int, datetime | None]:
+        """Failed logins of a subject after `since` on every node, and the oldest one."""
+        count, oldest = await self.backend.recent_failures(subject, db_instant(since))
+        return count, _dt(oldest)
+
+    async def add_login_failure(
+        self, subjects: Sequence[str], now: datetime, forget_before: datetime
+    ) -> None:
+        """Count one failed login against each subject; drop failures before `forget_before`."""
+        async with self._lock:
+            await self.backend.add_failures(
+                list(subjects), db_instant(now), db_instant(forget_before)
+            )
+
+    async def clear_login_failures(self, subject: str) -> None:
+        """A good login: forget this subject's failures."""
+        async with self._lock:
+            await self.backend.clear_failures(subject)
 
     # -- admin overrides (ALV-05, ALV-10, ALV-12, ALV-19)
 

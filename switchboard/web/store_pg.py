@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 
 import asyncpg
 
 from switchboard.web.errors import Unavailable
 from switchboard.web.store import (
+    CLEAR_FAILURES_SQL,
     DELETE_MANUAL_SQL,
     DELETE_OVERRIDE_SQL,
+    INSERT_FAILURE_SQL,
     INSERT_MANUAL_SQL,
     INSERT_OVERRIDE_SQL,
+    INSERT_REVOKED_SQL,
+    IS_REVOKED_SQL,
     LOAD_MANUAL_SQL,
     LOAD_OVERRIDES_SQL,
+    PURGE_FAILURES_SQL,
     PURGE_MANUAL_SQL,
+    PURGE_REVOKED_SQL,
+    RECENT_FAILURES_SQL,
+    SIGN_IN_TABLES,
     ManualParams,
     Rows,
 )
@@ -23,7 +31,7 @@ from voicemail.pg import Listener, channel_name, check_schema, create_pool, migr
 from voicemail.store import numbered
 
 VERSION_TABLE = "web_schema_migrations"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
         1,
@@ -36,6 +44,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             " PRIMARY KEY (user_id, name))",
         ),
     ),
+    (2, SIGN_IN_TABLES),  # logged-out sessions and failed logins, shared by every node
 )
 NOTIFY_SQL = "SELECT pg_notify($1, $2)"
 
@@ -115,6 +124,31 @@ class PgWebBackend:
             await conn.execute(_pg(DELETE_OVERRIDE_SQL), user_id, name)
             await conn.execute(_pg(INSERT_OVERRIDE_SQL), user_id, name, int(value), by, at)
             await conn.execute(NOTIFY_SQL, self.channel, notice)
+
+    async def revoke(self, sid: str, expires: str, purge_before: str) -> None:
+        """Record a logged-out session, purging expired ones, in one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_pg(PURGE_REVOKED_SQL), purge_before)
+            await conn.execute(_pg(INSERT_REVOKED_SQL), sid, expires)
+
+    async def is_revoked(self, sid: str) -> bool:
+        """Whether this session was logged out on any node."""
+        return bool(await self.pool.fetchval(_pg(IS_REVOKED_SQL), sid))
+
+    async def add_failures(self, subjects: Sequence[str], at: str, purge_before: str) -> None:
+        """One failed login per subject, purging failures too old to count."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_pg(PURGE_FAILURES_SQL), purge_before)
+            await conn.executemany(_pg(INSERT_FAILURE_SQL), [(s, at) for s in subjects])
+
+    async def recent_failures(self, subject: str, since: str) -> tuple[int, str | None]:
+        """How many failures after `since` on every node, and the oldest of them."""
+        row = await self.pool.fetchrow(_pg(RECENT_FAILURES_SQL), subject, since)
+        return (int(row[0]), row[1]) if row is not None else (0, None)
+
+    async def clear_failures(self, subject: str) -> None:
+        """Forget a subject's failures."""
+        await self.pool.execute(_pg(CLEAR_FAILURES_SQL), subject)
 
     def listen(
         self, on_notice: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
