@@ -68,8 +68,8 @@ def test_cli_simulate_sample_writes_json_and_html(
         assert key in report
     assert report["dates"] == ["2026-11-24"] and report["calls"] > 100
     assert {v["name"] for v in report["comparison"]} >= {
-        "voicemail off",
-        "mobiles follow the calendar",
+        "röstbrevlåda av",
+        "mobilen följer kalendern",
     }
     # Per Persson is sick all week and Quinn Qvist home with a sick child: the jour is uncovered
     assert any(w["group"] == "bistand" for w in report["coverage_warnings"])

@@ -132,4 +132,6 @@ def test_html_report_is_self_contained() -> None:
     r = build_report(simulate(s, org(), lambda _d: PRESENCE), s)
     page = render_html(r)
     assert page.count("data:image/png;base64,") >= 3
-    assert "answered (HAL-03)" in page and "http://" not in page and "https://" not in page
+    assert "besvarade (HAL-03)" in page and "http://" not in page and "https://" not in page
+    assert '<html lang="sv">' in page
+    assert "<link" not in page and "<script" not in page
