@@ -3,7 +3,8 @@
 Used by the register (`voicemail.store_pg`), the web store and the call log; it lives in the
 lowest package that uses PostgreSQL, so domain packages never import `switchboard`. Every
 store's migrations run in one transaction under the same transaction-scoped advisory lock, so
-nodes that start together apply each version exactly once.
+nodes that start together apply each version exactly once. `PgDb` is the same small interface as
+`voicemail.sqlite.SqliteDb`, so a store can write its queries once for both engines.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeAlias
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit
 
 import asyncpg
+
+from voicemail.store import numbered
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -27,6 +31,8 @@ log = logging.getLogger("voicemail.pg")
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 Migrations: TypeAlias = Iterable[tuple[int, Sequence[str]]]
 MIGRATE_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('switchboard.migrate'))"
+# A transaction-scoped advisory lock on a name (e.g. 'switchboard.incidents:<schema>').
+NAMED_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext($1))"
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
@@ -105,6 +111,61 @@ async def migrate(
             )
             current = version
         return current
+
+
+async def open_migrated(
+    dsn: str,
+    schema: str,
+    pool_size: int,
+    table: str,
+    migrations: Migrations,
+    latest: int,
+    too_new: Callable[[int], Exception],
+) -> asyncpg.Pool:
+    """`create_pool` and `migrate`; the pool closed again when migrating fails."""
+    pool = await create_pool(dsn, schema, pool_size)
+    try:
+        await migrate(pool, table, migrations, latest, too_new)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
+@lru_cache(maxsize=1024)
+def _numbered(sql: str) -> str:
+    return numbered(sql)
+
+
+class PgDb:
+    """A pool (or one connection in a transaction) behind the engine-neutral interface
+    (`voicemail.store.Db`): `?` statements are numbered, rows come back as tuples."""
+
+    def __init__(self, on: asyncpg.Pool | Conn) -> None:
+        self.on = on
+
+    async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Sequence[Any]]:
+        """Every row."""
+        return [tuple(r) for r in await self.on.fetch(_numbered(sql), *params)]
+
+    async def fetchone(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        """The first row, or None."""
+        row = await self.on.fetchrow(_numbered(sql), *params)
+        return tuple(row) if row is not None else None
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        """Run one statement."""
+        await self.on.execute(_numbered(sql), *params)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, lock_name: str | None = None) -> AsyncIterator[PgDb]:
+        """One transaction on a pooled connection, first taking the advisory lock `lock_name`."""
+        if not isinstance(self.on, asyncpg.Pool):
+            raise TypeError("a transaction starts from the pool")
+        async with self.on.acquire() as conn, conn.transaction():
+            if lock_name is not None:
+                await conn.execute(NAMED_LOCK_SQL, lock_name)
+            yield PgDb(conn)
 
 
 def channel_name(topic: str, schema: str) -> str:

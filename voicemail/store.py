@@ -3,7 +3,8 @@
 The SQL is kept portable (no SQLite-only functions; `ON CONFLICT`, `RETURNING`; times as
 fixed-width UTC text) so that `voicemail.store_pg.PostgresStore` implements the same
 `RegisterStore` protocol with the same statements. The engines' differences live in `DIALECTS`
-(DDL types) and `numbered` (placeholders), nowhere else.
+(DDL types) and `numbered` (placeholders); the methods both run alike are written once, in
+`SharedRegister`, over the small `Db` interface (`voicemail.sqlite.SqliteDb`, `voicemail.pg.PgDb`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from voicemail import sqlite
 from voicemail.audit import GENESIS, canonical, event_hash
 from voicemail.errors import StorageError
 from voicemail.models import (
@@ -249,6 +252,23 @@ class Row(Protocol):
 
     def __getitem__(self, index: int, /) -> Any:
         """The value of one column by position."""
+
+
+class Db(Protocol):
+    """Either engine as the stores' shared methods see it: `voicemail.sqlite.SqliteDb` or
+    `voicemail.pg.PgDb`. Statements are written with `?`; rows are sequences."""
+
+    async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Sequence[Any]]:
+        """Every row."""
+
+    async def fetchone(self, sql: str, params: Sequence[object] = ()) -> Sequence[Any] | None:
+        """The first row, or None."""
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        """Run one statement."""
+
+    def transaction(self, lock_name: str | None = None) -> AbstractAsyncContextManager[Db]:
+        """One transaction (on PostgreSQL under the advisory lock `lock_name`)."""
 
 
 def row_to_record(row: Row) -> PublicRecord:
@@ -509,7 +529,158 @@ def audited_change(
     return before, after
 
 
-class SqliteStore:
+class SharedRegister:
+    """The `RegisterStore` methods both engines run alike, over `sql` (a `Db`).
+
+    An engine supplies `sql`, `_known` and its plumbing (open, close, migrations); on
+    PostgreSQL every transaction that appends to the chain takes the advisory lock `chain_lock`
+    and a record being updated is read `FOR UPDATE`.
+    """
+
+    chain_lock: str | None = None
+    for_update = ""
+
+    @property
+    def sql(self) -> Db:
+        """The open database."""
+        raise NotImplementedError
+
+    async def _known(self, column: str, values: Sequence[str]) -> set[str]:
+        raise NotImplementedError
+
+    async def known_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these intake keys are already registered."""
+        return await self._known("intake_key", keys)
+
+    async def known_txt_hashes(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these txt hashes belong to registered records."""
+        return await self._known("txt_sha256", hashes)
+
+    async def _append(
+        self,
+        tx: Db,
+        actor: str,
+        action: str,
+        record_id: int | None,
+        before: Mapping[str, object] | None,
+        after: Mapping[str, object] | None,
+        now: datetime,
+    ) -> AuditEvent:
+        """Append inside an open transaction: read the head, link, insert, move the head."""
+        last = await tx.fetchone(LAST_EVENT_SQL)
+        event, params = link_event(last, actor, action, record_id, before, after, now)
+        await tx.execute(INSERT_EVENT_SQL, params)
+        await tx.execute(SET_HEAD_SQL, (event.hash,))
+        return event
+
+    async def add_records(
+        self, items: Sequence[tuple[NewRecord, int]], prefix: str, actor: str, now: datetime
+    ) -> list[PublicRecord]:
+        """Insert new records (skipping keys already present) with numbers and audit events."""
+        added: list[PublicRecord] = []
+        if not items:
+            return added
+        async with self.sql.transaction(self.chain_lock) as tx:
+            # Under the chain lock every statement below sees all earlier commits (READ
+            # COMMITTED), so a key another node registered a moment ago is skipped here.
+            for new, year in items:
+                if await tx.fetchone(KEY_EXISTS_SQL, (new.intake_key,)):
+                    continue
+                await tx.execute(ENSURE_SERIES_SQL, (prefix, year))
+                row = await tx.fetchone(NEXT_SEQ_SQL, (prefix, year))
+                assert row is not None
+                seq = int(row[0])
+                number = registration_number(prefix, year, seq)
+                row = await tx.fetchone(
+                    INSERT_RECORD_SQL, record_params(new, number, prefix, year, seq, now)
+                )
+                assert row is not None
+                record = received_record(new, int(row[0]), number, now)
+                after = received_after(new, number)
+                await self._append(tx, actor, "record.received", record.id, None, after, now)
+                added.append(record)
+        return added
+
+    async def get(self, record_id: int) -> PublicRecord | None:
+        """One record by id."""
+        row = await self.sql.fetchone(GET_RECORD_SQL, (record_id,))
+        return row_to_record(row) if row else None
+
+    async def get_by_number(self, registration_number: str) -> PublicRecord | None:
+        """One record by registration number."""
+        row = await self.sql.fetchone(GET_BY_NUMBER_SQL, (registration_number,))
+        return row_to_record(row) if row else None
+
+    async def records(self, where: RecordFilter) -> list[PublicRecord]:
+        """Records matching the filter."""
+        sql, params = record_query(where)
+        return [row_to_record(r) for r in await self.sql.fetch(sql, params)]
+
+    async def count(self, status: RecordStatus | None = None) -> int:
+        """How many records (with this status)."""
+        if status is None:
+            row = await self.sql.fetchone("SELECT COUNT(*) FROM records")
+        else:
+            row = await self.sql.fetchone(
+                "SELECT COUNT(*) FROM records WHERE status = ?", (status.value,)
+            )
+        return int(row[0]) if row else 0
+
+    async def update_record(
+        self,
+        record_id: int,
+        changes: Mapping[str, object],
+        actor: str,
+        action: str,
+        now: datetime,
+        note: Mapping[str, object] | None = None,
+    ) -> PublicRecord:
+        """Apply changes to one record and audit before/after in the same transaction."""
+        sql, params = update_statement(record_id, changes)
+        async with self.sql.transaction(self.chain_lock) as tx:
+            row = await tx.fetchone(GET_RECORD_SQL + self.for_update, (record_id,))
+            if row is None:
+                raise StorageError(f"record {record_id} vanished")
+            current = row_to_record(row)
+            await tx.execute(sql, params)
+            row = await tx.fetchone(GET_RECORD_SQL, (record_id,))
+            assert row is not None
+            updated = row_to_record(row)
+            before, after = audited_change(current, updated, changes, note)
+            await self._append(tx, actor, action, record_id, before, after, now)
+        return updated
+
+    async def append_event(
+        self,
+        actor: str,
+        action: str,
+        record_id: int | None,
+        before: Mapping[str, object] | None,
+        after: Mapping[str, object] | None,
+        now: datetime,
+    ) -> AuditEvent:
+        """Append one audit event in its own transaction."""
+        async with self.sql.transaction(self.chain_lock) as tx:
+            return await self._append(tx, actor, action, record_id, before, after, now)
+
+    async def events(self, record_id: int | None = None) -> list[AuditEvent]:
+        """The audit trail in order."""
+        if record_id is None:
+            rows = await self.sql.fetch(f"SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq")
+        else:
+            rows = await self.sql.fetch(
+                f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE record_id = ? ORDER BY seq",
+                (record_id,),
+            )
+        return [row_to_event(r) for r in rows]
+
+    async def audit_head(self) -> str:
+        """The stored head hash (GENESIS for an empty trail)."""
+        row = await self.sql.fetchone(GET_HEAD_SQL)
+        return str(row[0]) if row else GENESIS
+
+
+class SqliteStore(SharedRegister):
     """`RegisterStore` on one SQLite file in WAL mode with synchronous=FULL (fsync on commit)."""
 
     engine = "sqlite"
@@ -531,17 +702,25 @@ class SqliteStore:
             raise StorageError("register store is not open")
         return self._db
 
+    @property
+    def sql(self) -> sqlite.SqliteDb:
+        """The open connection; one writer at a time, every transaction BEGIN IMMEDIATE."""
+        return sqlite.SqliteDb(self.db, self._lock)
+
     async def open(self) -> None:
         """Open the file, set WAL + FULL sync, and run pending migrations."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        def too_new(current: int) -> StorageError:
+            return StorageError(
+                f"{self.path}: schema {current} is newer than this program's {SCHEMA_VERSION}"
+            )
+
+        migrations = migrations_for(self.engine)
         try:
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._db.execute("PRAGMA journal_mode=WAL")
-            await self._db.execute("PRAGMA synchronous=FULL")
-            await self._db.execute("PRAGMA busy_timeout=10000")
-            await self._migrate()
+            self._db = await sqlite.open_migrated(
+                self.path, "FULL", "schema_migrations", migrations, SCHEMA_VERSION, too_new
+            )
         except aiosqlite.Error as exc:
-            await self.close()
             raise StorageError(f"{self.path}: {exc}") from None
 
     async def close(self) -> None:
@@ -550,198 +729,17 @@ class SqliteStore:
             db, self._db = self._db, None
             await db.close()
 
-    async def _migrate(self) -> None:
-        await self.db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations"
-            " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-        )
-        async with self.db.execute("SELECT MAX(version) FROM schema_migrations") as cur:
-            row = await cur.fetchone()
-        current = int(row[0]) if row and row[0] is not None else 0
-        if current > SCHEMA_VERSION:
-            raise StorageError(
-                f"{self.path}: schema {current} is newer than this program's {SCHEMA_VERSION}"
-            )
-        for version, statements in migrations_for(self.engine):
-            if version <= current:
-                continue
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql in statements:
-                    await self.db.execute(sql)
-                await self.db.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, to_db_time(datetime.now(UTC))),
-                )
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-
     async def schema_version(self) -> int:
         """The highest migration applied."""
-        row = await self._fetchone("SELECT MAX(version) FROM schema_migrations")
-        return int(row[0]) if row and row[0] is not None else 0
-
-    async def _fetchall(self, sql: str, params: Sequence[object] = ()) -> list[Sequence[Any]]:
-        async with self.db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
-
-    async def _fetchone(self, sql: str, params: Sequence[object] = ()) -> Sequence[Any] | None:
-        async with self.db.execute(sql, params) as cur:
-            row = await cur.fetchone()
-        return row
-
-    async def known_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of these intake keys are already registered."""
-        return await self._known("intake_key", keys)
-
-    async def known_txt_hashes(self, hashes: Sequence[str]) -> set[str]:
-        """Which of these txt hashes belong to registered records."""
-        return await self._known("txt_sha256", hashes)
+        return await sqlite.schema_version(self.db, "schema_migrations")
 
     async def _known(self, column: str, values: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(values), 500):
             chunk = list(values[i : i + 500])
             marks = ", ".join("?" for _ in chunk)
-            rows = await self._fetchall(
+            rows = await self.sql.fetch(
                 f"SELECT {column} FROM records WHERE {column} IN ({marks})", chunk
             )
             found.update(str(r[0]) for r in rows)
         return found
-
-    async def _append(
-        self,
-        actor: str,
-        action: str,
-        record_id: int | None,
-        before: Mapping[str, object] | None,
-        after: Mapping[str, object] | None,
-        now: datetime,
-    ) -> AuditEvent:
-        """Append inside an open transaction: read the head, link, insert, move the head."""
-        last = await self._fetchone(LAST_EVENT_SQL)
-        event, params = link_event(last, actor, action, record_id, before, after, now)
-        await self.db.execute(INSERT_EVENT_SQL, params)
-        await self.db.execute(SET_HEAD_SQL, (event.hash,))
-        return event
-
-    async def add_records(
-        self, items: Sequence[tuple[NewRecord, int]], prefix: str, actor: str, now: datetime
-    ) -> list[PublicRecord]:
-        """Insert new records (skipping keys already present) with numbers and audit events."""
-        added: list[PublicRecord] = []
-        async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                for new, year in items:
-                    if await self._fetchone(KEY_EXISTS_SQL, (new.intake_key,)):
-                        continue
-                    await self.db.execute(ENSURE_SERIES_SQL, (prefix, year))
-                    row = await self._fetchone(NEXT_SEQ_SQL, (prefix, year))
-                    assert row is not None
-                    seq = int(row[0])
-                    number = registration_number(prefix, year, seq)
-                    row = await self._fetchone(
-                        INSERT_RECORD_SQL, record_params(new, number, prefix, year, seq, now)
-                    )
-                    assert row is not None
-                    record = received_record(new, int(row[0]), number, now)
-                    after = received_after(new, number)
-                    await self._append(actor, "record.received", record.id, None, after, now)
-                    added.append(record)
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-        return added
-
-    async def get(self, record_id: int) -> PublicRecord | None:
-        """One record by id."""
-        row = await self._fetchone(GET_RECORD_SQL, (record_id,))
-        return row_to_record(row) if row else None
-
-    async def get_by_number(self, registration_number: str) -> PublicRecord | None:
-        """One record by registration number."""
-        row = await self._fetchone(GET_BY_NUMBER_SQL, (registration_number,))
-        return row_to_record(row) if row else None
-
-    async def records(self, where: RecordFilter) -> list[PublicRecord]:
-        """Records matching the filter."""
-        sql, params = record_query(where)
-        return [row_to_record(r) for r in await self._fetchall(sql, params)]
-
-    async def count(self, status: RecordStatus | None = None) -> int:
-        """How many records (with this status)."""
-        if status is None:
-            row = await self._fetchone("SELECT COUNT(*) FROM records")
-        else:
-            row = await self._fetchone(
-                "SELECT COUNT(*) FROM records WHERE status = ?", (status.value,)
-            )
-        return int(row[0]) if row else 0
-
-    async def update_record(
-        self,
-        record_id: int,
-        changes: Mapping[str, object],
-        actor: str,
-        action: str,
-        now: datetime,
-        note: Mapping[str, object] | None = None,
-    ) -> PublicRecord:
-        """Apply changes to one record and audit before/after in the same transaction."""
-        sql, params = update_statement(record_id, changes)
-        async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                current = await self.get(record_id)
-                if current is None:
-                    raise StorageError(f"record {record_id} vanished")
-                await self.db.execute(sql, params)
-                updated = await self.get(record_id)
-                assert updated is not None
-                before, after = audited_change(current, updated, changes, note)
-                await self._append(actor, action, record_id, before, after, now)
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-        return updated
-
-    async def append_event(
-        self,
-        actor: str,
-        action: str,
-        record_id: int | None,
-        before: Mapping[str, object] | None,
-        after: Mapping[str, object] | None,
-        now: datetime,
-    ) -> AuditEvent:
-        """Append one audit event in its own transaction."""
-        async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                event = await self._append(actor, action, record_id, before, after, now)
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-        return event
-
-    async def events(self, record_id: int | None = None) -> list[AuditEvent]:
-        """The audit trail in order."""
-        if record_id is None:
-            rows = await self._fetchall(f"SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq")
-        else:
-            rows = await self._fetchall(
-                f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE record_id = ? ORDER BY seq",
-                (record_id,),
-            )
-        return [row_to_event(r) for r in rows]
-
-    async def audit_head(self) -> str:
-        """The stored head hash (GENESIS for an empty trail)."""
-        row = await self._fetchone(GET_HEAD_SQL)
-        return str(row[0]) if row else GENESIS

@@ -17,16 +17,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import aiosqlite
 
 from switchboard.telephony.ami import Message
 from switchboard.telephony.errors import TelephonyError
+from voicemail import sqlite
+from voicemail.store import Db
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "calllog.sqlite3"
+VERSION_TABLE = "calllog_schema"
 SCHEMA_VERSION = 1
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
@@ -320,7 +323,115 @@ def _row_entry(row: Sequence[Any]) -> CallEntry:
     )
 
 
-class CallLogStore:
+class SharedCallLog:
+    """The `CallLogStorage` methods both engines run alike, over `sql` (a `voicemail.store.Db`).
+
+    An engine supplies `sql` and its plumbing (open, close, migrations); on PostgreSQL incident
+    numbering takes the advisory lock `incident_lock`, so two nodes never share a reference.
+    """
+
+    org_code: str
+    incident_lock: str | None = None
+
+    @property
+    def sql(self) -> Db:
+        """The open database."""
+        raise NotImplementedError
+
+    async def open(self) -> None:
+        """Connect and migrate."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Disconnect (idempotent)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def record(self, entry: CallEntry) -> None:
+        """Insert or replace one call's entry."""
+        params = entry_params(entry)
+        async with self.sql.transaction() as tx:
+            await tx.execute(DELETE_CALL_SQL, (entry.call_id,))
+            await tx.execute(INSERT_CALL_SQL, params)
+
+    async def get(self, call_id: str) -> CallEntry | None:
+        """One call by its id (the platform's Linkedid/Uniqueid), or None."""
+        row = await self.sql.fetchone(GET_CALL_SQL, (call_id,))
+        return _row_entry(row) if row is not None else None
+
+    async def query(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        number: str | None = None,
+        outcome: str | None = None,
+        limit: int = 1000,
+    ) -> list[CallEntry]:
+        """Calls that started in [since, until), newest first.
+
+        `number`: digits that must occur in the caller, called or a dialled number.
+        """
+        sql, params = query_sql(since, until, number, outcome, limit)
+        return [_row_entry(r) for r in await self.sql.fetch(sql, params)]
+
+    async def calls(self) -> list[Mapping[str, object]]:
+        """Every call oldest first as JSON dicts (the web layer's `CallLogSource`)."""
+        return [_row_entry(r).as_json() for r in await self.sql.fetch(ALL_CALLS_SQL)]
+
+    async def outcome_counts(self) -> dict[str, int]:
+        """How many calls the log holds per outcome (counted by the database, for /metrics)."""
+        return {str(outcome): int(n) for outcome, n in await self.sql.fetch(OUTCOME_COUNTS_SQL)}
+
+    async def export_csv(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        number: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100_000,
+    ) -> str:
+        """The same query as CSV (CRLF lines, header row; dialled numbers space-separated)."""
+        return calls_csv(await self.query(since, until, number, outcome, limit))
+
+    async def flag_threat(self, call_id: str, by: str, note: str, now: datetime) -> Incident:
+        """ALV-20: an incident record holding the call's details; UnknownCall if there is none."""
+        entry = await self.get(call_id)
+        if entry is None:
+            raise UnknownCall(call_id)
+        details = entry.as_json()
+        async with self.sql.transaction(self.incident_lock) as tx:
+            row = await tx.fetchone(NEXT_INCIDENT_SQL)
+            next_id = int(row[0]) if row else 1
+            reference = incident_reference(self.org_code, next_id, now)
+            await tx.execute(
+                INSERT_INCIDENT_SQL,
+                (
+                    next_id,
+                    reference,
+                    call_id,
+                    by,
+                    db_time(now),
+                    note,
+                    json.dumps(details, ensure_ascii=False),
+                ),
+            )
+        log.warning(
+            "call flagged as a threat", extra={"call_id": call_id, "incident": reference, "by": by}
+        )
+        return Incident(next_id, reference, call_id, by, now, note, details)
+
+    async def incidents(self) -> list[Incident]:
+        """Every incident, oldest first."""
+        return [row_incident(r) for r in await self.sql.fetch(INCIDENTS_SQL)]
+
+
+class CallLogStore(SharedCallLog):
     """The call log and incidents on one SQLite file (WAL). Open with `open()` or `async with`."""
 
     def __init__(self, path: str | Path, *, org_code: str = "SB") -> None:
@@ -341,17 +452,28 @@ class CallLogStore:
             raise CallLogError("the call log is not open")
         return self._db
 
+    @property
+    def sql(self) -> sqlite.SqliteDb:
+        """The open connection; one writer at a time."""
+        return sqlite.SqliteDb(self.db, self._lock, begin="BEGIN")
+
     async def open(self) -> None:
         """Create or open the database and run pending migrations."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        def too_new(current: int) -> CallLogError:
+            return CallLogError(f"{self.path}: schema {current} is newer than {SCHEMA_VERSION}")
+
         try:
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._db.execute("PRAGMA journal_mode=WAL")
-            await self._db.execute("PRAGMA synchronous=NORMAL")
-            await self._db.execute("PRAGMA busy_timeout=10000")
-            await self._migrate()
+            self._db = await sqlite.open_migrated(
+                self.path,
+                "NORMAL",
+                VERSION_TABLE,
+                MIGRATIONS,
+                SCHEMA_VERSION,
+                too_new,
+                applied_at=("VARCHAR(32)", "milliseconds"),
+            )
         except aiosqlite.Error as exc:
-            await self.close()
             raise CallLogError(f"{self.path}: {exc}") from None
 
     async def close(self) -> None:
@@ -360,143 +482,9 @@ class CallLogStore:
             db, self._db = self._db, None
             await db.close()
 
-    async def __aenter__(self) -> CallLogStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def _migrate(self) -> None:
-        await self.db.execute(
-            "CREATE TABLE IF NOT EXISTS calllog_schema"
-            " (version INTEGER PRIMARY KEY, applied_at VARCHAR(32) NOT NULL)"
-        )
-        async with self.db.execute("SELECT MAX(version) FROM calllog_schema") as cur:
-            row = await cur.fetchone()
-        current = int(row[0]) if row and row[0] is not None else 0
-        if current > SCHEMA_VERSION:
-            raise CallLogError(f"{self.path}: schema {current} is newer than {SCHEMA_VERSION}")
-        for version, statements in MIGRATIONS:
-            if version <= current:
-                continue
-            await self.db.execute("BEGIN")
-            try:
-                for sql in statements:
-                    await self.db.execute(sql)
-                await self.db.execute(
-                    "INSERT INTO calllog_schema (version, applied_at) VALUES (?, ?)",
-                    (version, db_time(datetime.now(UTC))),
-                )
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-
     async def schema_version(self) -> int:
         """The applied schema version."""
-        async with self.db.execute("SELECT MAX(version) FROM calllog_schema") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
-
-    async def record(self, entry: CallEntry) -> None:
-        """Insert or replace one call's entry."""
-        params = entry_params(entry)
-        async with self._lock:
-            await self.db.execute("BEGIN")
-            try:
-                await self.db.execute(DELETE_CALL_SQL, (entry.call_id,))
-                await self.db.execute(INSERT_CALL_SQL, params)
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-
-    async def get(self, call_id: str) -> CallEntry | None:
-        """One call by its id (the platform's Linkedid/Uniqueid), or None."""
-        async with self.db.execute(GET_CALL_SQL, (call_id,)) as cur:
-            row = await cur.fetchone()
-        return _row_entry(row) if row is not None else None
-
-    async def query(
-        self,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        number: str | None = None,
-        outcome: str | None = None,
-        limit: int = 1000,
-    ) -> list[CallEntry]:
-        """Calls that started in [since, until), newest first.
-
-        `number`: digits that must occur in the caller, called or a dialled number.
-        """
-        sql, params = query_sql(since, until, number, outcome, limit)
-        async with self.db.execute(sql, params) as cur:
-            rows = await cur.fetchall()
-        return [_row_entry(r) for r in rows]
-
-    async def calls(self) -> list[Mapping[str, object]]:
-        """Every call oldest first as JSON dicts (the web layer's `CallLogSource`)."""
-        async with self.db.execute(ALL_CALLS_SQL) as cur:
-            rows = await cur.fetchall()
-        return [_row_entry(r).as_json() for r in rows]
-
-    async def outcome_counts(self) -> dict[str, int]:
-        """How many calls the log holds per outcome (counted by the database, for /metrics)."""
-        async with self.db.execute(OUTCOME_COUNTS_SQL) as cur:
-            rows = await cur.fetchall()
-        return {str(outcome): int(n) for outcome, n in rows}
-
-    async def export_csv(
-        self,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        number: str | None = None,
-        outcome: str | None = None,
-        limit: int = 100_000,
-    ) -> str:
-        """The same query as CSV (CRLF lines, header row; dialled numbers space-separated)."""
-        return calls_csv(await self.query(since, until, number, outcome, limit))
-
-    async def flag_threat(self, call_id: str, by: str, note: str, now: datetime) -> Incident:
-        """ALV-20: an incident record holding the call's details; UnknownCall if there is none."""
-        entry = await self.get(call_id)
-        if entry is None:
-            raise UnknownCall(call_id)
-        details = entry.as_json()
-        async with self._lock:
-            await self.db.execute("BEGIN")
-            try:
-                async with self.db.execute(NEXT_INCIDENT_SQL) as cur:
-                    row = await cur.fetchone()
-                next_id = int(row[0]) if row else 1
-                reference = incident_reference(self.org_code, next_id, now)
-                await self.db.execute(
-                    INSERT_INCIDENT_SQL,
-                    (
-                        next_id,
-                        reference,
-                        call_id,
-                        by,
-                        db_time(now),
-                        note,
-                        json.dumps(details, ensure_ascii=False),
-                    ),
-                )
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-        log.warning(
-            "call flagged as a threat", extra={"call_id": call_id, "incident": reference, "by": by}
-        )
-        return Incident(next_id, reference, call_id, by, now, note, details)
-
-    async def incidents(self) -> list[Incident]:
-        """Every incident, oldest first."""
-        async with self.db.execute(INCIDENTS_SQL) as cur:
-            rows = await cur.fetchall()
-        return [row_incident(r) for r in rows]
+        return await sqlite.schema_version(self.db, VERSION_TABLE)
 
 
 def calls_csv(entries: Iterable[CallEntry]) -> str:

@@ -35,6 +35,8 @@ import aiosqlite
 from routing.models import AbsenceReason, ManualRedirect, Organisation, User
 from switchboard.storage import StorageSettings
 from switchboard.web.errors import Unavailable
+from voicemail import sqlite
+from voicemail.store import Db
 
 log = logging.getLogger("switchboard.web")
 
@@ -193,13 +195,87 @@ class WebBackend(Protocol):
         """Deliver other nodes' notices from now on (nothing to do with one node)."""
 
 
-class SqliteWebBackend:
+class SharedWebBackend:
+    """The `WebBackend` methods both engines run alike, over `sql` (a `voicemail.store.Db`).
+
+    An engine supplies `sql`, its plumbing (open, close, migrations, listen) and `_notify`,
+    which tells the other nodes about a write inside its transaction.
+    """
+
+    @property
+    def sql(self) -> Db:
+        """The open database."""
+        raise NotImplementedError
+
+    async def _notify(self, tx: Db, notice: str) -> None:
+        """Tell the other nodes, in the writing transaction (nothing to do with one node)."""
+
+    async def load(self) -> tuple[Rows, Rows]:
+        """Every manual-redirect row and every override row."""
+        async with self.sql.transaction() as tx:
+            manual: Rows = await tx.fetch(LOAD_MANUAL_SQL)
+            overrides: Rows = await tx.fetch(LOAD_OVERRIDES_SQL)
+        return manual, overrides
+
+    async def put_manual(self, params: ManualParams, purge_before: str | None, notice: str) -> None:
+        """Replace one user's redirect, purging expired ones, in one transaction."""
+        async with self.sql.transaction() as tx:
+            await tx.execute(PURGE_MANUAL_SQL, (purge_before,))
+            await tx.execute(DELETE_MANUAL_SQL, (params[0],))
+            await tx.execute(INSERT_MANUAL_SQL, params)
+            await self._notify(tx, notice)
+
+    async def delete_manual(self, user_id: str, notice: str) -> None:
+        """Remove one user's redirect."""
+        async with self.sql.transaction() as tx:
+            await tx.execute(DELETE_MANUAL_SQL, (user_id,))
+            await self._notify(tx, notice)
+
+    async def put_override(
+        self, user_id: str, name: str, value: bool, by: str, at: str | None, notice: str
+    ) -> None:
+        """Replace one switch."""
+        async with self.sql.transaction() as tx:
+            await tx.execute(DELETE_OVERRIDE_SQL, (user_id, name))
+            await tx.execute(INSERT_OVERRIDE_SQL, (user_id, name, int(value), by, at))
+            await self._notify(tx, notice)
+
+    async def revoke(self, sid: str, expires: str, purge_before: str) -> None:
+        """Record a logged-out session, purging expired ones, in one transaction."""
+        async with self.sql.transaction() as tx:
+            await tx.execute(PURGE_REVOKED_SQL, (purge_before,))
+            await tx.execute(INSERT_REVOKED_SQL, (sid, expires))
+
+    async def is_revoked(self, sid: str) -> bool:
+        """Whether this session was logged out (on any node)."""
+        row = await self.sql.fetchone(IS_REVOKED_SQL, (sid,))
+        return bool(row and row[0])
+
+    async def add_failures(self, subjects: Sequence[str], at: str, purge_before: str) -> None:
+        """One failed login per subject, purging failures too old to count."""
+        async with self.sql.transaction() as tx:
+            await tx.execute(PURGE_FAILURES_SQL, (purge_before,))
+            for subject in subjects:
+                await tx.execute(INSERT_FAILURE_SQL, (subject, at))
+
+    async def recent_failures(self, subject: str, since: str) -> tuple[int, str | None]:
+        """How many failures after `since` (on every node), and the oldest of them."""
+        row = await self.sql.fetchone(RECENT_FAILURES_SQL, (subject, since))
+        return (int(row[0]), row[1]) if row is not None else (0, None)
+
+    async def clear_failures(self, subject: str) -> None:
+        """Forget a subject's failures."""
+        await self.sql.execute(CLEAR_FAILURES_SQL, (subject,))
+
+
+class SqliteWebBackend(SharedWebBackend):
     """The rows in one SQLite file (WAL): one node, no notices."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.where = str(self.path)
         self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -208,11 +284,14 @@ class SqliteWebBackend:
             raise Unavailable("the web store is not open")
         return self._db
 
+    @property
+    def sql(self) -> sqlite.SqliteDb:
+        """The open connection; one writer at a time."""
+        return sqlite.SqliteDb(self.db, self._lock, begin="BEGIN")
+
     async def open(self) -> None:
         """Create or open the database and migrate it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = await sqlite.connect(self.path, synchronous="FULL")
         try:
             await self._migrate()
         except BaseException:
@@ -221,35 +300,31 @@ class SqliteWebBackend:
 
     async def _migrate(self) -> None:
         db = self.db
-        for statement in _SCHEMA:
-            await db.execute(statement)
-        async with db.execute("SELECT MAX(version) FROM web_schema") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row is not None and row[0] is not None else 0
-        if version > SCHEMA_VERSION:
-            await db.rollback()
-            raise Unavailable(f"{self.path}: schema {version} is newer than {SCHEMA_VERSION}")
-        if version == 1:
-            await self._retire_incidents()
-        if version < 3:
-            for statement in SIGN_IN_TABLES:
+        async with sqlite.transaction(db, "BEGIN IMMEDIATE"):
+            for statement in _SCHEMA:
                 await db.execute(statement)
-        if version == 0:
-            await db.execute("INSERT INTO web_schema (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif version < SCHEMA_VERSION:
-            await db.execute("UPDATE web_schema SET version = ?", (SCHEMA_VERSION,))
-        await db.commit()
+            version = await sqlite.schema_version(db, "web_schema")
+            if version > SCHEMA_VERSION:
+                raise Unavailable(f"{self.path}: schema {version} is newer than {SCHEMA_VERSION}")
+            if version == 1:
+                await self._retire_incidents()
+            if version < 3:
+                for statement in SIGN_IN_TABLES:
+                    await db.execute(statement)
+            if version == 0:
+                await db.execute("INSERT INTO web_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                await db.execute("UPDATE web_schema SET version = ?", (SCHEMA_VERSION,))
 
     async def _retire_incidents(self) -> None:
         """Schema 1 -> 2: the old incidents table stays as it was, unused; say if it holds rows."""
-        async with self.db.execute(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'incidents'"
-        ) as cur:
-            row = await cur.fetchone()
+        row = await sqlite.fetchone(
+            self.db,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'incidents'",
+        )
         if row is None or not row[0]:
             return
-        async with self.db.execute("SELECT COUNT(*) FROM incidents") as cur:
-            row = await cur.fetchone()
+        row = await sqlite.fetchone(self.db, "SELECT COUNT(*) FROM incidents")
         if row is not None and row[0]:
             log.warning(
                 "%s: %d threat incident(s) from schema 1 stay in its unused table 'incidents';"
@@ -263,63 +338,6 @@ class SqliteWebBackend:
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
-
-    async def load(self) -> tuple[Rows, Rows]:
-        """Every manual-redirect row and every override row."""
-        async with self.db.execute(LOAD_MANUAL_SQL) as cur:
-            manual: Rows = list(await cur.fetchall())
-        async with self.db.execute(LOAD_OVERRIDES_SQL) as cur:
-            overrides: Rows = list(await cur.fetchall())
-        return manual, overrides
-
-    async def put_manual(self, params: ManualParams, purge_before: str | None, notice: str) -> None:
-        """Replace one user's redirect, purging expired ones."""
-        await self.db.execute(PURGE_MANUAL_SQL, (purge_before,))
-        await self.db.execute(DELETE_MANUAL_SQL, (params[0],))
-        await self.db.execute(INSERT_MANUAL_SQL, params)
-        await self.db.commit()
-
-    async def delete_manual(self, user_id: str, notice: str) -> None:
-        """Remove one user's redirect."""
-        await self.db.execute(DELETE_MANUAL_SQL, (user_id,))
-        await self.db.commit()
-
-    async def put_override(
-        self, user_id: str, name: str, value: bool, by: str, at: str | None, notice: str
-    ) -> None:
-        """Replace one switch."""
-        await self.db.execute(DELETE_OVERRIDE_SQL, (user_id, name))
-        await self.db.execute(INSERT_OVERRIDE_SQL, (user_id, name, int(value), by, at))
-        await self.db.commit()
-
-    async def revoke(self, sid: str, expires: str, purge_before: str) -> None:
-        """Record a logged-out session, purging expired ones."""
-        await self.db.execute(PURGE_REVOKED_SQL, (purge_before,))
-        await self.db.execute(INSERT_REVOKED_SQL, (sid, expires))
-        await self.db.commit()
-
-    async def is_revoked(self, sid: str) -> bool:
-        """Whether this session was logged out."""
-        async with self.db.execute(IS_REVOKED_SQL, (sid,)) as cur:
-            row = await cur.fetchone()
-        return bool(row and row[0])
-
-    async def add_failures(self, subjects: Sequence[str], at: str, purge_before: str) -> None:
-        """One failed login per subject, purging failures too old to count."""
-        await self.db.execute(PURGE_FAILURES_SQL, (purge_before,))
-        await self.db.executemany(INSERT_FAILURE_SQL, [(s, at) for s in subjects])
-        await self.db.commit()
-
-    async def recent_failures(self, subject: str, since: str) -> tuple[int, str | None]:
-        """How many failures after `since`, and the oldest of them."""
-        async with self.db.execute(RECENT_FAILURES_SQL, (subject, since)) as cur:
-            row = await cur.fetchone()
-        return (int(row[0]), row[1]) if row is not None else (0, None)
-
-    async def clear_failures(self, subject: str) -> None:
-        """Forget a subject's failures."""
-        await self.db.execute(CLEAR_FAILURES_SQL, (subject,))
-        await self.db.commit()
 
     def listen(
         self, on_notice: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
