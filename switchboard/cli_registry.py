@@ -108,7 +108,7 @@ def _run(
 def _line(r: PublicRecord, org: Organisation, now: datetime) -> str:
     waited = ""
     if r.status is RecordStatus.AWAITING_CLASSIFICATION:
-        waited = f"  väntat {_waiting((now - r.arrived_at).total_seconds())}"
+        waited = f"  väntat {_waiting(max(0.0, (now - r.arrived_at).total_seconds()))}"
     caller = r.caller_number or "okänt nummer"
     if r.caller_name:
         caller = f"{r.caller_name} <{caller}>"

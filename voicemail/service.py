@@ -146,7 +146,8 @@ class Register:
         records = await self.store.records(
             RecordFilter(status=RecordStatus.AWAITING_CLASSIFICATION, limit=limit)
         )
-        return [QueueItem(r, (now - r.arrived_at).total_seconds()) for r in records]
+        # an arrival after `now` (the PBX's clock ahead of ours) has waited 0 s, not less
+        return [QueueItem(r, max(0.0, (now - r.arrived_at).total_seconds())) for r in records]
 
     async def records(self, where: RecordFilter | None = None) -> list[PublicRecord]:
         """Records for lists and exports."""

@@ -230,3 +230,11 @@ async def test_reopen_migrates_once_and_keeps_records(
     assert await storage.raw("SELECT COUNT(*) FROM schema_migrations") == [(1,)]
     if storage.engine == "sqlite":
         assert await storage.raw("PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_rec02_arrival_after_now_has_waited_zero(register: Register, spool: Path) -> None:
+    """REC-02: a message stamped after `now` (the PBX's clock ahead) has waited 0 s, never less."""
+    t = int(T0.timestamp())
+    await take(register, spool, t + 600, t)
+    queue = await register.queue(T0 + timedelta(minutes=5))
+    assert [int(q.waiting_s) for q in queue] == [300, 0]
