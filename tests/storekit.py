@@ -1,4 +1,8 @@
-"""One register database on either engine, for tests that run against SQLite and PostgreSQL."""
+"""One database on either engine, for tests that run against SQLite and PostgreSQL.
+
+On SQLite each store (register, web store, call log) has its own file; on PostgreSQL they all
+live in one fresh database, side by side, as `storage.engine: postgresql` deploys them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ from pathlib import Path
 import asyncpg
 
 from routing.models import Organisation
+from switchboard.telephony.calllog import CallLogStore
+from switchboard.telephony.calllog_pg import PgCallLogStore
+from switchboard.web.store import WebStore
+from switchboard.web.store_pg import PgWebBackend
 from voicemail.models import VoicemailSettings
 from voicemail.service import Register
 from voicemail.store import RegisterStore, SqliteStore
@@ -36,8 +44,25 @@ class Storage:
         """Open a register on this database (several may be open at once)."""
         return await Register.open(org, settings, self.db_path, store=self.store())
 
-    async def raw(self, sql: str) -> list[tuple[object, ...]]:
-        """Run one statement behind the register's back (tampering tests); rows it returns."""
+    def web_store(self, path: Path) -> WebStore:
+        """A new, unopened web store: the SQLite file `path`, or this PostgreSQL database."""
+        if self.engine == "postgresql":
+            assert self.dsn is not None
+            return WebStore(PgWebBackend(self.dsn))
+        return WebStore(path)
+
+    def call_log(self, path: Path, org_code: str = "SB") -> CallLogStore | PgCallLogStore:
+        """A new, unopened call log: the SQLite file `path`, or this PostgreSQL database."""
+        if self.engine == "postgresql":
+            assert self.dsn is not None
+            return PgCallLogStore(self.dsn, org_code=org_code)
+        return CallLogStore(path, org_code=org_code)
+
+    async def raw(self, sql: str, path: Path | None = None) -> list[tuple[object, ...]]:
+        """Run one statement behind the stores' backs (tampering tests); rows it returns.
+
+        On SQLite in the file `path` (default: the register's).
+        """
         if self.engine == "postgresql":
             assert self.dsn is not None
             conn = await asyncpg.connect(self.dsn)
@@ -45,7 +70,7 @@ class Storage:
                 return [tuple(r) for r in await conn.fetch(sql)]
             finally:
                 await conn.close()
-        db = sqlite3.connect(self.db_path)
+        db = sqlite3.connect(path or self.db_path)
         try:
             with db:
                 return list(db.execute(sql).fetchall())

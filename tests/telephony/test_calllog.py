@@ -1,4 +1,4 @@
-"""The call log (ALV-18) and threat incidents (ALV-20) in SQLite."""
+"""The call log (ALV-18) and threat incidents (ALV-20), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from storekit import ENGINES, Storage, make_storage
 
 from switchboard.telephony.ami import Message
 from switchboard.telephony.calllog import (
+    DB_NAME,
     SCHEMA_VERSION,
     CallEntry,
     CallLog,
@@ -39,28 +41,41 @@ def entry(n: int, **kw: object) -> CallEntry:
     return CallEntry(**base)  # type: ignore[arg-type]
 
 
+@pytest.fixture(params=ENGINES)
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    """A fresh database on each engine (on SQLite each test names its call-log file)."""
+    return make_storage(str(request.param), tmp_path)
+
+
 def ev(name: str, **headers: str) -> Message:
     """An AMI event message."""
     return Message("event", (("Event", name), *headers.items()))
 
 
-async def test_record_get_and_reopen(tmp_path: Path) -> None:
-    """An entry survives closing and reopening; WAL mode and the schema version are set."""
-    async with CallLogStore.in_data_dir(tmp_path) as store:
+async def test_record_get_and_reopen(storage: Storage, tmp_path: Path) -> None:
+    """An entry survives closing and reopening; WAL mode and the schema version are set.
+
+    On PostgreSQL "reopening" is a new store instance (a new pool) on the same database.
+    """
+    sqlite, mode = storage.engine == "sqlite", None
+    async with storage.call_log(tmp_path / DB_NAME) as store:
         await store.record(entry(1, interrupted=True, outcome="interrupted"))
         assert await store.schema_version() == SCHEMA_VERSION
-    assert (tmp_path / "calllog.sqlite3").exists()
-    async with CallLogStore.in_data_dir(tmp_path) as store:
+    if sqlite:
+        assert (tmp_path / "calllog.sqlite3").exists()
+    async with storage.call_log(tmp_path / DB_NAME) as store:
         got = await store.get("1795.1")
-        async with store.db.execute("PRAGMA journal_mode") as cur:
-            mode = await cur.fetchone()
+        if isinstance(store, CallLogStore):  # the SQLite file's journal mode
+            async with store.db.execute("PRAGMA journal_mode") as cur:
+                mode = await cur.fetchone()
     assert got == entry(1, interrupted=True, outcome="interrupted")
-    assert mode is not None and mode[0] == "wal"
+    if sqlite:
+        assert mode is not None and mode[0] == "wal"
 
 
-async def test_query_filters_and_order(tmp_path: Path) -> None:
+async def test_query_filters_and_order(storage: Storage, tmp_path: Path) -> None:
     """since/until (half-open), number digits, outcome and limit; newest first."""
-    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+    async with storage.call_log(tmp_path / "c.sqlite3") as store:
         for n in range(5):
             await store.record(entry(n, caller=f"07011122{n:02d}"))
         await store.record(entry(9, outcome="caller_hung_up", dialled=()))
@@ -74,9 +89,9 @@ async def test_query_filters_and_order(tmp_path: Path) -> None:
         assert await store.get("nope") is None
 
 
-async def test_export_csv(tmp_path: Path) -> None:
+async def test_export_csv(storage: Storage, tmp_path: Path) -> None:
     """CSV with a header row; dialled numbers space-separated; times in UTC ISO 8601."""
-    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+    async with storage.call_log(tmp_path / "c.sqlite3") as store:
         await store.record(entry(1, dialled=("PJSIP/83013", "PJSIP/83014")))
         text = await store.export_csv()
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -86,9 +101,11 @@ async def test_export_csv(tmp_path: Path) -> None:
     assert rows[0]["interrupted"] == "False"
 
 
-async def test_flag_threat_makes_an_incident_with_the_calls_details(tmp_path: Path) -> None:
+async def test_flag_threat_makes_an_incident_with_the_calls_details(
+    storage: Storage, tmp_path: Path
+) -> None:
     """ALV-20: an incident record with its own reference and a copy of the call."""
-    async with CallLogStore(tmp_path / "c.sqlite3", org_code="ALV") as store:
+    async with storage.call_log(tmp_path / "c.sqlite3", org_code="ALV") as store:
         await store.record(entry(1))
         incident = await store.flag_threat("1795.1", "ivar.isaksson", "Hotfullt samtal", T0)
         assert incident.reference == "ALV-HOT-2026-0001"
@@ -102,9 +119,9 @@ async def test_flag_threat_makes_an_incident_with_the_calls_details(tmp_path: Pa
     assert listed[0].as_json()["call"] == entry(1).as_json()
 
 
-async def test_calls_is_the_web_layers_call_log_source(tmp_path: Path) -> None:
+async def test_calls_is_the_web_layers_call_log_source(storage: Storage, tmp_path: Path) -> None:
     """`calls()` gives JSON dicts oldest first with the web API's field names."""
-    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+    async with storage.call_log(tmp_path / "c.sqlite3") as store:
         await store.record(entry(2))
         await store.record(entry(1))
         calls = await store.calls()
@@ -112,10 +129,12 @@ async def test_calls_is_the_web_layers_call_log_source(tmp_path: Path) -> None:
     assert {"start", "answer", "end", "duration_s", "dialled", "outcome"} <= set(calls[0])
 
 
-async def test_calllog_folds_events_and_rewrites_after_a_late_cdr(tmp_path: Path) -> None:
+async def test_calllog_folds_events_and_rewrites_after_a_late_cdr(
+    storage: Storage, tmp_path: Path
+) -> None:
     """Newchannel/Dial/Cdr events plus the service's outcome make one entry; a late Cdr updates it."""
     now = [T0]
-    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+    async with storage.call_log(tmp_path / "c.sqlite3") as store:
         log = CallLog(store, lambda: now[0])
         log.on_event(ev("Newchannel", CallerIDNum="0701112233", Exten="02683012", Linkedid="u1"))
         log.on_event(ev("DialBegin", DialString="PJSIP/83013", Linkedid="u1"))
@@ -135,9 +154,9 @@ async def test_calllog_folds_events_and_rewrites_after_a_late_cdr(tmp_path: Path
     assert final.dialled == ("PJSIP/83013",) and final.outcome == "completed"
 
 
-async def test_interrupt_open_logs_calls_seen_on_the_wire(tmp_path: Path) -> None:
+async def test_interrupt_open_logs_calls_seen_on_the_wire(storage: Storage, tmp_path: Path) -> None:
     """On a lost link every open call not run by the controller is written as interrupted."""
-    async with CallLogStore(tmp_path / "c.sqlite3") as store:
+    async with storage.call_log(tmp_path / "c.sqlite3") as store:
         log = CallLog(store, lambda: T0)
         log.on_event(ev("Newchannel", CallerIDNum="83012", Exten="0701234567", Linkedid="a"))
         log.on_event(ev("Newchannel", CallerIDNum="83013", Exten="0701234568", Linkedid="b"))

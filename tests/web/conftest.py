@@ -1,4 +1,8 @@
-"""Fixtures for the web tests: the Älvkarleby sample, a fake clock, an app and its client."""
+"""Fixtures for the web tests: the Älvkarleby sample, a fake clock, an app and its client.
+
+`services` (and so `client`) runs every test that uses it on both engines: its register, web
+store and call log are SQLite files under tmp_path, or all three in one fresh PostgreSQL database.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from storekit import ENGINES, Storage, make_storage
 from webkit import ROLE_USERS, FakeClock, make_services, open_call_log, open_register
 
 from switchboard.config import Config, load_config
 from switchboard.web import WebServices, setup_web
 from switchboard.web.auth import Role
-from switchboard.web.store import WebStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,13 +34,22 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture(params=ENGINES)
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    """A fresh database on each engine (SQLite: the register at tmp_path/vm/register.sqlite3)."""
+    return make_storage(str(request.param), tmp_path / "vm")
+
+
 @pytest.fixture
-async def services(config: Config, clock: FakeClock, tmp_path: Path) -> AsyncIterator[WebServices]:
+async def services(
+    config: Config, clock: FakeClock, storage: Storage, tmp_path: Path
+) -> AsyncIterator[WebServices]:
     """Services with an open web store, a register holding two messages and a real call log."""
-    store = WebStore(tmp_path / "web" / "web.sqlite3")
+    store = storage.web_store(tmp_path / "web" / "web.sqlite3")
     await store.open()
-    reg = await open_register(config, tmp_path, clock.now(), (ROLE_USERS[Role.REGISTRAR],))
-    calls = await open_call_log(config, tmp_path)
+    registrars = (ROLE_USERS[Role.REGISTRAR],)
+    reg = await open_register(config, storage, tmp_path, clock.now(), registrars)
+    calls = await open_call_log(config, storage, tmp_path)
     try:
         yield make_services(config, store, reg, clock, calls, spool=tmp_path / "spool")
     finally:

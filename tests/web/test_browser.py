@@ -1,4 +1,8 @@
-"""Real-browser tests: Debian's chromium driven by Playwright against the app on 127.0.0.1."""
+"""Real-browser tests: Debian's chromium driven by Playwright against the app on 127.0.0.1.
+
+SQLite only (the `storage` fixture below): a browser run takes seconds, and the stores behind
+the same pages run on both engines in test_api.py.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from storekit import Storage, make_storage
 from webkit import OWNER, PASSWORD, ROLE_USERS
 
 from switchboard.web import WebServices, setup_web
@@ -33,6 +38,12 @@ pytestmark = [
     ),
 ]
 async_api = pytest.importorskip("playwright.async_api", reason="pip install playwright")
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    """SQLite files only here, to keep the run short (see the module docstring)."""
+    return make_storage("sqlite", tmp_path / "vm")
 
 
 @pytest.fixture

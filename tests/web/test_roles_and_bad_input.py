@@ -1,13 +1,19 @@
-"""Every role on every endpoint (allowed or 403), and bad input answered with a stable 4xx."""
+"""Every role on every endpoint (allowed or 403), and bad input answered with a stable 4xx.
+
+SQLite only (the `storage` fixture below): these check access and validation, not storage, and
+the stores behind the same endpoints run on both engines in test_api.py.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from storekit import Storage, make_storage
 from webkit import OWNER, ROLE_USERS, FakeClock
 
 from switchboard.web import WebServices
@@ -17,6 +23,12 @@ from switchboard.web.routes import endpoints
 
 Client = TestClient[web.Request, web.Application]
 AUDIO = "/api/registry/records/{ref}/audio"
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    """SQLite files only here, to keep the run short (see the module docstring)."""
+    return make_storage("sqlite", tmp_path / "vm")
 
 
 def bearer(client: Client, user: str, services: WebServices) -> dict[str, str]:

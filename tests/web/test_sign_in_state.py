@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from storekit import Storage
 from webkit import OWNER, PASSWORD, START
 
 from switchboard.web import WebServices, setup_web
@@ -20,9 +21,11 @@ Client = TestClient[web.Request, web.Application]
 
 
 @asynccontextmanager
-async def restarted(services: WebServices, tmp_path: Path) -> AsyncIterator[Client]:
-    """A second app (same secret) on a new store instance over the same file."""
-    async with WebStore(tmp_path / "web" / "web.sqlite3") as store:
+async def restarted(
+    services: WebServices, storage: Storage, tmp_path: Path
+) -> AsyncIterator[Client]:
+    """A second app (same secret) on a new store instance over the same file (or database)."""
+    async with storage.web_store(tmp_path / "web" / "web.sqlite3") as store:
         app = web.Application()
         setup_web(app, dataclasses.replace(services, store=store))
         async with TestClient(TestServer(app, host="127.0.0.1")) as c:
@@ -30,7 +33,7 @@ async def restarted(services: WebServices, tmp_path: Path) -> AsyncIterator[Clie
 
 
 async def test_logout_survives_restart(
-    client: Client, services: WebServices, tmp_path: Path
+    client: Client, services: WebServices, storage: Storage, tmp_path: Path
 ) -> None:
     """A logged-out token is refused after a restart; another session of the user still works."""
     tokens = []
@@ -39,35 +42,38 @@ async def test_logout_survives_restart(
         tokens.append((await resp.json())["token"])
     gone, kept = ({"Authorization": f"Bearer {t}"} for t in tokens)
     assert (await client.post("/api/logout", headers=gone)).status == 200
-    async with restarted(services, tmp_path) as other:
+    async with restarted(services, storage, tmp_path) as other:
         resp = await other.get("/api/me", headers=gone)
         assert resp.status == 401 and (await resp.json())["error_id"] == "session-expired"
         assert (await other.get("/api/me", headers=kept)).status == 200
 
 
 async def test_failed_logins_survive_restart(
-    client: Client, services: WebServices, tmp_path: Path
+    client: Client, services: WebServices, storage: Storage, tmp_path: Path
 ) -> None:
     """Failures before a restart count after it; a good login clears only the user's count."""
     for _ in range(5):
         await client.post("/api/login", json={"user": OWNER, "password": "fel"})
-    async with restarted(services, tmp_path) as other:
+    async with restarted(services, storage, tmp_path) as other:
         resp = await other.post("/api/login", json={"user": OWNER, "password": PASSWORD})
         assert resp.status == 429 and (await resp.json())["error_id"] == "too-many-attempts"
 
 
-async def test_expired_revocations_and_failures_are_purged(tmp_path: Path) -> None:
+async def test_expired_revocations_and_failures_are_purged(
+    storage: Storage, tmp_path: Path
+) -> None:
     """Revocations go once their token has expired; failures once outside the window."""
-    async with WebStore(tmp_path / "web.sqlite3") as store:
+    path = tmp_path / "web.sqlite3"
+    async with storage.web_store(path) as store:
         await store.revoke_session("old", START + timedelta(hours=1), START)
         await store.revoke_session("new", START + timedelta(hours=9), START + timedelta(hours=2))
-        rows = await store.backend.db.execute_fetchall("SELECT sid FROM revoked_sessions")  # type: ignore[attr-defined]
+        rows = await storage.raw("SELECT sid FROM revoked_sessions", path)
         assert [r[0] for r in rows] == ["new"]
         assert await store.session_revoked("new", START + timedelta(hours=9), START)
         await store.add_login_failure(["user:x"], START, START - timedelta(minutes=5))
         later = START + timedelta(minutes=6)
         await store.add_login_failure(["user:y"], later, later - timedelta(minutes=5))
-        rows = await store.backend.db.execute_fetchall("SELECT subject FROM login_failures")  # type: ignore[attr-defined]
+        rows = await storage.raw("SELECT subject FROM login_failures", path)
         assert [r[0] for r in rows] == ["user:y"]
 
 

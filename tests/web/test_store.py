@@ -1,4 +1,7 @@
-"""The web store's schema: a schema-1 database (incidents kept here) still opens and works."""
+"""The web store's schema: a schema-1 database (incidents kept here) still opens and works.
+
+The schema-1 upgrade is SQLite's own history; the other tests run on both engines.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from storekit import Storage
 from webkit import OWNER, START
 
 from routing.models import AbsenceReason, ManualRedirect
+from switchboard.web import store_pg
 from switchboard.web.errors import Unavailable
 from switchboard.web.store import SCHEMA_VERSION, WebStore
 
@@ -27,6 +32,15 @@ SCHEMA_1 = (
         call_json TEXT NOT NULL)""",
     "CREATE TABLE web_schema (version INTEGER NOT NULL)",
 )
+TABLES_SQL = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type='table'",
+    "postgresql": "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+}
+NEWER_SCHEMA_SQL = {  # behind the store's back: the database says it is one version ahead
+    "sqlite": f"UPDATE web_schema SET version = {SCHEMA_VERSION + 1}",
+    "postgresql": f"INSERT INTO {store_pg.VERSION_TABLE} (version, applied_at)"
+    f" VALUES ({store_pg.SCHEMA_VERSION + 1}, 'x')",
+}
 
 
 def make_schema_1(path: Path) -> None:
@@ -84,25 +98,22 @@ async def test_schema_1_database_migrates_and_keeps_its_old_incidents(
     assert table_rows(path, "SELECT version FROM web_schema") == [(SCHEMA_VERSION,)]
 
 
-async def test_new_database_has_no_incidents_table(tmp_path: Path) -> None:
+async def test_new_database_has_no_incidents_table(storage: Storage, tmp_path: Path) -> None:
     """Incidents live in the call log only: a fresh web store does not create a table for them."""
     path = tmp_path / "web.sqlite3"
-    async with WebStore(path):
+    async with storage.web_store(path):
         pass
-    names = {r[0] for r in table_rows(path, "SELECT name FROM sqlite_master WHERE type='table'")}
+    names = {r[0] for r in await storage.raw(TABLES_SQL[storage.engine], path)}
     assert "incidents" not in names and {"manual_redirects", "overrides"} <= names
 
 
-async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+async def test_newer_schema_is_refused(storage: Storage, tmp_path: Path) -> None:
     """A database from a newer version is not touched."""
     path = tmp_path / "web.sqlite3"
-    async with WebStore(path):
+    async with storage.web_store(path):
         pass
-    db = sqlite3.connect(path)
-    with db:
-        db.execute("UPDATE web_schema SET version = ?", (SCHEMA_VERSION + 1,))
-    db.close()
-    store = WebStore(path)
+    await storage.raw(NEWER_SCHEMA_SQL[storage.engine], path)
+    store = storage.web_store(path)
     with pytest.raises(Unavailable, match="newer"):
         await store.open()
     await store.close()

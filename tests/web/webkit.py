@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
+from storekit import Storage
+
 from switchboard.config import Config
-from switchboard.telephony.calllog import CallEntry, CallLogStore
+from switchboard.telephony.calllog import CallEntry, CallLogStorage
 from switchboard.web.auth import Account, Accounts, Role, hash_password
 from switchboard.web.services import IcsPresence, WebServices
 from switchboard.web.store import WebStore
@@ -100,9 +102,9 @@ def sample_calls() -> list[CallEntry]:
     ]
 
 
-async def open_call_log(config: Config, tmp: Path) -> CallLogStore:
-    """A real call log on a temporary SQLite file holding `sample_calls()`."""
-    store = CallLogStore(tmp / "calllog.sqlite3", org_code=config.org.code)
+async def open_call_log(config: Config, storage: Storage, tmp: Path) -> CallLogStorage:
+    """A real call log holding `sample_calls()` (on SQLite in a temporary file)."""
+    store = storage.call_log(tmp / "calllog.sqlite3", org_code=config.org.code)
     await store.open()
     for entry in sample_calls():
         await store.record(entry)
@@ -165,11 +167,11 @@ def put_message(spool: Path, mailbox: str, n: int, origtime: int, caller: str) -
 
 
 async def open_register(
-    config: Config, tmp: Path, now: datetime, registrars: tuple[str, ...]
+    config: Config, storage: Storage, tmp: Path, now: datetime, registrars: tuple[str, ...]
 ) -> Register:
     """A register with two messages for Anna Andersson's mailbox taken in from a spool."""
     settings = dataclasses.replace(config.voicemail, registrars=registrars)
-    reg = await Register.open(config.org, settings, tmp / "vm" / "register.sqlite3")
+    reg = await storage.open_register(config.org, settings)
     spool = tmp / "spool"
     base = int((now - timedelta(hours=2)).timestamp())
     put_message(spool, "83012", 0, base, '"Örjan Öst" <0701234567>')
@@ -183,10 +185,10 @@ def make_services(
     store: WebStore,
     reg: Register | None,
     clock: FakeClock,
-    call_log: CallLogStore,
+    call_log: CallLogStorage,
     spool: Path | None = None,
 ) -> WebServices:
-    """Real ICS presence, SQLite stores and call log; a fake clock."""
+    """Real ICS presence, the given stores and call log; a fake clock."""
     return WebServices(
         config=config,
         presence=IcsPresence(config),
