@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,12 +34,12 @@ sys.path[:0] = [
 ]
 
 import asyncpg  # noqa: E402
-from bench_voicemail import fill_spool, organisation  # noqa: E402
+from bench_voicemail import fill_spool, organisation, seed_rows  # noqa: E402
 
 from voicemail.intake import SpoolIntake  # noqa: E402
 from voicemail.models import RecordStatus, VoicemailSettings  # noqa: E402
 from voicemail.service import Register  # noqa: E402
-from voicemail.store import RegisterStore, SqliteStore, to_db_time  # noqa: E402
+from voicemail.store import RegisterStore, SqliteStore  # noqa: E402
 from voicemail.store_pg import PostgresStore  # noqa: E402
 
 LATER = datetime(2030, 1, 1, tzinfo=UTC)
@@ -50,27 +50,6 @@ COLUMNS = (
     "spool_fields", "status", "classification", "summary", "classified_at",
 )  # fmt: skip
 StoreFactory = Callable[[str], RegisterStore]
-
-
-def seed_rows(count: int, awaiting_share: float = 0.05) -> list[tuple[object, ...]]:
-    """`count` record rows, 5 % awaiting classification, 7 minutes apart."""
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    every = max(1, round(1 / awaiting_share))
-    rows: list[tuple[object, ...]] = []
-    for n in range(count):
-        arrived = start + timedelta(minutes=7 * n)
-        status = "awaiting_classification" if n % every == 0 else "classified"
-        cls = None if status != "classified" else "public_minor_importance"
-        rows.append(
-            (
-                f"BEN-RÖST-{arrived.year}-{n + 1:06d}", "BEN-RÖST", arrived.year, n + 1,
-                f"{n}-bench", f"{n}-bench", f"{n:064x}", to_db_time(arrived), to_db_time(arrived),
-                "default", f"830{n % 50:02d}", f"user{n % 50}", '"Örjan Öst" <0701234567>',
-                "+46701234567", "Örjan Öst", 9, f"{n:064x}", 144000, "wav", "[]", status, cls,
-                "Benchmark" if cls else None, to_db_time(arrived) if cls else None,
-            )
-        )  # fmt: skip
-    return rows
 
 
 async def seed_sqlite(path: Path, rows: list[tuple[object, ...]]) -> None:

@@ -107,15 +107,14 @@ async def bench_intake(root: Path, count: int, audio_bytes: int) -> float:
     return count / elapsed
 
 
-def seed_records(db: Path, count: int, awaiting_share: float) -> None:
-    """Bulk rows straight into the records table (the queue query does not read the audit trail)."""
-    con = sqlite3.connect(db)
+def seed_rows(count: int, awaiting_share: float = 0.05) -> list[tuple[object, ...]]:
+    """`count` record rows, 5 % awaiting classification, 7 minutes apart."""
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    awaiting_every = max(1, round(1 / awaiting_share))
-    rows = []
+    every = max(1, round(1 / awaiting_share))
+    rows: list[tuple[object, ...]] = []
     for n in range(count):
         arrived = start + timedelta(minutes=7 * n)
-        status = "awaiting_classification" if n % awaiting_every == 0 else "classified"
+        status = "awaiting_classification" if n % every == 0 else "classified"
         cls = None if status != "classified" else "public_minor_importance"
         rows.append(
             (
@@ -126,6 +125,13 @@ def seed_records(db: Path, count: int, awaiting_share: float) -> None:
                 "Benchmark" if cls else None, to_db_time(arrived) if cls else None,
             )
         )  # fmt: skip
+    return rows
+
+
+def seed_records(db: Path, count: int, awaiting_share: float) -> None:
+    """Bulk rows straight into the records table (the queue query does not read the audit trail)."""
+    con = sqlite3.connect(db)
+    rows = seed_rows(count, awaiting_share)
     with con:
         con.executemany(
             "INSERT INTO records (registration_number, reg_prefix, reg_year, reg_seq, intake_key,"
