@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 
@@ -18,11 +17,13 @@ from calendar_sync.batches import fetch_in_batches
 from calendar_sync.errors import (
     CalendarAuthFailed,
     CalendarError,
+    CalendarParseError,
     CalendarUnavailable,
     MailboxNotFound,
 )
 from calendar_sync.sources import GraphSettings
 from calendar_sync.status import named_status
+from calendar_sync.zones import zone
 from routing.models import CalendarBlock
 
 log = logging.getLogger(__name__)
@@ -31,19 +32,6 @@ SOURCE = "graph"
 ScheduleResult = list[CalendarBlock] | CalendarError
 Sleep = Callable[[float], Awaitable[None]]
 
-# Graph answers in the zone asked for with `Prefer: outlook.timezone`; these cover servers that
-# ignore it and answer in a Windows zone name.
-_WINDOWS_ZONES = {
-    "UTC": "UTC",
-    "Coordinated Universal Time": "UTC",
-    "W. Europe Standard Time": "Europe/Stockholm",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Romance Standard Time": "Europe/Paris",
-    "GMT Standard Time": "Europe/London",
-    "FLE Standard Time": "Europe/Helsinki",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "Eastern Standard Time": "America/New_York",
-}
 _NOT_FOUND_CODES = {"ErrorMailRecipientNotFound", "ErrorInvalidSmtpAddress", "ErrorItemNotFound"}
 
 
@@ -54,12 +42,9 @@ def _parse_time(value: Any, default_zone: str) -> datetime:
     # Graph writes seven fractional digits; Python 3.11's fromisoformat accepts them.
     parsed = datetime.fromisoformat(value["dateTime"])
     if parsed.tzinfo is None:
-        name = str(value.get("timeZone") or default_zone)
-        try:
-            zone = ZoneInfo(_WINDOWS_ZONES.get(name, name))
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {name!r}") from exc
-        parsed = parsed.replace(tzinfo=zone)
+        # Graph answers in the zone asked for with `Prefer: outlook.timezone`; a server that
+        # ignores it answers in the mailbox's zone, by its Windows name.
+        parsed = parsed.replace(tzinfo=zone(str(value.get("timeZone") or default_zone)))
     return parsed.astimezone(UTC)
 
 
@@ -197,8 +182,8 @@ class GraphClient:
                 continue
             try:
                 out[schedule] = blocks_from_schedule(info)
-            except ValueError as exc:
-                out[schedule] = CalendarUnavailable(SOURCE, f"{schedule}: {exc}")
+            except ValueError as exc:  # this schedule's answer only; the others stand
+                out[schedule] = CalendarParseError(SOURCE, f"{schedule}: {exc}")
         return out
 
     async def _post_schedule(

@@ -5,40 +5,39 @@ from __future__ import annotations
 import logging
 import re
 import zoneinfo
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
 from typing import Any
 
 import icalendar
 import recurring_ical_events
-from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+from icalendar.parser import Contentlines
 
 from calendar_sync.errors import CalendarParseError
 from calendar_sync.status import event_status
+from calendar_sync.zones import known_zone
 from routing.models import CalendarBlock
 
 log = logging.getLogger(__name__)
 
-_FOLD = re.compile(rb"\r?\n[ \t]")
+# icalendar's unfolding, `(\r?\n)+[ \t]`, written so that a run of bare newlines stays linear.
+_FOLD = re.compile(rb"(?:(?<!\n)\r\n|(?<![\r\n])\n)(?:\r?\n)*[ \t]")
 _TZID_PARAM = re.compile(r";TZID=(\"?)([^;:\"]+)\1")
 _PRIVATE_CLASSES = frozenset({"PRIVATE", "CONFIDENTIAL"})
 
 
-@cache
-def _iana_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+def _content_lines(text: str) -> list[str]:
+    """Unfolded content lines, cut where icalendar cuts them: at CRLF or LF only.
+
+    Not str.splitlines(): it also cuts at U+2028, U+0085, form feed … which Outlook leaves
+    inside a SUMMARY pasted from Word or a web page.
+    """
+    # icalendar's own unfolding and line split (`\r?\n`); the classmethod is untyped upstream.
+    lines: list[str] = Contentlines.from_ical(text)  # type: ignore[no-untyped-call]
+    return [str(line) for line in lines if line]
 
 
-def known_zone(tzid: str) -> str | None:
-    """The IANA name for a TZID that is an IANA name or one of Outlook's Windows zone names."""
-    tzid = tzid.strip()
-    if tzid in _iana_zones():
-        return tzid
-    iana = WINDOWS_TO_OLSON.get(tzid)
-    return iana if iana in _iana_zones() else None
-
-
-def _replace_known_timezones(text: str) -> str:
+def _replace_known_timezones(lines: Iterable[str]) -> str:
     """Drop VTIMEZONE blocks of known zones and point TZID parameters at the IANA zone.
 
     Outlook's VTIMEZONE rules start in 1601, and every UTC-offset lookup through them walks the
@@ -47,7 +46,7 @@ def _replace_known_timezones(text: str) -> str:
     """
     out: list[str] = []
     block: list[str] | None = None
-    for line in text.splitlines():
+    for line in lines:
         if block is not None:
             block.append(line)
             if line.upper().startswith("END:VTIMEZONE"):
@@ -86,13 +85,16 @@ def _aware(value: date | datetime, tz: zoneinfo.ZoneInfo) -> datetime:
 def load_calendar(data: bytes, source: str = "calendar") -> icalendar.Calendar:
     """Parse iCalendar bytes (CRLF or LF) into a Calendar, or raise CalendarParseError."""
     try:
+        # Unfolded as bytes: writers that fold at 75 octets at times cut a UTF-8 sequence in two.
         text = _FOLD.sub(b"", data).decode("utf-8", errors="replace")
     except Exception as exc:  # pragma: no cover - bytes.decode with replace cannot fail
         raise CalendarParseError(source, f"not text: {exc}") from None
     if not text.lstrip("\ufeff \r\n\t").upper().startswith("BEGIN:VCALENDAR"):
         raise CalendarParseError(source, "not an iCalendar file (no BEGIN:VCALENDAR)")
     try:
-        cal = icalendar.Calendar.from_ical(_replace_known_timezones(text.lstrip("\ufeff")))
+        cal = icalendar.Calendar.from_ical(
+            _replace_known_timezones(_content_lines(text.lstrip("\ufeff")))
+        )
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError … on bad input
         raise CalendarParseError(source, f"invalid iCalendar: {exc}") from None
     if not isinstance(cal, icalendar.Calendar):

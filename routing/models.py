@@ -91,7 +91,6 @@ class Policy:
     international_calls: Literal["blocked", "allowed"] = "blocked"
     premium_rate: Literal["blocked", "allowed"] = "blocked"
     voicemail_extension_users: bool = True  # ALV-12 global switch
-    max_calendar_age_s: float | None = None  # staleness limit seen by the decision
 
 
 @dataclass(frozen=True, slots=True)

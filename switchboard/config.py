@@ -280,10 +280,13 @@ def load_config(folder: str | Path) -> Config:
                 continue
             parsed.extend((str(w), _REASONS[reason_name]) for w in words)
         reason_codes = tuple(parsed)
-    max_age = cal_raw.get("max_age_s")
-    if max_age is not None and (not isinstance(max_age, int | float) or max_age <= 0):
-        o.err("calendar.max_age_s", "must be a positive number of seconds")
-        max_age = None
+    if "max_age_s" in cal_raw:
+        # Never took effect: how old a calendar may get is set per source, where it is polled.
+        o.err(
+            "calendar.max_age_s",
+            "is not used: set max_age under calendar_sources.<source> "
+            "(e.g. calendar_sources.exchange.max_age: 15m)",
+        )
 
     policy = Policy(
         timezone=tz,
@@ -291,7 +294,6 @@ def load_config(folder: str | Path) -> Config:
         international_calls="allowed" if international == "allowed" else "blocked",
         premium_rate="allowed" if premium == "allowed" else "blocked",
         voicemail_extension_users=vm_enabled,
-        max_calendar_age_s=float(max_age) if max_age is not None else None,
     )
     rules = PresenceRules(
         timezone=tz,

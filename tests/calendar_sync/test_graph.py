@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from calendar_sync.errors import CalendarAuthFailed, CalendarUnavailable, MailboxNotFound
+from calendar_sync.errors import (
+    CalendarAuthFailed,
+    CalendarParseError,
+    CalendarUnavailable,
+    MailboxNotFound,
+)
 from calendar_sync.graph import GraphClient, blocks_from_schedule
 from calendar_sync.sources import GraphSettings, Secret
 from routing.models import BusyStatus
@@ -163,6 +168,38 @@ async def test_documented_response_in_pacific_time(
     assert adele[0].subject == "Let's go for lunch"
     megan = result["meganb@contoso.onmicrosoft.com"]
     assert isinstance(megan, list) and len(megan) == 5
+
+
+async def test_any_windows_zone_name_and_an_unknown_one_per_schedule(
+    graph: tuple[GraphServer, GraphClient, FakeTime],
+) -> None:
+    """Items in "E. Europe Standard Time" or any other Windows zone read; an unknown zone fails
+    only its own schedule, with an error naming the zone."""
+    server, client, _ = graph
+    raw = (FIXTURES / "graph" / "getschedule_response_windows_zones.json").read_text()
+    server.raw_schedule = json.loads(raw)
+    ids = [
+        "elin.ek@contoso.se",
+        "piotr.nowak@contoso.se",
+        "custom.zone@contoso.se",
+        "anna@contoso.se",
+    ]
+    result = await client.fetch(ids, *WINDOW)
+    elin, piotr, custom, anna = (result[i] for i in ids)
+    assert isinstance(elin, list)
+    assert [(b.start, b.end, b.status, b.subject) for b in elin] == [
+        (T0, T0 + timedelta(minutes=90), BusyStatus.BUSY, "Styrgruppsmöte"),  # 09:00 at +02:00
+        (
+            datetime(2026, 1, 6, 22, 0, tzinfo=UTC),
+            datetime(2026, 1, 8, 22, 0, tzinfo=UTC),
+            BusyStatus.OOF,
+            "Semester",
+        ),
+    ]
+    assert isinstance(piotr, list) and piotr[0].start == T0  # 08:00 at +01:00
+    assert isinstance(anna, list) and anna[0].start == datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
+    assert isinstance(custom, CalendarParseError)
+    assert "custom.zone@contoso.se" in str(custom) and "'Customized Time Zone'" in str(custom)
 
 
 def test_private_item_subject_hidden_even_if_sent() -> None:

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from calendar_sync.errors import CalendarParseError
-from calendar_sync.ics import known_zone, parse_ics
+from calendar_sync.ics import parse_ics
 from calendar_sync.status import event_status, named_status
+from calendar_sync.zones import known_zone, zone
 from routing.models import BusyStatus
 from tests.conftest import FIXTURES
 from tests.core.helpers import TZ, local
@@ -65,6 +66,16 @@ def test_windows_tzid_mapped_to_iana_across_dst() -> None:
     assert before.start.astimezone(TZ).hour == after.start.astimezone(TZ).hour == 10
 
 
+def test_one_zone_mapping_for_ics_and_graph() -> None:
+    """IANA names pass; every Windows name icalendar knows maps; unknown names are refused."""
+    assert known_zone("Europe/Stockholm") == "Europe/Stockholm"
+    assert known_zone("E. Europe Standard Time") == "Europe/Chisinau"
+    assert known_zone("Coordinated Universal Time") == "Etc/UTC"
+    assert zone(" W. Europe Standard Time ").key == "Europe/Berlin"
+    with pytest.raises(ValueError, match="'Customized Time Zone'"):
+        zone("Customized Time Zone")
+
+
 def test_dst_weekly_meeting_over_last_sunday_of_march_and_october() -> None:
     """Events across the last Sunday of October 2026 and March 2027 keep their local time."""
     found = blocks("outlook_dst_weekly_march_october.ics")
@@ -99,6 +110,39 @@ def test_alv07_free_reminder_parsed_as_free() -> None:
     found = blocks("outlook_weekly_exdate_moved_private_semester.ics")
     reminder = next(b for b in found if b.subject and b.subject.startswith("Påminnelse"))
     assert reminder.status is BusyStatus.FREE
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\n"], ids=["crlf", "lf"])
+def test_unicode_line_breaks_inside_summary_do_not_cut_the_line(newline: bytes) -> None:
+    """U+2028, U+0085, form feed, vertical tab, U+2029 in a SUMMARY are text, not line ends."""
+    data = (ICS / "outlook_summary_unicode_line_breaks.ics").read_bytes()
+    found = parse_ics(data.replace(b"\r\n", newline), *WINDOW, TZ)
+    assert [(b.start, b.end, b.status, b.subject) for b in found] == [
+        (
+            local(2026, 11, 24, 10, 0),
+            local(2026, 11, 24, 11, 30),
+            BusyStatus.BUSY,
+            "Bygglovsmöte\u2028Stora Holmen 1:12",
+        ),
+        (
+            local(2026, 11, 24, 13, 0),
+            local(2026, 11, 24, 16, 0),
+            BusyStatus.OOF,
+            "Tjänsteresa\x85 Gävle",
+        ),
+        (
+            local(2026, 11, 25, 9, 0),
+            local(2026, 11, 25, 12, 0),
+            BusyStatus.BUSY,
+            "Utbildning\x0cExcel del 2",
+        ),
+        (
+            local(2026, 11, 25, 13, 0),
+            local(2026, 11, 25, 15, 0),
+            BusyStatus.BUSY,
+            "Ledningsgrupp\x0bAgenda: budget 2027\u2029 uppföljning av delårsrapporten för oktober",
+        ),
+    ]
 
 
 @pytest.mark.parametrize(
