@@ -1,16 +1,25 @@
-"""The routing decision (ALV-01, 04, 05, 06, 08, 19, 21, 22; HAL-03, HAL-09; NUM-01)."""
+"""The routing decision (ALV-01, 04, 05, 06, 08, 19, 21, 22; HAL-01, 03, 09; NUM-01)."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from routing.decide import decide
-from routing.models import Action, BusyStatus, Call, NumberKind, PresenceBook
+from routing.models import Action, BusyStatus, Call, Directory, NumberKind, PresenceBook
+from switchboard.config import ConfigError, load_config
+from tests.conftest import ROOT
 from tests.core.helpers import (
     ANNA,
     BERTIL,
+    BYGGLOV,
     CECILIA,
     DAVID,
+    HEMTJANST,
+    PLAN,
     POLICY,
     block,
     book,
@@ -145,6 +154,73 @@ def test_hal09_premium_rate_blocked_unless_approved() -> None:
     )
 
 
+# Callers that are no user's number: no caller id, an unassigned internal number, a shared
+# phone, an external fixed number, an external mobile and a foreign number.
+CALLERS_WITHOUT_A_USER = (
+    None,
+    "",
+    "026-830 99",
+    "070-555 00 01",
+    "08-123 456 78",
+    "073-111 22 33",
+    "+45 33 12 34 56",
+)
+
+
+@pytest.mark.parametrize("caller", CALLERS_WITHOUT_A_USER)
+def test_alv19_caller_without_a_user_cannot_call_abroad(caller: str | None) -> None:
+    """ALV-19: with international calls blocked, only an unlocked user's number may call abroad."""
+    d = decide(Call("+49 30 1234567", caller=caller), directory(), EMPTY, POLICY, NOW)
+    assert (d.action, d.number_kind, d.reason, d.user) == (
+        Action.REJECT,
+        NumberKind.INTERNATIONAL,
+        "international_blocked",
+        None,
+    )
+    assert d.ring == () and d.target is None
+    assert d.message is not None and d.message.startswith("Samtal till utlandet är spärrade.")
+
+
+@pytest.mark.parametrize("caller", CALLERS_WITHOUT_A_USER)
+def test_hal09_caller_without_a_user_cannot_call_premium_rate(caller: str | None) -> None:
+    """HAL-09: with premium rate blocked, only an approved user's number may call 0900/0939/0944."""
+    for number in ("0900-123 45 67", "0939-123 45 67", "0944-123 45 67"):
+        d = decide(Call(number, caller=caller), directory(), EMPTY, POLICY, NOW)
+        assert (d.action, d.number_kind, d.reason, d.user) == (
+            Action.REJECT,
+            NumberKind.PREMIUM_RATE,
+            "premium_rate_blocked",
+            None,
+        ), number
+        assert d.ring == () and d.target is None
+
+
+def test_alv21_alv22_blocked_shared_phone_is_never_rung() -> None:
+    """ALV-21 / ALV-22: a blocked (spärrad) shared phone is unreachable: to the switchboard."""
+    blocked_phone = replace(HEMTJANST, blocked=True)
+    d = Directory.build(
+        (ANNA, BERTIL, CECILIA, DAVID), (BYGGLOV,), (blocked_phone,), "+462683000", PLAN
+    )
+    for presence in (EMPTY, book({"hemtjanst-nord": MEETING, "anna.andersson": MEETING})):
+        decision = decide(Call("070-555 00 01"), d, presence, POLICY, NOW)
+        assert (
+            decision.action,
+            decision.number_kind,
+            decision.owner,
+            decision.reason,
+            decision.next,
+            decision.target,
+        ) == (
+            Action.TRANSFER,
+            NumberKind.SHARED_PHONE,
+            "hemtjanst-nord",
+            "blocked",
+            "transfer",
+            "+462683000",
+        )
+        assert decision.ring == () and decision.user is None
+
+
 def test_num01_unknown_and_invalid_numbers_have_clear_outcomes() -> None:
     """NUM-01: unassigned internal numbers go to the switchboard; invalid ones are rejected."""
     un = decide(Call("026-830 99"), directory(), EMPTY, POLICY, NOW)
@@ -177,9 +253,50 @@ def test_hv05_forward_override_sends_the_call_there() -> None:
     assert (d.action, d.target) == (Action.REDIRECT, "+46739876543")
 
 
-def test_hal01_personal_subscription_always_follows_calendar() -> None:
-    """HAL-01: redirection is on for every personal subscription (the loader refuses 'redirect: false')."""
-    assert all(u.redirect_enabled for u in (ANNA, BERTIL, CECILIA, DAVID))
+@pytest.mark.parametrize("org", ["alvkarleby", "hallsberg"])
+def test_hal01_every_personal_subscription_is_redirected_by_its_calendar(org: str) -> None:
+    """HAL-01: as loaded, every personal extension is redirected by a meeting (blocked: ALV-21)."""
+    config = load_config(ROOT / "config" / org)
+    users, policy = config.directory.users, config.org.policy
+    everyone_busy = book({u.id: MEETING for u in users})
+    for user in users:
+        assert user.redirect_enabled, user.id
+        d = decide(Call(user.extension or ""), config.directory, everyone_busy, policy, NOW)
+        assert d.user == user.id and d.ring == ()
+        if user.blocked:  # ALV-21 comes first: a blocked subscription is unreachable
+            assert d.reason == "blocked"
+        else:
+            assert (d.action, d.reason, d.until) == (
+                Action.REDIRECT,
+                "meeting",
+                local(2026, 11, 24, 14, 30),
+            )
+
+
+@pytest.mark.parametrize("value", ["false", "no", "0"])
+def test_hal01_config_that_disables_redirection_is_an_error(tmp_path: Path, value: str) -> None:
+    """HAL-01: `redirect:` set to anything but true on a personal subscription refuses to load."""
+    org = tmp_path / "alvkarleby"
+    shutil.copytree(ROOT / "config" / "alvkarleby", org, ignore=shutil.ignore_patterns("data"))
+    yaml_path = org / "directory.yaml"
+    text = yaml_path.read_text(encoding="utf-8")
+    assert text.count("- id: bertil.berg\n") == 1
+    yaml_path.write_text(
+        text.replace("- id: bertil.berg\n", f"- id: bertil.berg\n  redirect: {value}\n"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(org)
+    [line] = caught.value.problems
+    assert line.startswith(f"{yaml_path}:") and "users[1].redirect:" in line
+    assert "HAL-01" in line
+    # the same folder with redirection left on (explicitly) loads
+    yaml_path.write_text(
+        text.replace("- id: bertil.berg\n", "- id: bertil.berg\n  redirect: true\n"),
+        encoding="utf-8",
+    )
+    bertil = load_config(org).directory.user("bertil.berg")
+    assert bertil is not None and bertil.redirect_enabled
 
 
 def test_decision_json_has_the_contract_fields() -> None:

@@ -147,6 +147,48 @@ async def test_rec04_disposal_never_touches_unclassified(register: Register, spo
     assert (await register.verify()).ok
 
 
+async def test_rec04_disposal_run_audit_names_rule_when_and_what(
+    register: Register, spool: Path
+) -> None:
+    """REC-04: a disposal run is logged: what was disposed, when, and under which rule."""
+    t = int(T0.timestamp())
+    internal, private, minor = await take(register, spool, t, t + 1, t + 2)
+    await register.classify(
+        internal.id, Classification.NOT_PUBLIC_INTERNAL, REGISTRAR, T0, "Internt"
+    )
+    await register.classify(private.id, Classification.NOT_PUBLIC_PRIVATE, REGISTRAR, T0, "Privat")
+    await register.classify(minor.id, Classification.PUBLIC_MINOR, REGISTRAR, T0, "Felringning")
+    run_at = T0 + timedelta(days=100)
+    done = await register.dispose(run_at, "sys")
+    expected = {internal.id: "ej-allman-90d", private.id: "privat-30d"}
+    assert {d.record.id: d.rule for d in done} == expected
+    numbers = [internal.registration_number, private.registration_number]  # rule order
+    # each disposed record: its own event, at the run's time, naming the rule; the record keeps it
+    for record_id, rule in expected.items():
+        [event] = [
+            e for e in await register.store.events(record_id) if e.action == "record.disposed"
+        ]
+        assert (event.actor, event.at, event.record_id) == ("sys", run_at, record_id)
+        assert event.after is not None and event.after["rule"] == rule
+        assert event.after["disposal_rule"] == rule and event.after["status"] == "disposed"
+        assert event.before is not None and event.before["disposal_rule"] is None
+        kept = await register.get(record_id)
+        assert (kept.disposal_rule, kept.disposed_at) == (rule, run_at)
+    assert not [e for e in await register.store.events(minor.id) if e.action == "record.disposed"]
+    # the run itself: started with the records and the rules, finished with what was disposed
+    run = [e for e in await register.store.events() if e.action.startswith("disposal.run")]
+    assert [(e.action, e.actor, e.at, e.record_id) for e in run] == [
+        ("disposal.run_started", "sys", run_at, None),
+        ("disposal.run_finished", "sys", run_at, None),
+    ]
+    started, finished = run
+    assert started.after is not None and finished.after is not None
+    assert started.after["records"] == numbers
+    assert started.after["rules"] == ["ej-allman-90d", "privat-30d"]
+    assert finished.after["disposed"] == numbers
+    assert (await register.verify()).ok
+
+
 async def test_rec03_audit_chain_detects_tampering(
     register: Register, spool: Path, storage: Storage
 ) -> None:
