@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import multiprocessing as mp
 import statistics
 import time
@@ -17,6 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from routing.effective import effective_state
 from routing.models import AbsenceReason, Directory, ManualRedirect, PresenceBook, User
 from switchboard.config import load_config
 from switchboard.telephony.ami import AmiClient
@@ -63,7 +65,7 @@ def _report(label: str, n: int, elapsed: float, latencies: list[float]) -> None:
 
 async def _service(port: int, secret: str, sim: SimulatedAsterisk | None) -> TelephonyService:
     org = load_config(ROOT / "config" / "alvkarleby").org
-    book = _book()
+    state = effective_state(org, {}, _book().manual)
     settings = TelephonySettings()
     if sim is None:
         from dataclasses import replace
@@ -71,7 +73,7 @@ async def _service(port: int, secret: str, sim: SimulatedAsterisk | None) -> Tel
         from switchboard.telephony.ami import AmiSettings
 
         settings = replace(settings, platform="asterisk", ami=AmiSettings(port=port, secret=secret))
-    svc = TelephonyService(org, settings, lambda: book, lambda: NOW, simulated=sim)
+    svc = TelephonyService(org, settings, lambda: state, lambda: NOW, simulated=sim)
     svc.controller.keep_latencies = True
     await svc.start()
     await asyncio.wait_for(svc.mirrored.wait(), 10)
@@ -129,7 +131,8 @@ async def bench_calls_separate_process(n: int) -> None:
 
 async def bench_resync(users: int = 10_000) -> None:
     """A full resync of `users` users, half redirected: into an empty AstDB, then unchanged."""
-    base = load_config(ROOT / "config" / "alvkarleby").org.directory
+    base_org = load_config(ROOT / "config" / "alvkarleby").org
+    base = base_org.directory
     people = tuple(
         User(
             id=f"u{i}",
@@ -145,12 +148,12 @@ async def bench_resync(users: int = 10_000) -> None:
         u.id: ManualRedirect(u.id, AbsenceReason.MEETING, NOW + timedelta(hours=2), set_at=NOW)
         for u in people[::2]
     }
-    book = PresenceBook({}, manual)
+    state = effective_state(dataclasses.replace(base_org, directory=directory), {}, manual)
     sim = SimulatedAsterisk(secret="b")
     await sim.start()
     client = AmiClient(action_timeout=30)
     await client.connect("127.0.0.1", sim.port, "switchboard", "b")
-    mirror = StateMirror(directory, lambda: book, ZoneInfo("Europe/Stockholm"), lambda: NOW)
+    mirror = StateMirror(lambda: state, ZoneInfo("Europe/Stockholm"), lambda: NOW)
     t0 = time.perf_counter()
     writes = await mirror.full_resync(client)
     first = time.perf_counter() - t0

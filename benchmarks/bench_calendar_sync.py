@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from calendar_sync.clock import SystemClock  # noqa: E402
 from calendar_sync.ews import EwsClient  # noqa: E402
 from calendar_sync.feed import IcsFeedClient, IcsFileWatcher, feed_client_session  # noqa: E402
 from calendar_sync.graph import GraphClient  # noqa: E402
@@ -41,7 +42,6 @@ from calendar_sync.service import (  # noqa: E402
     CalendarSync,
     SourceCoordinator,
     StaggeredCoordinator,
-    SystemClock,
 )
 from calendar_sync.sources import (  # noqa: E402
     ExchangeSettings,

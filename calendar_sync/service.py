@@ -19,16 +19,16 @@ import logging
 import math
 import random
 import zlib
-from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from calendar_sync.clock import Clock, SystemClock
 from calendar_sync.errors import CalendarError
 from calendar_sync.feed import (
     UNCHANGED,
@@ -52,78 +52,6 @@ from routing.presence import PresenceRules, build_user_presence
 log = logging.getLogger(__name__)
 
 Normalise = Callable[[str], str | None]
-
-
-# ---------------------------------------------------------------- clocks
-
-
-class Clock(ABC):
-    """The one clock of the sync loop: aware UTC `now()` and a sleep until an instant."""
-
-    @abstractmethod
-    def now(self) -> datetime:
-        """The current instant, aware."""
-
-    @abstractmethod
-    async def sleep_until(self, when: datetime) -> None:
-        """Return at (or soon after) `when`."""
-
-
-class SystemClock(Clock):
-    """Wall-clock time."""
-
-    def now(self) -> datetime:
-        """The current instant in UTC."""
-        return datetime.now(UTC)
-
-    async def sleep_until(self, when: datetime) -> None:
-        """Sleep with asyncio until `when`."""
-        delay = (when - self.now()).total_seconds()
-        await asyncio.sleep(max(0.0, delay))
-
-
-class ManualClock(Clock):
-    """A clock that moves only when told to; sleepers wake as `advance` passes their instant.
-
-    Shipped as a maintained test double: tests and simulations move time with it, never sleep.
-    """
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-        self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> datetime:
-        """The clock's current instant."""
-        return self._now
-
-    async def sleep_until(self, when: datetime) -> None:
-        """Wait until the clock is advanced to `when` or past it."""
-        if when <= self._now:
-            await asyncio.sleep(0)
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (when, next(self._seq), fut))
-        await fut
-
-    def advance(self, delta: timedelta | float) -> None:
-        """Move time forward and wake every sleeper whose instant has come."""
-        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
-        self.set(self._now + step)
-
-    def set(self, when: datetime) -> None:
-        """Move time to `when` (never backwards) and wake due sleepers."""
-        self._now = max(self._now, when)
-        while self._sleepers and self._sleepers[0][0] <= self._now:
-            _, _, fut = heapq.heappop(self._sleepers)
-            if not fut.done():
-                fut.set_result(None)
-
-    @property
-    def next_wakeup(self) -> datetime | None:
-        """The earliest pending sleeper's instant, if any."""
-        live = [w for w, _, f in self._sleepers if not f.done()]
-        return min(live) if live else None
 
 
 # ---------------------------------------------------------------- changes and the channel
@@ -176,24 +104,34 @@ class PresenceChange:
 
 
 class Subscription:
-    """One subscriber's queue of changes; iterate it, and close it (or use `async with`)."""
+    """One subscriber's pending changes, coalesced per user: however long a subscriber stalls,
+    it holds at most one change per user (the first `before`, the latest `after`), so a slow
+    consumer never grows without bound. Iterate it, and close it (or use `async with`)."""
 
     def __init__(self, channel: ChangeChannel) -> None:
         self._channel = channel
-        self._queue: asyncio.Queue[PresenceChange] = asyncio.Queue()
+        self._pending: dict[str, PresenceChange] = {}
+        self._ready = asyncio.Event()
 
     def _put(self, change: PresenceChange) -> None:
-        self._queue.put_nowait(change)
+        earlier = self._pending.pop(change.user_id, None)
+        if earlier is not None:
+            change = dataclasses.replace(change, before=earlier.before)
+        self._pending[change.user_id] = change  # re-inserted: delivered in order of last change
+        self._ready.set()
 
     async def get(self) -> PresenceChange:
         """The next change, waiting for one."""
-        return await self._queue.get()
+        while not self._pending:
+            self._ready.clear()
+            await self._ready.wait()
+        uid = next(iter(self._pending))
+        return self._pending.pop(uid)
 
     def pending(self) -> list[PresenceChange]:
         """Every change already queued, without waiting."""
-        out: list[PresenceChange] = []
-        while not self._queue.empty():
-            out.append(self._queue.get_nowait())
+        out = list(self._pending.values())
+        self._pending.clear()
         return out
 
     def close(self) -> None:
@@ -601,6 +539,8 @@ class CalendarSync:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._collect: list[PresenceChange] | None = None
+        self._unloaded: set[str] = set()  # users whose calendar has not been read yet
+        self.loaded = asyncio.Event()  # set once every user's calendar was read (or failed)
         self.gate: PollGate | None = None  # None: poll every source (one node)
         self.exporter: Exporter | None = None  # receives snapshots after each poll
 
@@ -627,6 +567,9 @@ class CalendarSync:
             presence = UserPresence.of(uid, ())
             self._slots[uid] = _Slot(uid, name, location, max_age, presence)
             self._presence[uid] = presence
+            self._unloaded.add(uid)
+        if self._unloaded:
+            self.loaded.clear()
         kind = StaggeredCoordinator if staggered else SourceCoordinator
         coordinator = kind(self, name, fetcher, poll, locations, self._rng)
         coordinator.partition = partition or name
@@ -678,6 +621,8 @@ class CalendarSync:
         """Start every coordinator and the transition timer as tasks."""
         if self._tasks:
             return
+        if not self._unloaded:
+            self.loaded.set()
         for c in self.coordinators:
             self._tasks.append(asyncio.create_task(c.run(), name=f"calendar-sync-{c.name}"))
         self._tasks.append(asyncio.create_task(self._timer(), name="calendar-sync-timer"))
@@ -819,6 +764,10 @@ class CalendarSync:
         return PresenceState(slot.presence.at(now), slot.failing, slot.error)
 
     def _publish(self, slot: _Slot, now: datetime, cause: str) -> None:
+        if self._unloaded:
+            self._unloaded.discard(slot.user_id)
+            if not self._unloaded:
+                self.loaded.set()
         new = self._evaluate(slot, now)
         if new != slot.state:
             change = PresenceChange(slot.user_id, slot.state, new, cause, slot.source, now)

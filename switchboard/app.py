@@ -15,14 +15,16 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from routing.models import ManualRedirect, PresenceBook, UserPresence
+from calendar_sync.clock import Clock, SystemClock
+from routing.effective import EffectiveState
 from switchboard.config import Config
+from switchboard.effective import EffectiveHub
 from switchboard.leadership import Leadership, SoleLeader, make_leadership
 from switchboard.storage import make_calllog_store, open_register, storage_settings
 from switchboard.telephony.calllog import CallLogStorage
@@ -35,11 +37,23 @@ from voicemail.service import Register
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
+
+class CallableClock(SystemClock):
+    """A `Clock` over a plain `() -> datetime` (sleeps in real time until its `now` passes)."""
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        """What the callable says."""
+        return self._now()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def as_clock(clock: Clock | Callable[[], datetime] | None) -> Clock:
+    """The one clock of the app, from a Clock, a callable, or None (wall-clock time)."""
+    if clock is None:
+        return SystemClock()
+    return clock if isinstance(clock, Clock) else CallableClock(clock)
 
 
 @dataclass
@@ -47,7 +61,9 @@ class Runtime:
     """What the contexts share: set while the app runs, for the handlers and the tests."""
 
     config: Config
-    clock: Clock = _now
+    time: Clock = field(default_factory=SystemClock)
+    first_load_s: float = 30.0  # how long the start waits for every calendar's first read
+    lead_after: asyncio.Event | None = None  # a reload's new app leads once the old one stopped
     intake_interval_s: float = 2.0
     intake_settle_s: float = 2.0
     simulated: SimulatedAsterisk | None = None
@@ -56,7 +72,7 @@ class Runtime:
     renderer: SoundRenderer | None = None
     telephony: TelephonyService | None = None
     calendar: Any = None  # calendar_sync.CalendarSync when it started
-    manual: Callable[[], Mapping[str, ManualRedirect]] = field(default=lambda: {})
+    hub: EffectiveHub | None = None  # the effective state every consumer reads
     web: Any = None  # switchboard.web.WebServices when the web layer is present
     intake_reports: list[IntakeReport] = field(default_factory=list)
     refreshed: list[str] = field(default_factory=list)  # mailboxes sent VoicemailRefresh
@@ -67,24 +83,20 @@ class Runtime:
     calendar_lease: dict[str, Any] = field(default_factory=dict)  # CalendarShare timings
     calendar_share: Any = None  # switchboard.calendar_leases.CalendarShare on PostgreSQL
 
+    def clock(self) -> datetime:
+        """Now, by the app's one clock."""
+        return self.time.now()
+
     @property
     def leading(self) -> bool:
         """Whether this node leads now (holds the AMI connection and the intake)."""
         return self.leadership is not None and self.leadership.is_leader
 
-    def book(self) -> PresenceBook:
-        """Calendar presence plus manual redirects (manual wins while in force)."""
-        if self.calendar is not None:
-            book: PresenceBook = self.calendar.book(self.manual())
-            return book
-        return PresenceBook({}, self.manual())
-
-    def presence(self) -> Mapping[str, UserPresence]:
-        """Calendar presence only (what the web layer adds its manual redirects to)."""
-        if self.calendar is None:
-            return {}
-        users: Mapping[str, UserPresence] = self.calendar.presence
-        return users
+    def state(self) -> EffectiveState:
+        """The effective state (calendar + manual redirects + switches), computed by the hub."""
+        if self.hub is None:
+            raise RuntimeError("the effective state is not running")
+        return self.hub.state()
 
 
 CONFIG = web.AppKey("config", Config)
@@ -136,38 +148,79 @@ async def _register_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _presence_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Calendar sync when the calendar feature is present; manual redirects only otherwise."""
+    """Calendar sync and the effective state over it, the manual redirects and the switches.
+
+    A calendar configuration that cannot start (e.g. missing credentials) stops the start-up
+    with its error: a service that showed everyone available would be worse than none.
+    """
+    from calendar_sync.service import open_calendar_sync
+    from calendar_sync.sources import CalendarSourcesSettings
+
     rt = app[RUNTIME]
     config = rt.config
     async with contextlib.AsyncExitStack() as stack:
+        raw = config.settings.get("calendar_sources")
+        sources = raw if isinstance(raw, CalendarSourcesSettings) else CalendarSourcesSettings()
+        storage = storage_settings(config)
+        shared = storage.engine == "postgresql" and bool(storage.dsn)
+        buckets = rt.calendar_buckets if shared else 1
+        sync = await stack.enter_async_context(
+            open_calendar_sync(config.org, sources, clock=rt.time, buckets=buckets)
+        )
+        if shared and storage.dsn:
+            await _share_calendars(stack, rt, sync, storage.dsn, storage.schema)
+        store = rt.web.store if rt.web is not None else None
+        hub = EffectiveHub(
+            config.org,
+            rt.time,
+            calendar=lambda: sync.presence,
+            manual=store.manual if store is not None else dict,
+            switches=store.overrides if store is not None else dict,
+        )
+        if store is not None:
+            store.watch(hub.notify)
+        changes = sync.subscribe()
+        stack.callback(changes.close)
+        await sync.start()
+        stack.push_async_callback(sync.stop)
+        rt.calendar = sync
         try:
-            from calendar_sync.service import open_calendar_sync
-            from calendar_sync.sources import CalendarSourcesSettings
-
-            raw = config.settings.get("calendar_sources")
-            sources = raw if isinstance(raw, CalendarSourcesSettings) else CalendarSourcesSettings()
-            storage = storage_settings(config)
-            shared = storage.engine == "postgresql" and bool(storage.dsn)
-            buckets = rt.calendar_buckets if shared else 1
-            sync = await stack.enter_async_context(
-                open_calendar_sync(config.org, sources, buckets=buckets)
+            await asyncio.wait_for(sync.loaded.wait(), rt.first_load_s)
+        except TimeoutError:
+            log.warning(
+                "calendars: not every calendar was read within %g s; starting with what is"
+                " known (the rest follows as it arrives)",
+                rt.first_load_s,
             )
-            if shared and storage.dsn:
-                await _share_calendars(stack, rt, sync, storage.dsn, storage.schema)
-            await sync.start()
-            stack.push_async_callback(sync.stop)
-            rt.calendar = sync
-            if rt.web is not None:
-                sub = sync.subscribe()
-                stack.callback(sub.close)
-                rt.web.calendar_changes = sub
-        except Exception as exc:  # the service still routes calls without calendars
-            log.error("calendar sync not started: %s", exc)
+        hub.start()
+        rt.hub = hub
+        if rt.web is not None:
+            rt.web.hub = hub
+        stack.callback(hub.close)
+        tasks = [
+            asyncio.create_task(hub.run(), name="effective-state"),
+            asyncio.create_task(_forward(changes, hub), name="calendar-to-effective"),
+        ]
+        for task in tasks:
+            stack.push_async_callback(_cancel, task)
         try:
             yield
         finally:
             rt.calendar = None
             rt.calendar_share = None
+            rt.hub = None
+
+
+async def _forward(changes: AsyncIterator[Any], hub: EffectiveHub) -> None:
+    """Calendar presence changes are inputs of the effective state."""
+    async for change in changes:
+        hub.notify(change.user_id)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _share_calendars(
@@ -191,7 +244,7 @@ async def run_intake(
     intake: SpoolIntake,
     stop: asyncio.Event,
     interval_s: float,
-    clock: Clock,
+    clock: Callable[[], datetime],
     on_report: Callable[[IntakeReport], Any],
 ) -> None:
     """`SpoolIntake.run` with each pass's report handed on (for VoicemailRefresh)."""
@@ -237,23 +290,16 @@ class LeaderTerm:
         rt = self.rt
         settings = telephony_settings(rt.config)
         async with contextlib.AsyncExitStack() as stack:
-            changes = None
-            if rt.calendar is not None:
-                sub = rt.calendar.subscribe()
-                stack.callback(sub.close)
-                changes = sub
-            manual_changes = None
-            if rt.web is not None:
-                gen = rt.web.store.changes()
-                stack.push_async_callback(gen.aclose)
-                manual_changes = gen
+            assert rt.hub is not None
+            changes = rt.hub.subscribe()
+            stack.callback(changes.close)
             svc = TelephonyService(
                 rt.config.org,
                 settings,
-                rt.book,
+                rt.state,
                 rt.clock,
                 changes=changes,
-                manual_changes=manual_changes,
+                ready=rt.hub.ready,
                 calllog=rt.calllog,
                 renderer=rt.renderer,
                 simulated=rt.simulated,
@@ -322,26 +368,46 @@ async def _leader_ctx(app: web.Application) -> AsyncIterator[None]:
     rt.term = term
     rt.leadership = make_leadership(storage_settings(config), rt.node_id)
     ended = asyncio.Event()
-    election = asyncio.create_task(rt.leadership.run(ended, term.on_change))
+    leadership = rt.leadership
+
+    async def elect() -> None:
+        if rt.lead_after is not None:  # a reload: the old app leads until it has stopped
+            waiters = [
+                asyncio.ensure_future(rt.lead_after.wait()),
+                asyncio.ensure_future(ended.wait()),
+            ]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+            if ended.is_set():
+                return
+        await leadership.run(ended, term.on_change)
+
+    election = asyncio.create_task(elect(), name="leadership")
     try:
-        if isinstance(rt.leadership, SoleLeader):  # one node: lead before serving
+        if isinstance(leadership, SoleLeader) and rt.lead_after is None:  # lead, then serve
             async with asyncio.timeout(30):
                 while not term.terms and not election.done():  # noqa: ASYNC110 - bounded
                     await asyncio.sleep(0.005)
         yield
     finally:
         ended.set()
-        try:
-            await asyncio.wait_for(election, timeout=15)
-        except TimeoutError:
+        done, _ = await asyncio.wait([election], timeout=15)
+        if not done:
             log.error("leadership did not stop within 15 s")
             election.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await election
-        await term.on_change(False)
-        await rt.renderer.close()
-        if rt.simulated is not None:
-            await rt.simulated.close()
+        elif not election.cancelled() and (exc := election.exception()) is not None:
+            log.error("leadership ended with an error: %s: %s", type(exc).__name__, exc)
+        try:
+            await term.on_change(False)
+        finally:
+            await rt.renderer.close()
+            if rt.simulated is not None:
+                await rt.simulated.close()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -368,16 +434,13 @@ def _announce(message: str) -> None:
 
 
 def _setup_web(app: web.Application, rt: Runtime) -> None:
-    """Hand the web layer the services it asks for, when `switchboard.web` is present."""
-    try:
-        from switchboard.web import WebServices, setup_web
-        from switchboard.web.auth import ACCOUNTS_FILE, Accounts, AccountsError, load_accounts
-        from switchboard.web.services import LivePresence
-        from switchboard.web.standalone import dev_password, session_secret
-        from switchboard.web.store import WebStore
-    except ImportError as exc:
-        log.info("web layer not present: %s", exc)
-        return
+    """Hand the web layer the services it asks for."""
+    from switchboard.web import WebServices, setup_web
+    from switchboard.web.auth import ACCOUNTS_FILE, Accounts, AccountsError, load_accounts
+    from switchboard.web.services import LivePresence
+    from switchboard.web.standalone import dev_password, session_secret
+    from switchboard.web.store import WebStore
+
     config = rt.config
     accounts = Accounts.of([])
     path = Path(config.folder) / ACCOUNTS_FILE
@@ -391,7 +454,7 @@ def _setup_web(app: web.Application, rt: Runtime) -> None:
     store = WebStore.for_storage(storage_settings(config), config.org.data_dir)
     services = WebServices(
         config=config,
-        presence=LivePresence(users=rt.presence),
+        presence=LivePresence(users=lambda: rt.calendar.presence if rt.calendar else {}),
         store=store,
         accounts=accounts,
         register=None,  # set once opened (_register_ctx)
@@ -401,7 +464,6 @@ def _setup_web(app: web.Application, rt: Runtime) -> None:
         session_secret=session_secret(_announce),
     )
     rt.web = services
-    rt.manual = store.manual
     setup_web(app, services)
 
 
@@ -409,21 +471,31 @@ def create_app(
     config: Config,
     *,
     simulated: SimulatedAsterisk | None = None,
-    clock: Clock = _now,
+    clock: Clock | Callable[[], datetime] | None = None,
     intake_interval_s: float = 2.0,
     intake_settle_s: float = 2.0,
     web_layer: bool = True,
     node_id: str | None = None,
+    first_load_s: float = 30.0,
+    lead_after: asyncio.Event | None = None,
 ) -> web.Application:
-    """The one composition root shared by `switchboard run` and the tests."""
+    """The one composition root shared by `switchboard run` and the tests.
+
+    `clock` is the app's one clock (calendar sync, the effective state, calls, intake, web):
+    a `calendar_sync.clock.Clock` (e.g. `ManualClock`, `OffsetClock`) or a `() -> datetime`.
+    `lead_after`: do not lead (platform connection, intake) before this event is set — a
+    reload's new app waits for the old one to stop leading.
+    """
     app = web.Application()
     rt = Runtime(
         config,
-        clock=clock,
+        time=as_clock(clock),
+        first_load_s=first_load_s,
         intake_interval_s=intake_interval_s,
         intake_settle_s=intake_settle_s,
         simulated=simulated,
         node_id=node_id,
+        lead_after=lead_after,
         calllog=make_calllog_store(storage_settings(config), config.org.data_dir, config.org.code),
     )
     app[CONFIG] = config

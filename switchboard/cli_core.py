@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from calendar_sync.snapshot import BlockCache, Window, presence_book, read_ics_calendars
-from routing.decide import decide
-from routing.models import Call, PresenceBook, User
+from routing.effective import EffectiveState
+from routing.models import Call, User
 from routing.numbers import normalise
 from routing.wording import absence_message, public_reason
-from switchboard.config import Config, ConfigError, load_config, normaliser
+from switchboard.config import Config, ConfigError, load_config
+from switchboard.state import effective_at
 
 
 def fail(message: str) -> int:
@@ -39,19 +39,6 @@ def parse_at(text: str | None, tz: ZoneInfo) -> datetime:
         return datetime.now(UTC)
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
-
-
-def presence_at(config: Config, now: datetime) -> PresenceBook:
-    """Presence of every user from the ICS calendars, around `now` (cached by content hash)."""
-    window = Window.around(now, config.org.timezone)
-    cache_path = Path(config.org.data_dir) / "cache" / "ics-blocks.json"
-    cache = BlockCache(cache_path)
-    reads = read_ics_calendars(config.directory.users, window, config.org.timezone, cache)
-    try:
-        cache.save(keep={r.digest for r in reads.values() if r.digest})
-    except OSError as exc:
-        print(f"switchboard: warning: calendar cache not saved: {exc}", file=sys.stderr)
-    return presence_book(reads, config.rules, normaliser(config), fetched_at=now)
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -87,26 +74,24 @@ def _route(args: argparse.Namespace) -> int:
     for flag, value in (("--to", args.to), ("--from", args.caller)):
         if value is not None and normalise(value, config.org.plan) is None:
             return fail(f"{flag} {value!r} is not a telephone number")
-    presence = presence_at(config, now)
-    decision = decide(Call(args.to, args.caller), config.directory, presence, config.policy, now)
+    state = asyncio.run(effective_at(config, now))
+    decision = state.decide(Call(args.to, args.caller), now)
     out = decision.as_json()
     out["at"] = now.astimezone(config.org.timezone).isoformat()
     print(json.dumps(out, ensure_ascii=False))
     return 0
 
 
-def user_state(
-    user: User, presence: PresenceBook, now: datetime, tz: ZoneInfo
-) -> dict[str, object]:
-    """One user's presence as the JSON object `switchboard presence` prints."""
-    redirect = presence.redirect_at(user.id, now) if user.redirect_enabled else None
-    p = presence.users.get(user.id)
-    state = "blocked" if user.blocked else ("redirected" if redirect else "available")
+def user_state(user: User, state: EffectiveState, now: datetime, tz: ZoneInfo) -> dict[str, object]:
+    """One user's effective state as the JSON object `switchboard presence` prints."""
+    view = state.view(user.id, now)
+    redirect = view.redirect if view is not None else None
+    p = state.book.users.get(user.id)
     return {
         "user": user.id,
         "name": user.name,
         "extension": user.extension,
-        "state": state,
+        "state": view.state if view is not None else "available",
         "reason": public_reason(redirect.reason) if redirect else None,
         "source": redirect.source if redirect else None,
         "until": redirect.until.astimezone(tz).isoformat() if redirect and redirect.until else None,
@@ -126,10 +111,9 @@ def _presence(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     config, now = loaded
-    presence = presence_at(config, now)
-    for user in config.directory.users:
-        state = user_state(user, presence, now, config.org.timezone)
-        print(json.dumps(state, ensure_ascii=False))
+    state = asyncio.run(effective_at(config, now))
+    for user in state.directory.users:
+        print(json.dumps(user_state(user, state, now, config.org.timezone), ensure_ascii=False))
     return 0
 
 

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
-from routing.models import PresenceBook
-from switchboard.cli_core import load_or_report
+from calendar_sync.clock import Clock, OffsetClock, SystemClock
+from routing.effective import EffectiveState, effective_state
+from switchboard.cli_core import fail, load_or_report, parse_at
 from switchboard.config import Config, ConfigError, load_config
 from switchboard.logging import setup_logging
 from switchboard.telephony.calllog import CallLogStore
@@ -32,6 +33,8 @@ from voicemail.greetings import render, wav_file
 
 log = logging.getLogger(__name__)
 
+STOP_DEADLINE_S = 8.0  # inside Docker's default 10 s between SIGTERM and SIGKILL
+
 
 def register(subparsers: Any) -> None:
     """Add the `run` and `call` commands."""
@@ -39,6 +42,20 @@ def register(subparsers: Any) -> None:
     run.add_argument("folder")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8080, help="HTTP port (0: any free port)")
+    run.add_argument(
+        "--stop-timeout",
+        type=_seconds,
+        default=STOP_DEADLINE_S,
+        metavar="SECONDS",
+        help="on SIGTERM stop within this long, else log what is left and exit anyway "
+        f"(default {STOP_DEADLINE_S:g})",
+    )
+    run.add_argument(
+        "--at",
+        metavar="ISO",
+        help="run as if it were this time (then at wall-clock speed): a demonstration or a test"
+        " of a day that is not today; without offset local time (default: now)",
+    )
     run.set_defaults(func=cmd_run)
     call = subparsers.add_parser("call", help="place a call on the simulated telephone platform")
     call.add_argument("folder")
@@ -61,12 +78,90 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_or_report(args.folder)
     if config is None:
         return 2
+    clock: Clock = SystemClock()
+    if args.at is not None:
+        try:
+            clock = OffsetClock(parse_at(args.at, config.org.timezone))
+        except ValueError:
+            return fail(f"--at {args.at!r} is not a time like 2026-11-24T10:15")
     setup_logging()
-    return asyncio.run(Server(args.folder, args.host, args.port).serve(config))
+    server = Server(
+        args.folder, args.host, args.port, stop_deadline_s=args.stop_timeout, clock=clock
+    )
+    with asyncio.Runner() as runner:
+        code = runner.run(server.serve(config))
+        if server.unfinished:
+            _leave_now(code)
+    return code
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _leave_now(code: int) -> NoReturn:
+    """Exit at once: work that outlived the stop deadline (a task, a database thread) would
+    otherwise hold the loop's teardown or the interpreter's exit."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """Where a task is suspended: its chain of coroutines and async generators, outermost
+    first (through `asynccontextmanager` exits, so a cleanup context is named)."""
+    names: list[str] = []
+    obj: Any = task.get_coro()
+    while obj is not None and len(names) < 40:
+        code = getattr(obj, "cr_code", None) or getattr(obj, "ag_code", None)
+        if code is None:
+            break
+        names.append(code.co_qualname)
+        inner = getattr(obj, "cr_await", None) or getattr(obj, "ag_await", None)
+        if inner is not None and not hasattr(inner, "cr_code") and not hasattr(inner, "ag_code"):
+            # `anext(gen)` hides the generator: find it on the context manager being exited.
+            frame = getattr(obj, "cr_frame", None)
+            owner = frame.f_locals.get("self") if frame is not None else None
+            inner = getattr(owner, "gen", inner)
+        obj = inner
+    return " > ".join(names) or task.get_name()
+
+
+def _report_stop(task: asyncio.Task[None], what: str) -> None:
+    """Log each failure of an app's stop on one line (no traceback); the rest still closed."""
+    if task.cancelled() or (exc := task.exception()) is None:
+        return
+    errors = exc.args[1] if isinstance(exc, web.CleanupError) else [exc]
+    for error in errors:
+        log.error(
+            "stopping %s: %s: %s",
+            what,
+            type(error).__name__,
+            error,
+            extra={"error_type": type(error).__name__},
+        )
 
 
 class Server:
-    """The running service: one aiohttp app at a time; `reload()` swaps it for a valid config."""
+    """The running service: one aiohttp app at a time on one listening socket.
+
+    The socket is bound once (first `start`) and every app serves a duplicate of it, so a
+    reload never frees the port: `reload()` starts the new configuration's app with all its
+    contexts (databases, calendars, the platform connection) while the old one still serves,
+    then starts serving it on the socket, then stops the old app. Connections queue on the one
+    socket throughout; when the new app fails to start the old one simply keeps serving.
+
+    Every stop is bounded by `stop_deadline_s`: what failed or did not finish is logged (one
+    line each, no traceback) and what did not finish is kept in `unfinished`.
+    """
 
     def __init__(
         self,
@@ -74,36 +169,60 @@ class Server:
         host: str = "127.0.0.1",
         port: int = 8080,
         app_factory: Callable[[Config], web.Application] | None = None,
+        *,
+        stop_deadline_s: float = STOP_DEADLINE_S,
+        clock: Clock | None = None,
     ) -> None:
         self.folder = str(folder)
+        self.clock = clock or SystemClock()  # one clock for the process, kept across reloads
         self.host = host
         self.port = port
         self._factory = app_factory
+        self.stop_deadline_s = stop_deadline_s
         self.config: Config | None = None
         self.runner: web.AppRunner | None = None
         self.bound_port: int | None = None
+        self.unfinished: list[str] = []
+        self._serving: asyncio.Task[Any] | None = None
+        self._lingering: set[asyncio.Task[None]] = set()  # stops that outlived the deadline
+        self._sockets: list[socket.socket] = []  # bound once; each app serves duplicates
 
-    def _app(self, config: Config) -> web.Application:
+    def _app(self, config: Config, handover: asyncio.Event | None) -> web.Application:
         if self._factory is not None:
             return self._factory(config)
         from switchboard.app import create_app
 
-        return create_app(config)
+        return create_app(config, clock=self.clock, lead_after=handover)
 
-    async def start(self, config: Config) -> None:
-        """Start the app for `config` and listen."""
-        runner = web.AppRunner(self._app(config), access_log=None)
-        await runner.setup()
+    async def _launch(self, config: Config, handover: asyncio.Event | None = None) -> web.AppRunner:
+        """The app for `config`, every context started, serving on the listening socket.
+
+        With `handover` the app does not lead (connect to the platform, take the spool) until
+        it is set: the old app's calls and intake end before the new one's begin.
+        On failure whatever had started is stopped again and the error raised.
+        """
+        runner = web.AppRunner(self._app(config, handover), access_log=None)
         try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
+            await runner.setup()  # aiohttp leaves the contexts that did start open on failure
+            await self._listen(runner)
         except BaseException:
-            await runner.cleanup()
+            await self._stop_runner(runner, "the configuration that failed to start")
             raise
-        self.runner, self.config = runner, config
-        server = site._server  # the bound port, for --port 0
+        return runner
+
+    async def _listen(self, runner: web.AppRunner) -> None:
+        if self._sockets:
+            for sock in self._sockets:
+                await web.SockSite(runner, sock.dup()).start()
+            return
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        server = site._server  # the bound sockets (and the port, for --port 0)
         sockets = getattr(server, "sockets", None) or []
+        self._sockets = [s.dup() for s in sockets]
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+
+    def _announce(self, config: Config) -> None:
         log.info(
             "service started",
             extra={"organisation": config.org.id, "host": self.host, "port": self.bound_port},
@@ -117,14 +236,49 @@ class Server:
             flush=True,
         )
 
+    async def start(self, config: Config) -> None:
+        """Start the app for `config` and listen."""
+        self.runner = await self._launch(config)
+        self.config = config
+        self._announce(config)
+
     async def stop(self) -> None:
-        """Graceful stop: calls handed back to the dialplan, databases closed."""
+        """Graceful stop within the deadline: calls handed back, databases closed."""
         if self.runner is not None:
             runner, self.runner = self.runner, None
-            await runner.cleanup()
+            await self._stop_runner(runner, "the service")
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+
+    async def _stop_runner(self, runner: web.AppRunner, what: str) -> None:
+        """Stop one app, waiting at most `stop_deadline_s`; log what failed or did not finish.
+
+        A stop past the deadline is not cancelled (a call may still be being handed back): it
+        goes on unwatched and reports when done; `cmd_run` does not wait for it at exit.
+        """
+        cleanup = asyncio.create_task(runner.cleanup())
+        await asyncio.wait([cleanup], timeout=self.stop_deadline_s)
+        if cleanup.done():
+            _report_stop(cleanup, what)
+            return
+        waiting = {asyncio.current_task(), self._serving, cleanup}  # they wait for this stop
+        busy = [_where(t) for t in asyncio.all_tasks() if t not in waiting and not t.done()]
+        unfinished = [_where(cleanup), *busy]
+        self.unfinished += unfinished
+        log.error(
+            "stopping %s did not finish within %g s",
+            what,
+            self.stop_deadline_s,
+            extra={"unfinished": unfinished},
+        )
+        self._lingering.add(cleanup)
+        cleanup.add_done_callback(self._lingering.discard)
+        cleanup.add_done_callback(lambda task: _report_stop(task, what))
 
     async def reload(self) -> bool:
-        """Validate the folder again; swap to it if valid, else keep running and log why."""
+        """Validate the folder again and start it beside the running app; swap to it only once
+        it runs. A refused or failing configuration leaves the running one serving (logged)."""
         try:
             new = await asyncio.to_thread(load_config, self.folder)
         except ConfigError as exc:
@@ -136,39 +290,67 @@ class Server:
         except OSError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             return False
-        await self.stop()
-        await self.start(new)
+        handover = asyncio.Event()
+        try:
+            runner = await self._launch(new, handover)
+        except Exception as exc:
+            log.error(
+                "reload failed to start, keeping the running configuration: %s: %s",
+                type(exc).__name__,
+                exc,
+                extra={"organisation": new.org.id},
+            )
+            return False
+        old, self.runner, self.config = self.runner, runner, new
+        if old is not None:
+            await self._stop_runner(old, "the previous configuration")
+        handover.set()  # the old app no longer leads: the new one connects and takes over
+        self._announce(new)
         log.info("configuration reloaded", extra={"organisation": new.org.id})
         return True
 
     async def serve(self, config: Config) -> int:
-        """Run until SIGTERM/SIGINT; reload on SIGHUP."""
+        """Run until SIGTERM/SIGINT; reload on SIGHUP. 0 once stopped (even past the stop
+        deadline: that is logged), 1 when the service could not start."""
         loop = asyncio.get_running_loop()
+        self._serving = asyncio.current_task()
         stop = asyncio.Event()
         hup = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, hup.set)
+        code = 0
         try:
-            await self.start(config)
-            while not stop.is_set():
-                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(hup.wait())]
-                try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for w in waiters:
-                        w.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await w
+            try:
+                await _unless_stopped(self.start(config), stop)
+            except Exception as exc:
+                log.error("service not started: %s: %s", type(exc).__name__, exc)
+                code = 1
+            while code == 0 and not stop.is_set():
+                await _unless_stopped(hup.wait(), stop)
                 if hup.is_set() and not stop.is_set():
                     hup.clear()
-                    await self.reload()
+                    await _unless_stopped(self.reload(), stop)  # SIGTERM cuts a reload short
         finally:
             await self.stop()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         log.info("service stopped")
-        return 0
+        return code
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, object], stop: asyncio.Event) -> None:
+    """Run `work` until it ends or `stop` is set (then it is cancelled); its errors propagate."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        task.cancel()  # no-op when it has ended
+        await asyncio.wait([task, stopped])  # its own clean-up included
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        raise exc
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -197,23 +379,23 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _book(config: Config, at: datetime | None) -> PresenceBook:
+async def _state(config: Config, at: datetime | None) -> EffectiveState:
+    """The effective state a call placed now (or at `at`) meets: calendars as the service reads
+    them, with the manual redirects and switches its store holds."""
+    from switchboard.state import effective_at, stored_inputs
+
     if at is not None:
-        from switchboard.cli_core import presence_at
+        return await effective_at(config, at)
+    from calendar_sync.service import open_calendar_sync
+    from calendar_sync.sources import CalendarSourcesSettings
 
-        return await asyncio.to_thread(presence_at, config, at)
-    try:
-        from calendar_sync.service import open_calendar_sync
-        from calendar_sync.sources import CalendarSourcesSettings
-
-        raw = config.settings.get("calendar_sources")
-        sources = raw if isinstance(raw, CalendarSourcesSettings) else CalendarSourcesSettings()
-        async with open_calendar_sync(config.org, sources) as sync:
-            await sync.sync_once()
-            return sync.book()
-    except Exception as exc:
-        log.error("no calendar presence: %s", exc)
-        return PresenceBook()
+    raw = config.settings.get("calendar_sources")
+    sources = raw if isinstance(raw, CalendarSourcesSettings) else CalendarSourcesSettings()
+    async with open_calendar_sync(config.org, sources) as sync:
+        await sync.sync_once()
+        calendar = dict(sync.presence)
+    manual, switches = await stored_inputs(config)
+    return effective_state(config.org, calendar, manual, switches)
 
 
 def _dialled(number: str) -> str:
@@ -234,7 +416,7 @@ async def place_call(
     def clock() -> datetime:
         return start + timedelta(seconds=time.monotonic() - t0)
 
-    book = await _book(config, at)
+    state = await _state(config, at)
     spool = spool_dir(config)
     settings = replace(telephony_settings(config), platform="simulated")
     sounds = sounds_dir(settings, config.org.data_dir)
@@ -258,7 +440,7 @@ async def place_call(
     store = CallLogStore.in_data_dir(config.org.data_dir, org_code=config.org.code)
     await store.open()
     svc = TelephonyService(
-        config.org, settings, lambda: book, clock, calllog=store, renderer=renderer, simulated=sim
+        config.org, settings, lambda: state, clock, calllog=store, renderer=renderer, simulated=sim
     )
     try:
         await svc.start()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from routing.models import Organisation, PresenceBook
-from switchboard.cli_core import fail, load_or_report, presence_at
+from switchboard.cli_core import fail, load_or_report
 from switchboard.config import Config
 from switchboard.simulation.compare import VariantError, comparison, run_variants
 from switchboard.simulation.engine import PresenceFor, day_noon, simulate
@@ -19,6 +19,7 @@ from switchboard.simulation.models import Variant
 from switchboard.simulation.report import Report, build_report, render_html, to_json
 from switchboard.simulation.scenario import ScenarioError, load_scenario
 from switchboard.simulation.spool import SpoolWriter
+from switchboard.state import presence_at
 
 
 class ProgressBar:

@@ -29,7 +29,7 @@ from voicemail.audiostore import fsync_dir
 from voicemail.errors import SpoolFormatError
 from voicemail.models import NewRecord, PublicRecord, SpoolMessage
 from voicemail.service import Register
-from voicemail.spool import SpoolSlot, parse_message, readiness, scan
+from voicemail.spool import SpoolSlot, file_age, parse_message, readiness, scan
 from voicemail.store import SYSTEM_ACTOR
 
 log = logging.getLogger("voicemail.intake")
@@ -161,7 +161,7 @@ class SpoolIntake:
                 report.already_registered += 1
                 if self.remove_taken:
                     await asyncio.to_thread(_unlink_all, [slot.txt.path])
-            elif now_epoch - slot.txt.mtime >= self.orphan_txt_after_s:
+            elif file_age(now_epoch, slot.txt.mtime) >= self.orphan_txt_after_s:
                 report.quarantined.append(
                     await self._quarantine(slot, "msgNNNN.txt without any audio file", now)
                 )

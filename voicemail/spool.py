@@ -8,6 +8,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -128,6 +129,15 @@ class SpoolSlot:
 Readiness = Literal["ready", "wait"]
 
 
+def file_age(now_epoch: float, mtime: float) -> float:
+    """Seconds since a spool file was written. By the service's clock; but when that clock is
+    behind the file system (a service run `--at` an earlier day), by the file system's own
+    time, so a message written now is still seen to settle."""
+    if now_epoch >= mtime:
+        return now_epoch - mtime
+    return time.time() - mtime
+
+
 def readiness(slot: SpoolSlot, now_epoch: float, settle_s: float) -> tuple[Readiness, str]:
     """Whether a slot can be taken in now, and why not (half-written messages wait)."""
     if slot.txt is None:
@@ -135,7 +145,7 @@ def readiness(slot: SpoolSlot, now_epoch: float, settle_s: float) -> tuple[Readi
     if slot.audio is None:
         return "wait", "msgNNNN.txt without audio yet"
     newest = max(slot.txt.mtime, slot.audio.mtime)
-    if now_epoch - newest < settle_s:
+    if file_age(now_epoch, newest) < settle_s:
         return "wait", f"written less than {settle_s:g} s ago (may still be growing)"
     return "ready", ""
 

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import logging
 import random
+import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -268,6 +269,12 @@ class AmiClient:
         """True while the connection is open and logged in."""
         return self._logged_in and not self._closed.is_set()
 
+    @property
+    def tcp_keepalive(self) -> bool:
+        """Whether the socket has TCP keepalive on (it is, from connect on)."""
+        sock = self._writer.get_extra_info("socket") if self._writer is not None else None
+        return sock is not None and bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+
     def subscribe(
         self, callback: EventCallback, names: Iterable[str] | None = None
     ) -> Callable[[], None]:
@@ -301,6 +308,7 @@ class AmiClient:
         try:
             async with asyncio.timeout(deadline):
                 self._reader, self._writer = await asyncio.open_connection(host, port)
+                _keepalive(self._writer.get_extra_info("socket"))
                 parser = FrameParser()
                 first: list[Message] = []
                 while self.banner is None:
@@ -467,17 +475,43 @@ class AmiClient:
         """Wait until the connection is gone (server closed it, it broke, or close())."""
         await self._closed.wait()
 
-    async def close(self, *, logoff: bool = True, deadline: float = 1.0) -> None:
-        """Log off (best effort, bounded) and close the connection."""
+    async def close(
+        self, *, logoff: bool = True, deadline: float = 1.0, reason: str = "closed by the client"
+    ) -> None:
+        """Log off (best effort, bounded) and close the connection; `reason` ends up in
+        `close_reason` unless the connection had already ended."""
         if logoff and self.connected:
             with contextlib.suppress(AmiActionTimeout, AmiConnectionError, AmiNotConnected):
                 await self.send_action("Logoff", deadline=deadline)
-        await self._abort("closed by the client")
+        await self._abort(reason)
+
+
+# Kernel-level liveness below the AMI Ping: probes after 30 s idle, every 10 s, 3 misses = dead.
+# TCP_USER_TIMEOUT also fails a write the peer never acknowledges (a half-open link).
+_KEEPALIVE = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+_USER_TIMEOUT_MS = 60_000
+
+
+def _keepalive(sock: socket.socket | None) -> None:
+    """Turn TCP keepalive on (with Linux's timings where the platform has them)."""
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in _KEEPALIVE:
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, _USER_TIMEOUT_MS)
 
 
 @dataclass(frozen=True, slots=True)
 class AmiSettings:
-    """Where and as whom to connect; the secret comes from the environment or a secret file."""
+    """Where and as whom to connect; the secret comes from the environment or a secret file.
+
+    Liveness: every `ping_interval` s the supervisor sends `Action: Ping`; a connection whose
+    Ping gets no answer within `ping_deadline` s is closed and replaced (a half-open TCP link
+    otherwise looks connected forever).
+    """
 
     host: str = "127.0.0.1"
     port: int = 5038
@@ -485,6 +519,8 @@ class AmiSettings:
     secret: str = field(default="", repr=False)
     connect_timeout: float = 10.0
     action_timeout: float = 5.0
+    ping_interval: float = 10.0
+    ping_deadline: float = 5.0
 
 
 @dataclass
@@ -519,7 +555,9 @@ class AmiSupervisor:
     """Keeps one AMI connection alive: connect, login, resync hook, reconnect with backoff.
 
     `on_connected` runs (as a full resync) after every login and again on `FullyBooted`;
-    requests arriving while one is pending are merged into one run.
+    requests arriving while one is pending are merged into one run. A connection that stops
+    answering Ping (settings.ping_interval, ping_deadline) is closed and replaced like a
+    dropped one.
     """
 
     def __init__(
@@ -618,7 +656,7 @@ class AmiSupervisor:
         self._resync_wanted.set()
         worker = asyncio.create_task(self._resync_worker(client))
         try:
-            await client.wait_closed()
+            await self._watch(client)
         except asyncio.CancelledError:  # stopped (e.g. leadership lost): log off, close
             await asyncio.shield(client.close(deadline=0.5))
             raise
@@ -634,6 +672,36 @@ class AmiSupervisor:
         if self._on_disconnected is not None:
             self._on_disconnected(reason)
         return False
+
+    async def _watch(self, client: AmiClient) -> None:
+        """Return once the connection has ended: closed by the peer, broken, or gone silent
+        (no answer to Ping; then closed here, without a Logoff that could not be answered)."""
+        closed = asyncio.ensure_future(client.wait_closed())
+        pinger = asyncio.create_task(self._ping(client))
+        try:
+            await asyncio.wait((closed, pinger), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (closed, pinger):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        silent = pinger.result() if pinger.done() and not pinger.cancelled() else None
+        if silent is not None:
+            await client.close(logoff=False, reason=silent)
+
+    async def _ping(self, client: AmiClient) -> str | None:
+        """Ping every interval; the reason to give up on a silent connection, or None if it
+        ended by itself. Any answer (even an error) proves the peer alive."""
+        s = self.settings
+        while True:
+            # A real sleep, not self._sleep: that one is the (test-replaceable) backoff.
+            await asyncio.sleep(s.ping_interval)
+            try:
+                await client.send_action("Ping", deadline=s.ping_deadline)
+            except AmiActionTimeout:
+                return f"no answer to Ping within {s.ping_deadline:g} s"
+            except (AmiConnectionError, AmiNotConnected):
+                return None
 
     def _report_failure(self, exc: Exception) -> None:
         self.last_error = exc

@@ -83,8 +83,13 @@ _COLUMNS = (
     "call_id, channel, started_at, answered_at, ended_at, duration_s, billable_s, caller,"
     " called, dialled, outcome, action, disposition, dial_status, interrupted"
 )
-DELETE_CALL_SQL = "DELETE FROM calls WHERE call_id = ?"
-INSERT_CALL_SQL = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+# One statement, so a rewrite is atomic on both engines (SQLite >= 3.24, PostgreSQL >= 9.5):
+# DELETE + INSERT let two writers of one call fail on the key or leave an older state.
+UPSERT_CALL_SQL = (
+    f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+    " ON CONFLICT (call_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.replace(" ", "").split(",")[1:])
+)
 GET_CALL_SQL = f"SELECT {_COLUMNS} FROM calls WHERE call_id = ?"
 ALL_CALLS_SQL = f"SELECT {_COLUMNS} FROM calls ORDER BY started_at, call_id"
 OUTCOME_COUNTS_SQL = "SELECT outcome, COUNT(*) FROM calls GROUP BY outcome ORDER BY outcome"
@@ -187,7 +192,7 @@ class Incident:
 
 
 def entry_params(entry: CallEntry) -> tuple[object, ...]:
-    """One entry as the row both engines insert (`INSERT_CALL_SQL`)."""
+    """One entry as the row both engines write (`UPSERT_CALL_SQL`)."""
     return (
         entry.call_id,
         entry.channel,
@@ -354,11 +359,10 @@ class SharedCallLog:
         await self.close()
 
     async def record(self, entry: CallEntry) -> None:
-        """Insert or replace one call's entry."""
+        """Insert or replace one call's entry (one upsert)."""
         params = entry_params(entry)
         async with self.sql.transaction() as tx:
-            await tx.execute(DELETE_CALL_SQL, (entry.call_id,))
-            await tx.execute(INSERT_CALL_SQL, params)
+            await tx.execute(UPSERT_CALL_SQL, params)
 
     async def get(self, call_id: str) -> CallEntry | None:
         """One call by its id (the platform's Linkedid/Uniqueid), or None."""
@@ -513,7 +517,9 @@ class CallLog:
     Times come from the service's clock (Newchannel = connect, Hangup/Cdr = disconnect), so they
     never depend on the platform's CDR time zone; the Cdr adds duration, billable seconds and
     disposition. An entry is written when the service's handling ends, and rewritten when a
-    later Cdr or Hangup adds to it. Writes are tasks (event callbacks are synchronous);
+    later Cdr or Hangup adds to it. Writes are tasks (event callbacks are synchronous): one
+    writer per call, which writes the call's newest state and then any state that arrived
+    meanwhile, so updates of one call never race and the last state is the one that stays.
     `flush()` waits for them.
     """
 
@@ -522,7 +528,8 @@ class CallLog:
         self.clock = clock
         self._open: dict[str, CallEntry] = {}
         self._done: dict[str, CallEntry] = {}
-        self._writes: set[asyncio.Task[None]] = set()
+        self._unwritten: dict[str, CallEntry] = {}  # newest state per call not yet written
+        self._writers: dict[str, asyncio.Task[None]] = {}  # at most one per call
         self.written = 0
 
     def on_event(self, msg: Message) -> None:
@@ -632,23 +639,29 @@ class CallLog:
         )
         if self.store is None:
             return
-        store = self.store
+        # A newer state replaces one still waiting: only the newest needs writing.
+        self._unwritten[entry.call_id] = entry
+        if entry.call_id not in self._writers:
+            task = asyncio.get_running_loop().create_task(self._writer(self.store, entry.call_id))
+            self._writers[entry.call_id] = task
 
-        async def write() -> None:
-            try:
-                await store.record(entry)
-                self.written += 1
-            except (CallLogError, aiosqlite.Error) as exc:
-                log.error("call %s not logged: %s", entry.call_id, exc)
-
-        task = asyncio.get_running_loop().create_task(write())
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+    async def _writer(self, store: CallLogStorage, call_id: str) -> None:
+        """Write one call's states one at a time until none is waiting."""
+        try:
+            while (entry := self._unwritten.pop(call_id, None)) is not None:
+                try:
+                    await store.record(entry)
+                    self.written += 1
+                except (CallLogError, aiosqlite.Error) as exc:
+                    log.error("call %s not logged: %s", call_id, exc)
+        finally:
+            # No await since the last pop: a state arriving from now on starts a new writer.
+            self._writers.pop(call_id, None)
 
     async def flush(self) -> None:
-        """Wait for every write under way."""
-        while self._writes:
-            await asyncio.gather(*list(self._writes))
+        """Wait for every write under way (and the states queued behind them)."""
+        while self._writers:
+            await asyncio.gather(*list(self._writers.values()))
 
 
 def _int(text: str | None) -> int:

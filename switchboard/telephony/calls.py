@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import unquote
 
-from routing.decide import decide, mailbox_enabled
-from routing.models import Action, Call, Directory, Organisation, PresenceBook, RouteDecision
+from routing.decide import mailbox_enabled
+from routing.effective import EffectiveState
+from routing.models import Action, Call, Organisation, RouteDecision
 from switchboard.telephony.ami import AmiClient, Message
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.errors import (
@@ -34,6 +35,33 @@ class CallEnded(TelephonyError):
     """The channel went away (the caller hung up) while a command was running."""
 
     error_id = "call-ended"
+
+
+class AgiTimeout(TelephonyError):
+    """An AGI command got no AsyncAGIExec within its limit (the call is handed back)."""
+
+    error_id = "agi-timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One AGI command, as sent in the `AGI` action's `Command:` header."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AfterDial:
+    """The step after a Dial: nothing if it was answered, else the user's voicemail."""
+
+
+Step = Command | AfterDial
+
+
+def _log_failure(task: asyncio.Future[str]) -> None:
+    """A hand-back that failed is logged (never an unretrieved task exception)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("call not handed back to the dialplan: %s: %s", type(exc).__name__, exc)
 
 
 def parse_env(encoded: str) -> dict[str, str]:
@@ -61,6 +89,7 @@ class CallRecord:
     caller: str
     context: str
     decision: RouteDecision | None = None
+    state: EffectiveState | None = None  # what the decision was taken on
     outcome: str = "in_progress"
     commands: list[str] = field(default_factory=list)
     decided_in_s: float | None = None
@@ -73,7 +102,7 @@ class CallController:
         self,
         org: Organisation,
         settings: TelephonySettings,
-        book: Callable[[], PresenceBook],
+        state: Callable[[], EffectiveState],
         clock: Callable[[], datetime],
         client: Callable[[], AmiClient | None],
         *,
@@ -84,9 +113,8 @@ class CallController:
         self.renderer = renderer
         self._texts: dict[str, str] = {}  # sound name → text, for rendering before Playback
         self.org = org
-        self.directory: Directory = org.directory
         self.settings = settings
-        self.book = book
+        self.state = state
         self.clock = clock
         self.client = client
         self.greeting = greeting or (
@@ -103,6 +131,7 @@ class CallController:
         self.records: dict[str, CallRecord] = {}  # calls in progress, by Uniqueid
         self._idle = asyncio.Event()
         self._idle.set()
+        self.agi_grace_s = 60.0  # longest wait for a command's AsyncAGIExec (Dial: + its timeout)
         self.latencies: list[float] = []  # decision latencies (s), for the benchmark
         self.keep_latencies = False
 
@@ -161,31 +190,34 @@ class CallController:
                     if self.keep_latencies:
                         self.latencies.append(rec.decided_in_s)
                     first = self._plan(rec, decision)
-                    cid, fut = await self._submit(rec, first[0])
+                    assert isinstance(first[0], Command)
+                    cid, fut = await self._submit(rec, first[0].text)
             except TimeoutError:
                 rec.outcome = "handed_back"
                 await self._agi(rec, "ASYNCAGI BREAK", wait=False)
                 return
-            await self._collect(rec, first[0], cid, fut)
-            for command in first[1:]:
-                if command.startswith("?"):
-                    command = self._after_dial(rec)
-                    if not command:
-                        continue
-                    for c in command.split("\n")[:-1]:
-                        await self._agi(rec, c)
-                    command = command.split("\n")[-1]
-                await self._agi(rec, command)
+            await self._collect(rec, first[0].text, cid, fut)
+            for step in first[1:]:
+                commands = self._after_dial(rec) if isinstance(step, AfterDial) else [step]
+                for command in commands:
+                    await self._agi(rec, command.text)
             rec.outcome = rec.outcome if rec.outcome != "in_progress" else "completed"
         except CallEnded:
             rec.outcome = "caller_hung_up"
+        except AgiTimeout as exc:
+            rec.outcome = "timeout"
+            log.warning("call %s: %s; handed back to the dialplan", rec.uniqueid, exc)
+            with contextlib.suppress(TelephonyError):
+                await self._agi(rec, "ASYNCAGI BREAK", wait=False)
         except (AmiConnectionError, AmiNotConnected, AmiActionTimeout) as exc:
             rec.outcome = "interrupted"
             log.warning("call %s interrupted: %s", rec.uniqueid, exc)
         except asyncio.CancelledError:
             rec.outcome = "handed_back"
+            hand_back = asyncio.ensure_future(self._agi(rec, "ASYNCAGI BREAK", wait=False))
+            hand_back.add_done_callback(_log_failure)  # also when a second cancel leaves it
             with contextlib.suppress(TelephonyError, asyncio.CancelledError):
-                await asyncio.shield(self._agi(rec, "ASYNCAGI BREAK", wait=False))
+                await asyncio.shield(hand_back)
             raise
         finally:
             self._tasks.pop(channel, None)
@@ -207,10 +239,11 @@ class CallController:
 
     def _decide(self, rec: CallRecord) -> RouteDecision:
         call = Call(to=rec.to, caller=rec.caller or None, call_id=rec.uniqueid)
-        return decide(call, self.directory, self.book(), self.org.policy, self.clock())
+        rec.state = self.state()
+        return rec.state.decide(call, self.clock())
 
     def _dial(self, e164: str) -> str:
-        plan = self.directory.plan
+        plan = self.org.plan
         national = (
             "0" + e164[1 + len(plan.country_code) :]
             if e164.startswith("+" + plan.country_code)
@@ -224,7 +257,7 @@ class CallController:
                 )
         return self.settings.external_dial.format(local=national, national=national)
 
-    def _say(self, text: str, kind: str = "message") -> list[str]:
+    def _say(self, text: str, kind: str = "message") -> list[Command]:
         # The sound is rendered from the text (sound_name); the text rides along as a channel
         # variable so the log and the simulated caller can show what was said.
         sound = sound_name(text)
@@ -234,47 +267,46 @@ class CallController:
             self._texts[sound] = text
             self.renderer.ensure(text)  # starts now; Playback waits for it (bounded)
         return [
-            f"SET VARIABLE SWITCHBOARD_KIND {kind}",
-            f"SET VARIABLE SWITCHBOARD_TEXT {agi_quote(text)}",
-            f"EXEC Playback {sound}",
+            Command(f"SET VARIABLE SWITCHBOARD_KIND {kind}"),
+            Command(f"SET VARIABLE SWITCHBOARD_TEXT {agi_quote(text)}"),
+            Command(f"EXEC Playback {sound}"),
         ]
 
-    def _voicemail(self, rec: CallRecord) -> list[str]:
-        d = rec.decision
-        user = self.directory.user(d.user) if d and d.user else None
-        if user is None or not user.mailbox or not mailbox_enabled(user, self.org.policy):
+    def _voicemail(self, rec: CallRecord) -> list[Command]:
+        d, st = rec.decision, rec.state
+        user = st.directory.user(d.user) if st is not None and d and d.user else None
+        if st is None or user is None or not user.mailbox or not mailbox_enabled(user, st.policy):
             return []
         ctx = self.org.voicemail_context
         return [
             *self._say(self.greeting(user.name), "greeting"),
-            f"EXEC VoiceMail {user.mailbox}@{ctx},s",
+            Command(f"EXEC VoiceMail {user.mailbox}@{ctx},s"),
         ]
 
-    def _plan(self, rec: CallRecord, d: RouteDecision) -> list[str]:
-        """The AGI commands for a decision; '?' marks 'decide after the Dial returned'."""
-        cmds: list[str] = []
+    def _plan(self, rec: CallRecord, d: RouteDecision) -> list[Step]:
+        """The steps for a decision: AGI commands, and what to do after a Dial returns."""
+        timeout = self.settings.dial_timeout_s
         if d.action in (Action.RING,) and (d.ring or d.target):
             targets = d.ring or ((d.target,) if d.target else ())
             dial = "&".join(self._dial(t) for t in targets)
-            return [f"EXEC Dial {dial},{self.settings.dial_timeout_s}", "?", "HANGUP"]
-        cmds.append("ANSWER")
+            return [Command(f"EXEC Dial {dial},{timeout}"), AfterDial(), Command("HANGUP")]
+        steps: list[Step] = [Command("ANSWER")]
         if d.message:
-            cmds += self._say(d.message)
+            steps += self._say(d.message)
         if d.action is Action.VOICEMAIL or d.next == "voicemail":
-            cmds += self._voicemail(rec)
+            steps += self._voicemail(rec)
         elif d.action in (Action.REDIRECT, Action.TRANSFER) and d.target:
             # The covering point (or the switchboard) is rung; unanswered → the user's voicemail.
-            cmds += [f"EXEC Dial {self._dial(d.target)},{self.settings.dial_timeout_s}", "?"]
-        cmds.append("HANGUP")
-        return cmds
+            steps += [Command(f"EXEC Dial {self._dial(d.target)},{timeout}"), AfterDial()]
+        steps.append(Command("HANGUP"))
+        return steps
 
-    def _after_dial(self, rec: CallRecord) -> str:
-        # Dial returned: nothing to do if answered; else voicemail if the user has it.
+    def _after_dial(self, rec: CallRecord) -> list[Command]:
+        """Dial returned: nothing to do if answered; else voicemail if the user has it."""
         status = rec.commands[-1] if rec.commands else ""
         if "(ANSWER)" in status:
-            return ""
-        vm = self._voicemail(rec)
-        return "\n".join(vm)
+            return []
+        return self._voicemail(rec)
 
     async def _submit(
         self, rec: CallRecord, command: str, *, wait: bool = True
@@ -313,7 +345,9 @@ class CallController:
             waiters: set[asyncio.Future[object]] = {fut}  # type: ignore[arg-type]
             if ender is not None:
                 waiters.add(ender)  # type: ignore[arg-type]
-            limit = self.settings.dial_timeout_s + 60
+            limit = self.agi_grace_s + (
+                self.settings.dial_timeout_s if command.startswith("EXEC Dial") else 0
+            )
             done, _ = await asyncio.wait(
                 waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED
             )
@@ -324,7 +358,9 @@ class CallController:
                 with contextlib.suppress(asyncio.CancelledError):
                     await ender
         if fut not in done:
-            raise CallEnded(rec.channel)
+            if ender is not None and ender in done:
+                raise CallEnded(rec.channel)
+            raise AgiTimeout(f"{command!r} got no AsyncAGIExec within {limit:g} s")
         result = fut.result()
         rec.commands.append(command)
         if command.startswith("EXEC Dial"):

@@ -1,4 +1,19 @@
-"""The `telephony:` section of organisation.yaml, parsed into typed, frozen settings."""
+"""The `telephony:` section of organisation.yaml, parsed into typed, frozen settings.
+
+```yaml
+telephony:
+  platform: asterisk            # or simulated (the default)
+  ami:
+    host: 127.0.0.1
+    port: 5038
+    username: switchboard
+    secret_env: AMI_SECRET      # or secret_file: /run/secrets/ami (never the secret itself)
+    connect_timeout_s: 10       # connect + Login
+    action_timeout_s: 5         # default deadline of one action
+    ping_interval_s: 10         # liveness: an AMI Ping this often ...
+    ping_deadline_s: 5          # ... unanswered this long = the link is dead: reconnect
+```
+"""
 
 from __future__ import annotations
 
@@ -47,6 +62,8 @@ _AMI = {
     "secret_file",
     "connect_timeout_s",
     "action_timeout_s",
+    "ping_interval_s",
+    "ping_deadline_s",
 }
 
 
@@ -167,4 +184,15 @@ def _ami(
         secret = ""
     connect = _number(raw, "connect_timeout_s", 10.0, out, "ami.")
     action = _number(raw, "action_timeout_s", 5.0, out, "ami.")
-    return AmiSettings(str(host), int(port), str(username), secret, connect, action)
+    ping_interval = _number(raw, "ping_interval_s", 10.0, out, "ami.")
+    ping_deadline = _number(raw, "ping_deadline_s", 5.0, out, "ami.")
+    return AmiSettings(
+        str(host),
+        int(port),
+        str(username),
+        secret,
+        connect,
+        action,
+        ping_interval=ping_interval,
+        ping_deadline=ping_deadline,
+    )

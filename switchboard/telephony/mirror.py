@@ -15,7 +15,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from routing import wording
-from routing.models import AbsenceReason, Directory, PresenceBook, Redirect, User
+from routing.effective import EffectiveChange, EffectiveState, UserView
+from routing.models import AbsenceReason, Directory, User
 from switchboard.telephony.ami import AmiClient, AmiResponse, Headers
 from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY
 from switchboard.telephony.errors import AmiConnectionError, AmiNotConnected
@@ -60,14 +61,20 @@ def _clean(text: str) -> str:
     return text.replace(",", ";").replace("|", "/").replace("\r", " ").replace("\n", " ")
 
 
-def row_for(
-    user: User, directory: Directory, redirect: Redirect | None, now: datetime, tz: ZoneInfo
-) -> MirrorRow | None:
-    """The AstDB and presence values for one user, or None when they have no extension."""
+def row_for(view: UserView, directory: Directory, now: datetime, tz: ZoneInfo) -> MirrorRow | None:
+    """The AstDB and presence values for one user's effective view, or None without an
+    extension. A blocked user (ALV-21) gets a row too, so the dialplan never rings them."""
+    user = view.user
     key = extension_key(user, directory)
     if key is None:
         return None
-    if redirect is None or not user.redirect_enabled:
+    if view.state == "blocked":
+        text = wording.UNREACHABLE_MESSAGE
+        return MirrorRow(
+            key, f"blocked||{sound_name(text)}", f"unavailable,blocked,{_clean(text)}", text
+        )
+    redirect = view.redirect
+    if redirect is None:
         return MirrorRow(key, None, "available,,")
     text = wording.absence_message(user.name, redirect, now, tz)
     until = redirect.until
@@ -78,13 +85,11 @@ def row_for(
     return MirrorRow(key, value, f"{state},{redirect.reason.value},{_clean(text)}", text)
 
 
-def desired_rows(
-    directory: Directory, book: PresenceBook, now: datetime, tz: ZoneInfo
-) -> dict[str, MirrorRow]:
-    """Every extension's row, from the directory and the presence book at `now`."""
+def desired_rows(state: EffectiveState, now: datetime, tz: ZoneInfo) -> dict[str, MirrorRow]:
+    """Every extension's row, from the effective state at `now`."""
     rows: dict[str, MirrorRow] = {}
-    for user in directory.users:
-        row = row_for(user, directory, book.redirect_at(user.id, now), now, tz)
+    for view in state.views(now).values():
+        row = row_for(view, state.directory, now, tz)
         if row is not None:
             rows[row.key] = row
     return rows
@@ -115,8 +120,7 @@ class StateMirror:
 
     def __init__(
         self,
-        directory: Directory,
-        book: Callable[[], PresenceBook],
+        state: Callable[[], EffectiveState],
         tz: ZoneInfo,
         clock: Callable[[], datetime],
         *,
@@ -124,8 +128,7 @@ class StateMirror:
         renderer: SoundRenderer | None = None,
     ) -> None:
         self.renderer = renderer
-        self.directory = directory
-        self.book = book
+        self.state = state
         self.tz = tz
         self.clock = clock
         self.width = width
@@ -134,7 +137,7 @@ class StateMirror:
     async def full_resync(self, client: AmiClient) -> int:
         """Read what Asterisk holds, write the differences; return the number of writes."""
         now = self.clock()
-        want = desired_rows(self.directory, self.book(), now, self.tz)
+        want = desired_rows(self.state(), now, self.tz)
         if self.renderer is not None:
             # Rows are written now; their sound files follow in the background (bounded).
             self.renderer.ensure_all(row.text for row in want.values() if row.text)
@@ -168,12 +171,14 @@ class StateMirror:
                 out[key[len(prefix) :]] = ev.get("Val") or ""
         return out
 
-    async def apply(self, client: AmiClient, user_id: str, redirect: Redirect | None) -> None:
-        """Write one user's new state (DBPut or DBDel, and Setvar on their presence)."""
-        user = self.directory.user(user_id)
-        if user is None:
+    async def apply(self, client: AmiClient, user_id: str) -> None:
+        """Write one user's effective state now (DBPut or DBDel, and Setvar on their presence)."""
+        now = self.clock()
+        state = self.state()
+        view = state.view(user_id, now)
+        if view is None:
             return
-        row = row_for(user, self.directory, redirect, self.clock(), self.tz)
+        row = row_for(view, state.directory, now, self.tz)
         if row is None:
             return
         if self.renderer is not None and row.text:
@@ -187,10 +192,6 @@ class StateMirror:
         action, headers = _setvar(row.key, row.presence)
         await client.send_action(action, headers)
 
-    async def refresh_user(self, client: AmiClient, user_id: str) -> None:
-        """Write one user's state as the presence book has it now (e.g. after a manual change)."""
-        await self.apply(client, user_id, self.book().redirect_at(user_id, self.clock()))
-
 
 def _setvar(key: str, value: str) -> tuple[str, Headers]:
     return (
@@ -199,41 +200,26 @@ def _setvar(key: str, value: str) -> tuple[str, Headers]:
     )
 
 
-def change_parts(item: object) -> tuple[str, Redirect | None]:
-    """(user id, redirect after) from a calendar_sync PresenceChange or a (user, before, after)."""
-    if isinstance(item, tuple):
-        user_id, _before, after = item
-    else:
-        user_id, after = getattr(item, "user_id"), getattr(item, "after")  # noqa: B009
-    redirect = getattr(after, "redirect", after)
-    return str(user_id), redirect if isinstance(redirect, Redirect) else None
-
-
 async def pump_changes(
-    changes: AsyncIterator[object],
+    changes: AsyncIterator[EffectiveChange],
     mirror: StateMirror,
     client: Callable[[], AmiClient | None],
     on_applied: Callable[[str], None] | None = None,
-    *,
-    from_book: bool = False,
 ) -> None:
-    """Apply each presence change as it comes; while disconnected, the next resync catches up.
-
-    `from_book`: take the user's state from the presence book rather than from the change
-    (for manual-redirect changes, whose `after` is a ManualRedirect).
-    """
-    async for item in changes:
-        user_id, redirect = change_parts(item)
+    """Write each changed user's effective state as it comes; while disconnected, the next
+    resync catches up. A failure for one user is logged and never ends the pump."""
+    async for change in changes:
+        user_id = change.user_id
         c = client()
         if c is None or not c.connected:
             continue
         try:
-            if from_book:
-                await mirror.refresh_user(c, user_id)
-            else:
-                await mirror.apply(c, user_id, redirect)
+            await mirror.apply(c, user_id)
         except (AmiConnectionError, AmiNotConnected) as exc:
-            log.warning("presence change for %s not mirrored: %s", user_id, exc)
+            log.warning("change for %s not mirrored: %s", user_id, exc)
+            continue
+        except Exception:  # e.g. a text the AMI encoder refuses: this user only
+            log.exception("change for %s not mirrored", user_id)
             continue
         if on_applied is not None:
             on_applied(user_id)

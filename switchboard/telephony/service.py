@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -11,7 +10,8 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from routing.models import Organisation, PresenceBook
+from routing.effective import EffectiveChange, EffectiveState
+from routing.models import Organisation
 from switchboard.telephony.ami import AmiClient, AmiResponse, AmiSupervisor
 from switchboard.telephony.calllog import CallLog, CallLogStorage
 from switchboard.telephony.calls import CallController, CallRecord
@@ -34,27 +34,34 @@ class TelephonyService:
         self,
         org: Organisation,
         settings: TelephonySettings,
-        book: Callable[[], PresenceBook],
+        state: Callable[[], EffectiveState],
         clock: Callable[[], datetime],
         *,
-        changes: AsyncIterator[object] | None = None,
-        manual_changes: AsyncIterator[object] | None = None,
+        changes: AsyncIterator[EffectiveChange] | None = None,
+        ready: asyncio.Event | None = None,
         calllog: CallLogStorage | None = None,
         renderer: SoundRenderer | None = None,
         simulated: SimulatedAsterisk | None = None,
+        reconcile_s: float = 300.0,
     ) -> None:
+        """`state` is the effective state (routing.effective) every call and the mirror read;
+        `changes` its change stream; `ready` is set once the first complete state is known
+        (the PBX is not resynced before: a half-loaded state would clear redirects)."""
         self.org = org
         self.settings = settings
         self.sim = simulated
         self.renderer = renderer
-        self.mirror = StateMirror(org.directory, book, org.timezone, clock, renderer=renderer)
+        self.mirror = StateMirror(state, org.timezone, clock, renderer=renderer)
         self.calllog = CallLog(calllog, clock)
         self.supervisor: AmiSupervisor | None = None
         self.controller = CallController(
-            org, settings, book, clock, self._client, on_done=self._call_done, renderer=renderer
+            org, settings, state, clock, self._client, on_done=self._call_done, renderer=renderer
         )
         self._changes = changes
-        self._manual_changes = manual_changes
+        self._ready = ready
+        self._resynced: AmiClient | None = None  # one resync per connection
+        self.resyncs = 0
+        self.reconcile_s = reconcile_s
         self._tasks: list[asyncio.Task[None]] = []
         self.mirrored = asyncio.Event()
 
@@ -94,16 +101,34 @@ class TelephonyService:
             self._tasks.append(
                 asyncio.create_task(pump_changes(self._changes, self.mirror, self._client))
             )
-        if self._manual_changes is not None:
-            self._tasks.append(
-                asyncio.create_task(
-                    pump_changes(self._manual_changes, self.mirror, self._client, from_book=True)
-                )
-            )
+        if self.reconcile_s > 0:
+            self._tasks.append(asyncio.create_task(self._reconcile()))
 
     async def _resync(self, client: AmiClient) -> None:
+        """Once per connection, from the first complete effective state."""
+        if self._resynced is client:
+            return
+        self._resynced = client
+        if self._ready is not None and not self._ready.is_set():
+            await self._ready.wait()
         await self.mirror.full_resync(client)
+        self.resyncs += 1
         self.mirrored.set()
+
+    async def _reconcile(self) -> None:
+        """Repair drift (rows changed behind the service's back) every `reconcile_s`."""
+        while True:
+            await asyncio.sleep(self.reconcile_s)
+            client = self._client()
+            if client is None or not client.connected or not self.mirrored.is_set():
+                continue
+            try:
+                writes = await self.mirror.full_resync(client)
+            except (AmiNotConnected, ConnectionError, TimeoutError) as exc:
+                log.warning("reconciliation with the PBX not done: %s", exc)
+                continue
+            if writes:
+                log.warning("reconciliation repaired %d PBX entries that had drifted", writes)
 
     def _lost(self, reason: str) -> None:
         self.mirrored.clear()
@@ -131,8 +156,14 @@ class TelephonyService:
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await t
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # a task that had died: say so, stop the rest anyway
+                log.error(
+                    "telephony task %s had failed: %s: %s", t.get_name(), type(exc).__name__, exc
+                )
         self._tasks.clear()
         await self.calllog.flush()
         if self.sim is not None and close_platform:

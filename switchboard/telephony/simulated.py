@@ -149,6 +149,7 @@ class SimulatedAsterisk:
         self._unique = itertools.count(1)
         self._wakeups: dict[str, asyncio.Event] = {}
         self.fail_after_actions: int | None = None  # drop every connection after N more actions
+        self.stall_commands: tuple[str, ...] = ()  # AGI commands that never finish (a hung app)
 
     @property
     def sessions(self) -> int:
@@ -583,6 +584,8 @@ class SimulatedAsterisk:
 
     async def _run_agi(self, call: SimCall, command: str, command_id: str) -> None:
         call.commands.append(command)
+        if command.startswith(self.stall_commands) and self.stall_commands:
+            return  # accepted, never answered: AsyncAGIExec does not come
         result = await self._execute(call, command)
         if call.done.is_set():
             return

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from routing.effective import GLOBAL_VOICEMAIL, USER_SWITCHES
 from routing.models import AbsenceReason, NumberingPlan, Redirect
 from routing.numbers import in_plan, normalise
 from routing.presence import manual_redirect
@@ -34,7 +35,6 @@ from switchboard.web.http import (
     time_field,
 )
 from switchboard.web.services import CallLogSource, LoggedCall, ThreatIncident, WebServices
-from switchboard.web.store import GLOBAL_VOICEMAIL, USER_SWITCHES
 from voicemail.exports import record_json, to_csv, to_json, to_xml
 from voicemail.models import Classification
 from voicemail.service import Register
@@ -46,16 +46,15 @@ async def authenticate(request: web.Request, user_id: str, password: str) -> tup
     """Check a login against the rate limit and the scrypt hash; a token on success."""
     svc, st = services(request), state(request)
     now = svc.now()
-    keys = (f"user:{user_id.casefold()}", f"addr:{request.remote or '-'}")
-    await st.limiter.check(keys, now)
+    # counted as a failure from here on, so parallel guesses cannot outrun the count
+    attempt = await st.limiter.attempt(user_id, request.remote or "-", now)
     acct = svc.accounts.get(user_id)
     # an unknown user costs the same scrypt work as a known one (no timing oracle)
     stored = acct.password_hash if acct else "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAA"
     ok = await asyncio.to_thread(verify_password, password, stored)
     if acct is None or not ok:
-        await st.limiter.failed(keys, now)
         raise LoginFailed("wrong user id or password")
-    await st.limiter.succeeded(keys[0])
+    await st.limiter.succeeded(attempt)
     return st.codec.issue(acct.user_id, now)
 
 
@@ -128,9 +127,9 @@ async def directory(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     now = svc.now()
     q = {k: request.query.get(k, "")[:100] for k in ("q", "unit", "title", "keyword")}
-    org = svc.org()
-    users = board.search(org.directory.users, **q)
-    rows = board.board(org, await svc.book(now), now, users)
+    st = await svc.effective(now)
+    users = board.search(st.directory.users, **q)
+    rows = board.board(st, now, users)
     return web.json_response({"at": now.isoformat(), "users": rows})
 
 
@@ -151,12 +150,12 @@ def _redirect_json(r: Redirect | None, svc: WebServices) -> dict[str, object] | 
 async def availability_json(svc: WebServices, user_id: str) -> dict[str, object]:
     """A user's full availability: board row, calendar-derived state, manual redirect."""
     now = svc.now()
-    org = svc.org()
+    st = await svc.effective(now)
+    org = st.org
     user = org.directory.user(user_id)
     if user is None:
         raise UnknownUser(user_id)
-    book = await svc.book(now)
-    p = book.users.get(user_id)
+    p = st.book.users.get(user_id)
     calendar_status = "none" if user.calendar is None else "ok"
     if p is not None and p.calendar_error:
         calendar_status = "unavailable"
@@ -170,7 +169,7 @@ async def availability_json(svc: WebServices, user_id: str) -> dict[str, object]
             "set_by": svc.store.set_by(user_id),
         }
     return {
-        **board.entry(user, org, book, now),
+        **board.entry(user, st, now),
         "calendar": calendar_status,
         "calendar_redirect": _redirect_json(p.at(now) if p else None, svc),
         "manual": manual_json,
@@ -224,10 +223,14 @@ async def delete_manual(request: web.Request) -> web.StreamResponse:
 
 
 async def presence_events(request: web.Request) -> web.StreamResponse:
-    """GET /api/presence/events: server-sent events, one `presence` event per changed row."""
+    """GET /api/presence/events: server-sent events, one `presence` event per changed row.
+
+    The subscription coalesces per user; a client that stops reading for `sse_write_timeout_s`
+    is dropped rather than buffered for.
+    """
     svc = services(request)
     hub = state(request).hub
-    queue = hub.subscribe()
+    sub = hub.subscribe()
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -235,37 +238,38 @@ async def presence_events(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
+
+    async def write(data: bytes) -> None:
+        await asyncio.wait_for(resp.write(data), svc.sse_write_timeout_s)
+
     last: dict[str, str] = {}
     try:
         await resp.prepare(request)
-        await resp.write(b"retry: 3000\n\n")
+        await write(b"retry: 3000\n\n")
         while True:
             now = svc.now()
-            org = svc.org()
-            rows = board.board(org, await svc.book(now), now, org.directory.users)
+            st = await svc.effective(now)
             sent = False
-            for row in rows:
+            for row in board.board(st, now, st.directory.users):
                 text = json.dumps(row, ensure_ascii=False)
                 uid = str(row["id"])
                 if last.get(uid) != text:
                     last[uid] = text
-                    await resp.write(f"event: presence\ndata: {text}\n\n".encode())
+                    await write(f"event: presence\ndata: {text}\n\n".encode())
                     sent = True
             if not sent:
-                await resp.write(b": keep-alive\n\n")
+                await write(b": keep-alive\n\n")
             try:
-                item = await asyncio.wait_for(queue.get(), svc.sse_refresh_s)
+                await asyncio.wait_for(sub.get(), svc.sse_refresh_s)
             except TimeoutError:
                 continue
-            if item is None:
+            except StopAsyncIteration:
                 break
-            while not queue.empty():  # coalesce a burst of changes into one pass
-                if queue.get_nowait() is None:
-                    return resp
-    except ConnectionResetError:
+            sub.pending()  # a burst of changes is one pass
+    except (ConnectionResetError, TimeoutError):
         pass
     finally:
-        hub.unsubscribe(queue)
+        sub.close()
     return resp
 
 
@@ -411,6 +415,7 @@ def switches_json(svc: WebServices) -> dict[str, object]:
                 "voicemail": u.voicemail,
                 "mobile_follows_calendar": u.mobile_follows_calendar,
                 "international_unlocked": u.international_unlocked,
+                "blocked": u.blocked,
             }
             for u in sorted(org.directory.users, key=lambda u: u.name)
         ],

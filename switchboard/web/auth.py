@@ -218,46 +218,75 @@ class SessionCodec:
         return self._sign(b"login:" + nonce.encode())
 
 
+ACCOUNT_FAILURES = 5  # failed logins in the window that lock one account
+# One address is often a whole office behind a proxy or NAT: one person's typos must not lock
+# out the colleagues, so only a password sprayer reaches this many.
+ADDRESS_FAILURES = 50
+FAILURE_WINDOW = timedelta(minutes=5)
+
+
 class FailureLog(Protocol):
-    """Where failed logins are counted for every node (`WebStore` satisfies it)."""
+    """Where login attempts are decided and counted for every node (`WebStore` satisfies it)."""
 
-    async def login_failures(self, subject: str, since: datetime) -> tuple[int, datetime | None]:
-        """Failures of `subject` after `since`, and the oldest of them."""
+    async def claim_login_attempt(
+        self, limits: Mapping[str, int], now: datetime, since: datetime
+    ) -> Mapping[str, datetime | None]:
+        """Atomically: the subjects at their limit of failures after `since` (with the oldest
+        failure of each), or, when none is, count this attempt as a failure of each subject."""
         ...
 
-    async def add_login_failure(
-        self, subjects: Sequence[str], now: datetime, forget_before: datetime
+    async def release_login_attempt(
+        self, clear: str, take_back: Sequence[str], at: datetime
     ) -> None:
-        """Count one failure per subject; drop failures before `forget_before`."""
+        """A good login: forget `clear`'s failures; take back the attempt at `at` of the others."""
         ...
 
-    async def clear_login_failures(self, subject: str) -> None:
-        """Forget a subject's failures."""
-        ...
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A login the limiter let through: it counts as a failure until `succeeded` says otherwise."""
+
+    account: str  # subject `user:<id>`
+    address: str  # subject `addr:<address>`
+    at: datetime
 
 
 class LoginLimiter:
-    """At most `limit` failed logins per user and per address in `window`, on every node."""
+    """At most `account_limit` failed logins per account and `address_limit` per address in
+    `window`, on every node.
+
+    An attempt is counted before its password is checked, in the same transaction that lets it
+    through, so a burst of parallel guesses gets exactly as many tries as a slow one.
+    """
 
     def __init__(
-        self, log: FailureLog, limit: int = 5, window: timedelta = timedelta(minutes=5)
+        self,
+        log: FailureLog,
+        account_limit: int = ACCOUNT_FAILURES,
+        address_limit: int = ADDRESS_FAILURES,
+        window: timedelta = FAILURE_WINDOW,
     ) -> None:
+        if account_limit < 1 or address_limit < 1 or window <= timedelta(0):
+            raise ValueError("login limits must be at least 1 in a positive window")
         self.log = log
-        self.limit = limit
+        self.account_limit = account_limit
+        self.address_limit = address_limit
         self.window = window
 
-    async def check(self, keys: Iterable[str], now: datetime) -> None:
-        """TooManyAttempts when any key is over the limit."""
-        for key in keys:
-            count, oldest = await self.log.login_failures(key, now - self.window)
-            if count >= self.limit:
-                wait = self.window - (now - oldest) if oldest is not None else self.window
-                raise TooManyAttempts(max(1, int(wait.total_seconds()) + 1))
+    async def attempt(self, user_id: str, address: str, now: datetime) -> LoginAttempt:
+        """Let one login attempt go ahead, counted as a failure; TooManyAttempts if locked."""
+        attempt = LoginAttempt(f"user:{user_id.casefold()}", f"addr:{address}", now)
+        limits = {attempt.account: self.account_limit, attempt.address: self.address_limit}
+        full = await self.log.claim_login_attempt(limits, now, now - self.window)
+        if full:
+            # free again once the oldest counted failure leaves the window
+            wait = max(
+                self.window - (now - oldest) if oldest is not None else self.window
+                for oldest in full.values()
+            )
+            raise TooManyAttempts(max(1, int(wait.total_seconds()) + 1))
+        return attempt
 
-    async def failed(self, keys: Iterable[str], now: datetime) -> None:
-        """Count one failure against each key."""
-        await self.log.add_login_failure(list(keys), now, now - self.window)
-
-    async def succeeded(self, user_key: str) -> None:
-        """A good login clears the user's failures (not the address's)."""
-        await self.log.clear_login_failures(user_key)
+    async def succeeded(self, attempt: LoginAttempt) -> None:
+        """The password was right: the account starts afresh and the address is not charged."""
+        await self.log.release_login_attempt(attempt.account, [attempt.address], attempt.at)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from routing.decide import decide
-from routing.models import Call, Organisation, PresenceBook, User
+from routing.effective import EffectiveState
+from routing.models import Call, Organisation, User
 from routing.wording import absence_message, public_reason
 
 STATE_TEXT = {"available": "Tillgänglig", "redirected": "Hänvisad", "blocked": "Spärrad"}
@@ -43,20 +43,22 @@ def search(
     return sorted((u for u in users if matches(u, q, unit, title, keyword)), key=lambda u: u.name)
 
 
-def caller_message(user: User, org: Organisation, book: PresenceBook, now: datetime) -> str | None:
+def caller_message(user: User, st: EffectiveState, now: datetime) -> str | None:
     """What someone calling the user's public number hears now (None: it just rings)."""
     if user.extension:
-        decision = decide(Call(user.extension), org.directory, book, org.policy, now)
-        return decision.message
-    redirect = book.redirect_at(user.id, now)
-    return absence_message(user.name, redirect, now, org.timezone) if redirect else None
+        return st.decide(Call(user.extension), now).message
+    redirect = st.redirect_at(user, now)
+    return absence_message(user.name, redirect, now, st.org.timezone) if redirect else None
 
 
-def entry(user: User, org: Organisation, book: PresenceBook, now: datetime) -> dict[str, object]:
+def entry(user: User, st: EffectiveState, now: datetime) -> dict[str, object]:
     """One directory row: public fields, the public number, state and the caller's message."""
+    org = st.org
     tz = org.timezone
-    redirect = book.redirect_at(user.id, now) if user.redirect_enabled else None
-    state = "blocked" if user.blocked else ("redirected" if redirect else "available")
+    view = st.view(user.id, now)
+    redirect = view.redirect if view is not None else None
+    user = view.user if view is not None else user
+    state = view.state if view is not None else "available"
     reason = public_reason(redirect.reason) if redirect else None
     returns = redirect.return_time if redirect else None
     out = user.public()
@@ -70,7 +72,7 @@ def entry(user: User, org: Organisation, book: PresenceBook, now: datetime) -> d
         until=redirect.until.astimezone(tz).isoformat() if redirect and redirect.until else None,
         returns=returns.astimezone(tz).isoformat() if returns else None,
         returns_text=short_time(returns, now, org) if returns else None,
-        message=caller_message(user, org, book, now),
+        message=caller_message(user, st, now),
     )
     return out
 
@@ -84,8 +86,6 @@ def short_time(moment: datetime, now: datetime, org: Organisation) -> str:
     return f"{local.day}/{local.month} {clock}"
 
 
-def board(
-    org: Organisation, book: PresenceBook, now: datetime, users: Iterable[User]
-) -> list[dict[str, object]]:
-    """Rows for these users."""
-    return [entry(u, org, book, now) for u in users]
+def board(st: EffectiveState, now: datetime, users: Iterable[User]) -> list[dict[str, object]]:
+    """Rows for these users, as the effective state has them."""
+    return [entry(u, st, now) for u in users]

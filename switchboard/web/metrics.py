@@ -91,12 +91,22 @@ async def render(svc: WebServices, sse_clients: int) -> str:
             "Classified voicemail records.",
             [("", float(total))],
         )
-    active = sum(1 for uid in svc.store.manual() if svc.store.manual_for(uid, now) is not None)
+    views = (await svc.effective(now)).views(now).values()
+    active = sum(1 for v in views if v.redirect is not None and v.redirect.source == "manual")
     out += _family(
         "switchboard_manual_redirects_active",
         "gauge",
         "Manual redirects in force.",
         [("", float(active))],
+    )
+    by_state = {"available": 0, "redirected": 0, "blocked": 0}
+    for v in views:
+        by_state[v.state] += 1
+    out += _family(
+        "switchboard_users",
+        "gauge",
+        "Users by effective state (available, redirected, blocked).",
+        [(f'{{state="{k}"}}', float(n)) for k, n in by_state.items()],
     )
     out += _family(
         "switchboard_board_clients", "gauge", "Open server-sent-event streams.", [("", sse_clients)]

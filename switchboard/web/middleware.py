@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from urllib.parse import quote
 
@@ -173,5 +174,13 @@ async def _check_csrf(request: web.Request, expected: str, limit: int) -> None:
         form = await request.post()
         value = form.get("csrf")
         sent = value if isinstance(value, str) else None
-    if sent != expected:
+    if not same_token(sent, expected):
         raise CsrfFailed("missing or wrong CSRF token; reload the page")
+
+
+def same_token(sent: object, expected: str) -> bool:
+    """Constant-time equality: the time taken must not tell how much of a guess was right."""
+    if not isinstance(sent, str):
+        return False
+    # bytes, since compare_digest refuses non-ASCII str; headers may carry escaped raw bytes
+    return hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), expected.encode())

@@ -30,6 +30,7 @@ from switchboard.web.errors import (
 )
 from switchboard.web.html import e, hidden_csrf, page
 from switchboard.web.http import record_ref
+from switchboard.web.middleware import same_token
 from voicemail.errors import VoicemailError
 from voicemail.models import Classification
 
@@ -195,7 +196,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     """POST /login: sign in from the form (CSRF bound to the login cookie, rate-limited)."""
     form = await _form(request)
     nonce = request.cookies.get(LOGIN_COOKIE, "")
-    if not nonce or form.get("csrf") != state(request).codec.login_csrf(nonce):
+    if not nonce or not same_token(form.get("csrf"), state(request).codec.login_csrf(nonce)):
         raise CsrfFailed("the login form has expired; reload it")
     try:
         token, _ = await api.authenticate(
@@ -275,10 +276,10 @@ async def board_page(request: web.Request) -> web.StreamResponse:
     """GET /: everyone's availability, updated live; search by name, title, unit, keyword."""
     svc = services(request)
     now = svc.now()
-    org = svc.org()
+    st = await svc.effective(now)
     q = request.query.get("q", "")[:100]
-    users = board.search(org.directory.users, q)
-    rows = board.board(org, await svc.book(now), now, users)
+    users = board.search(st.directory.users, q)
+    rows = board.board(st, now, users)
     body = (
         '<form id="search" role="search" method="get" action="/">'
         '<label for="q">Sök på namn, titel, enhet eller nyckelord</label>'

@@ -273,7 +273,7 @@ def setup_web(app: web.Application, services: WebServices) -> None:
         route = app.router.add_route(ep.method, ep.path, ep.handler)
         st.endpoints[route] = ep
         st.table.append(ep)
-    app.cleanup_ctx.append(_pump_calendar_changes)
+    app.cleanup_ctx.append(_pump_state_changes)
     app.on_shutdown.append(_close_streams)
 
 
@@ -281,24 +281,23 @@ async def _close_streams(app: web.Application) -> None:
     app[STATE].hub.close_all()
 
 
-async def _pump_calendar_changes(app: web.Application) -> AsyncIterator[None]:
-    """Forward calendar-sync presence changes to the board's subscribers."""
+async def _pump_state_changes(app: web.Application) -> AsyncIterator[None]:
+    """Forward the effective state's changes (calendar, time, other nodes) to the board."""
     svc = app[SERVICES]
-    source = svc.calendar_changes
-    if source is None:
+    if svc.hub is None:
         yield
         return
+    changes = svc.hub.subscribe()
 
     async def pump() -> None:
-        async for item in source:
-            user_id = item[0] if isinstance(item, tuple) else getattr(item, "user_id", None)
-            if isinstance(user_id, str):
-                app[STATE].hub.publish(user_id)
+        async for change in changes:
+            app[STATE].hub.publish(change.user_id)
 
     task = asyncio.create_task(pump())
     try:
         yield
     finally:
+        changes.close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from routing.effective import EffectiveState, effective_state
 from routing.models import Organisation, PresenceBook, UserPresence
 from switchboard.config import Config
+from switchboard.effective import EffectiveHub
 from switchboard.web.auth import Accounts
 from switchboard.web.store import WebStore
 from voicemail.service import Register
@@ -184,7 +186,7 @@ class IcsPresence:
 
     async def calendar(self, now: datetime) -> Mapping[str, UserPresence]:
         """Calendar presence around `now`, cached for `max_age`."""
-        from switchboard.cli_core import presence_at
+        from switchboard.state import presence_at
 
         async with self._lock:
             if self._book is None or self._at is None or abs(now - self._at) > self.max_age:
@@ -215,13 +217,22 @@ class WebServices:
     session_ttl: timedelta = timedelta(hours=8)
     secure_cookies: bool = False  # set True behind HTTPS
     sse_refresh_s: float = 15.0  # the board re-checks expiries this often
+    sse_write_timeout_s: float = 10.0  # a board client that stops reading is dropped
     max_body: int = 64 * 1024
-    calendar_changes: AsyncIterator[object] | None = None  # calendar_sync Subscription
+    hub: EffectiveHub | None = None  # the running service's effective state (else computed here)
 
     def org(self) -> Organisation:
         """The organisation with the administrators' switches applied."""
-        return self.store.apply(self.config.org)
+        if self.hub is not None:
+            return self.hub.state().org
+        return self.store.switches().apply(self.config.org)
 
-    async def book(self, now: datetime) -> PresenceBook:
-        """Calendar presence plus manual redirects (manual wins while in force, HV-03)."""
-        return PresenceBook(await self.presence.calendar(now), self.store.manual())
+    async def effective(self, now: datetime) -> EffectiveState:
+        """Who can be reached: the service's effective state, or (the web alone) the same
+        combination of the ICS presence, the manual redirects and the switches."""
+        if self.hub is not None:
+            return self.hub.state()
+        calendar = await self.presence.calendar(now)
+        return effective_state(
+            self.config.org, calendar, self.store.manual(), self.store.switches()
+        )

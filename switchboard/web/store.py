@@ -13,18 +13,19 @@ stops using this database's old `incidents` table and leaves it, and its rows, u
 Schema 3 adds what sign-in shares between restarts and nodes: logged-out sessions
 (`revoked_sessions`, purged once expired) and failed logins (`login_failures`, one row per
 subject `user:<id>` or `addr:<address>`, purged once older than the limiter's window). These are
-read from the database on every check, never from a per-node copy.
+read from the database on every check, never from a per-node copy. A login attempt is decided
+and counted as a failure in one transaction (under an advisory lock on PostgreSQL), before its
+password is checked; a good login takes its row back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,9 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from routing.models import AbsenceReason, ManualRedirect, Organisation, User
+from routing.effective import Switches
+from routing.models import AbsenceReason, ManualRedirect, Organisation
+from switchboard.effective import Coalescing
 from switchboard.storage import StorageSettings
 from switchboard.web.errors import Unavailable
 from voicemail import sqlite
@@ -42,8 +45,6 @@ log = logging.getLogger("switchboard.web")
 
 DB_NAME = "web.sqlite3"
 SCHEMA_VERSION = 3  # 1 had incidents here; 2 left that table unused; 3 adds sign-in state
-USER_SWITCHES = ("voicemail", "mobile_follows_calendar", "international_unlocked")
-GLOBAL_VOICEMAIL = "voicemail_extension_users"
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS manual_redirects (
@@ -88,6 +89,10 @@ RECENT_FAILURES_SQL = (
     "SELECT COUNT(*), MIN(failed_at) FROM login_failures WHERE subject = ? AND failed_at > ?"
 )
 CLEAR_FAILURES_SQL = "DELETE FROM login_failures WHERE subject = ?"
+COUNT_FAILURES_AT_SQL = "SELECT COUNT(*) FROM login_failures WHERE subject = ? AND failed_at = ?"
+DELETE_FAILURES_AT_SQL = "DELETE FROM login_failures WHERE subject = ? AND failed_at = ?"
+# PostgreSQL advisory lock around deciding a login attempt (SQLite: the store's one writer)
+SIGN_IN_LOCK = "switchboard.login_failures"
 
 Rows = list[Sequence[Any]]
 ManualParams = tuple[str, str, str | None, str | None, str | None, str | None, str]
@@ -118,35 +123,39 @@ class ManualChange:
 
 
 class ChangeHub:
-    """In-process fan-out of 'user X may have changed' notices (server-sent events)."""
+    """In-process fan-out of 'user X may have changed' notices (server-sent events).
+
+    Each subscriber holds a set of pending user ids (coalesced), never a growing queue: a
+    stalled page costs at most one entry per user.
+    """
 
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[str | None]] = set()
+        self._subs: set[Coalescing[str]] = set()
 
     def publish(self, user_id: str) -> None:
         """Tell every subscriber that this user's state may have changed."""
-        for q in self._queues:
-            q.put_nowait(user_id)
+        for sub in list(self._subs):
+            sub.put(user_id)
 
-    def subscribe(self) -> asyncio.Queue[str | None]:
-        """A queue receiving user ids; None means 'stop' (shutdown)."""
-        q: asyncio.Queue[str | None] = asyncio.Queue()
-        self._queues.add(q)
-        return q
+    def subscribe(self) -> Coalescing[str]:
+        """A subscription receiving user ids; it ends (StopAsyncIteration) at shutdown."""
+        sub: Coalescing[str] = Coalescing(str, None, self._subs.discard)
+        self._subs.add(sub)
+        return sub
 
-    def unsubscribe(self, q: asyncio.Queue[str | None]) -> None:
-        """Stop delivering to this queue."""
-        self._queues.discard(q)
+    def unsubscribe(self, sub: Coalescing[str]) -> None:
+        """Stop delivering to this subscription."""
+        self._subs.discard(sub)
 
     def close_all(self) -> None:
-        """Wake every subscriber with the stop marker."""
-        for q in self._queues:
-            q.put_nowait(None)
+        """End every subscription (shutdown)."""
+        for sub in list(self._subs):
+            sub.close()
 
     @property
     def subscribers(self) -> int:
         """How many subscribers are listening."""
-        return len(self._queues)
+        return len(self._subs)
 
 
 class WebBackend(Protocol):
@@ -188,6 +197,14 @@ class WebBackend(Protocol):
 
     async def clear_failures(self, subject: str) -> None:
         """Forget a subject's failures."""
+
+    async def claim_attempt(
+        self, limits: Mapping[str, int], at: str, since: str
+    ) -> dict[str, str | None]:
+        """Decide a login attempt and count it as a failure of each subject, atomically."""
+
+    async def release_attempt(self, clear: str, take_back: Sequence[str], at: str) -> None:
+        """A good login: forget `clear`'s failures, take back the attempt of `take_back`."""
 
     def listen(
         self, on_notice: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
@@ -266,6 +283,41 @@ class SharedWebBackend:
     async def clear_failures(self, subject: str) -> None:
         """Forget a subject's failures."""
         await self.sql.execute(CLEAR_FAILURES_SQL, (subject,))
+
+    async def claim_attempt(
+        self, limits: Mapping[str, int], at: str, since: str
+    ) -> dict[str, str | None]:
+        """Decide a login attempt and count it, in one transaction no other attempt interleaves.
+
+        The answer is the subjects already at their limit of failures after `since`, with the
+        oldest of each; when there are none, the attempt counts as one failure of each subject
+        (until `release_attempt`), so parallel guesses cannot all pass before any is counted.
+        """
+        full: dict[str, str | None] = {}
+        async with self.sql.transaction(SIGN_IN_LOCK) as tx:
+            await tx.execute(PURGE_FAILURES_SQL, (since,))
+            for subject, limit in limits.items():
+                row = await tx.fetchone(RECENT_FAILURES_SQL, (subject, since))
+                if row is not None and int(row[0]) >= limit:
+                    full[subject] = row[1]
+            if not full:
+                for subject in limits:
+                    await tx.execute(INSERT_FAILURE_SQL, (subject, at))
+        return full
+
+    async def release_attempt(self, clear: str, take_back: Sequence[str], at: str) -> None:
+        """A good login: forget `clear`'s failures, take back the attempt at `at` of `take_back`."""
+        async with self.sql.transaction(SIGN_IN_LOCK) as tx:
+            await tx.execute(CLEAR_FAILURES_SQL, (clear,))
+            for subject in take_back:
+                # rows have no id, and attempts at the same instant are alike: delete this
+                # instant's rows and put back all but one
+                row = await tx.fetchone(COUNT_FAILURES_AT_SQL, (subject, at))
+                count = int(row[0]) if row is not None else 0
+                if count:
+                    await tx.execute(DELETE_FAILURES_AT_SQL, (subject, at))
+                for _ in range(count - 1):
+                    await tx.execute(INSERT_FAILURE_SQL, (subject, at))
 
 
 class SqliteWebBackend(SharedWebBackend):
@@ -355,6 +407,7 @@ class WebStore:
         self._set_by: dict[str, str] = {}
         self._overrides: dict[tuple[str, str], bool] = {}
         self._listeners: list[Callable[[ManualChange], None]] = []
+        self._watchers: list[Callable[[str], None]] = []  # any change: user id ("" = everyone)
         self._lock = asyncio.Lock()
         self._source = secrets.token_hex(8)  # this node's notices, not to be re-applied
         self._remote: asyncio.Queue[None] = asyncio.Queue()
@@ -452,7 +505,7 @@ class WebStore:
         for key in sorted(set(before_over) | set(self._overrides)):
             if before_over.get(key) != self._overrides.get(key):
                 self.remote_changes += 1
-                self.hub.publish(key[0])
+                self._touched(key[0])
 
     async def _load(self) -> None:
         manual_rows, override_rows = await self.backend.load()
@@ -487,18 +540,18 @@ class WebStore:
         """Call `listener` after every set or clear (e.g. to mirror it into the PBX)."""
         self._listeners.append(listener)
 
-    async def changes(self) -> AsyncIterator[ManualChange]:
-        """Every change from now on, as an async iterator (for the telephone mirror's pump)."""
-        q: asyncio.Queue[ManualChange] = asyncio.Queue()
-        self._listeners.append(q.put_nowait)
-        try:
-            while True:
-                yield await q.get()
-        finally:
-            self._listeners.remove(q.put_nowait)
+    def watch(self, watcher: Callable[[str], None]) -> None:
+        """Call `watcher(user_id)` after any change here or on another node ("" = everyone)."""
+        self._watchers.append(watcher)
+
+    def _touched(self, user_id: str) -> None:
+        if user_id:
+            self.hub.publish(user_id)
+        for watcher in list(self._watchers):
+            watcher(user_id)
 
     def _publish(self, change: ManualChange) -> None:
-        self.hub.publish(change.user_id)
+        self._touched(change.user_id)
         for listener in list(self._listeners):
             listener(change)
 
@@ -574,6 +627,20 @@ class WebStore:
         async with self._lock:
             await self.backend.clear_failures(subject)
 
+    async def claim_login_attempt(
+        self, limits: Mapping[str, int], now: datetime, since: datetime
+    ) -> dict[str, datetime | None]:
+        """On every node at once: the subjects at their limit of failures after `since` (with
+        the oldest failure of each); when none is, the attempt counts as a failure of each."""
+        full = await self.backend.claim_attempt(dict(limits), db_instant(now), db_instant(since))
+        return {subject: _dt(oldest) for subject, oldest in full.items()}
+
+    async def release_login_attempt(
+        self, clear: str, take_back: Sequence[str], at: datetime
+    ) -> None:
+        """A good login: forget `clear`'s failures; take back the attempt at `at` of the others."""
+        await self.backend.release_attempt(clear, list(take_back), db_instant(at))
+
     # -- admin overrides (ALV-05, ALV-10, ALV-12, ALV-19)
 
     def overrides(self) -> Mapping[tuple[str, str], bool]:
@@ -588,26 +655,12 @@ class WebStore:
             notice = self._notice("override", user_id)
             await self.backend.put_override(user_id, name, value, by, _t(now), notice)
             self._overrides[(user_id, name)] = value
-        if user_id:
-            self.hub.publish(user_id)
+        self._touched(user_id)
+
+    def switches(self) -> Switches:
+        """The administrators' switches as the effective state takes them."""
+        return Switches(dict(self._overrides))
 
     def apply(self, org: Organisation) -> Organisation:
         """The organisation with the admin switches applied to its users and policy."""
-        if not self._overrides:
-            return org
-        users: list[User] = []
-        for u in org.directory.users:
-            changes = {
-                name: self._overrides[(u.id, name)]
-                for name in USER_SWITCHES
-                if (u.id, name) in self._overrides
-            }
-            users.append(dataclasses.replace(u, **changes) if changes else u)  # type: ignore[arg-type]
-        d = org.directory
-        directory = type(d).build(tuple(users), d.groups, d.shared_phones, d.switchboard, d.plan)
-        policy = org.policy
-        if ("", GLOBAL_VOICEMAIL) in self._overrides:
-            policy = dataclasses.replace(
-                policy, voicemail_extension_users=self._overrides[("", GLOBAL_VOICEMAIL)]
-            )
-        return dataclasses.replace(org, directory=directory, policy=policy)
+        return self.switches().apply(org)

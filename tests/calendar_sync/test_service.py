@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
+from calendar_sync.clock import ManualClock
 from calendar_sync.errors import CalendarError, CalendarUnavailable
 from calendar_sync.feed import IcsFeedClient, IcsFileWatcher
-from calendar_sync.service import CalendarSync, ManualClock, PresenceChange, Subscription
+from calendar_sync.service import CalendarSync, PresenceChange, Subscription
 from calendar_sync.sources import PollSettings
 from routing.models import AbsenceReason, BusyStatus, CalendarBlock, Hours
 from routing.presence import PresenceRules

@@ -7,7 +7,7 @@ import collections
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from datetime import time as daytime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 from aiohttp import web
-from test_pg_nodes import node_config, rt_of, until
+from test_pg_nodes import NOW, node_config, rt_of, until
 
+from calendar_sync.clock import ManualClock, OffsetClock
 from calendar_sync.service import (
     CalendarSync,
-    ManualClock,
     PresenceChange,
     Subscription,
     bucket_of,
@@ -266,14 +266,6 @@ async def platform() -> AsyncIterator[SimulatedAsterisk]:
         await sim.close()
 
 
-def working_day(org_holidays: frozenset[date]) -> datetime:
-    """10:00 Stockholm on a Tuesday–Thursday two to seven days ahead, not a holiday, in UTC."""
-    day = datetime.now(TZ).date() + timedelta(days=2)
-    while day.weekday() not in (1, 2, 3) or day in org_holidays:
-        day += timedelta(days=1)
-    return datetime.combine(day, daytime(10), TZ).astimezone(UTC)
-
-
 async def test_run_nodes_share_calendars_and_an_ics_edit_reaches_the_other_node(
     pg_dsn: str, tmp_path: Path, platform: SimulatedAsterisk
 ) -> None:
@@ -283,7 +275,8 @@ async def test_run_nodes_share_calendars_and_an_ics_edit_reaches_the_other_node(
     runners: list[web.AppRunner] = []
     try:
         for name in ("node-a", "node-b"):
-            app = create_app(config, node_id=name, intake_settle_s=0)
+            # a pinned day running at wall-clock speed (the file watcher polls on it)
+            app = create_app(config, node_id=name, intake_settle_s=0, clock=OffsetClock(NOW))
             app[RUNTIME].calendar_lease = dict(LEASE)
             runner = web.AppRunner(app)
             await runner.setup()
@@ -298,19 +291,19 @@ async def test_run_nodes_share_calendars_and_an_ics_edit_reaches_the_other_node(
         part = f"ics/{bucket_of(user.calendar.location, a.calendar_buckets)}"
         holder, other = (a, b) if a.calendar_share.held(part) else (b, a)
         assert other.calendar_share.held(part) is False
-        start = working_day(config.org.holidays)
+        start = NOW + timedelta(days=2, minutes=45)  # Thursday 26 November, 10.00 Stockholm
         path = Path(config.folder) / user.calendar.location
         if not path.is_absolute() and not path.exists():
             path = Path(user.calendar.location)
         path.write_bytes(ics(Event(start, start + timedelta(hours=1), subject="Delningsmöte")))
 
         def has_it(rt: Runtime) -> bool:
-            return any(r.start == start for r in rt.presence()[user.id].redirects)
+            return any(r.start == start for r in rt.calendar.presence[user.id].redirects)
 
         await until(lambda: has_it(holder), 20, step=0.001)
         lag = await until(lambda: has_it(other), 5, step=0.001)
         assert lag < PRESENCE_LIMIT_S, f"the other node had the edit {lag:.2f} s later"
-        assert other.book().redirect_at(user.id, start + timedelta(minutes=5)) is not None
+        assert other.state().book.redirect_at(user.id, start + timedelta(minutes=5)) is not None
         print(f"ICS edit on the other node {lag:.3f} s after the holder")
     finally:
         for runner in reversed(runners):

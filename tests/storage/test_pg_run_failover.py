@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,9 @@ from switchboard.storage import open_register
 
 ROOT = Path(__file__).resolve().parents[2]
 ALV = ROOT / "config" / "alvkarleby"
+# The service runs on a pinned day (then at wall-clock speed), never on whatever today holds.
+PINNED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
+PINNED_AT = "2026-11-24T10:15"
 TAKEOVER_LIMIT_S = 10.0
 MESSAGES = 900
 SECRET = "failover-secret"
@@ -105,7 +109,10 @@ def health(port: int) -> dict[str, object]:
 
 def start_node(folder: Path, env: dict[str, str]) -> tuple[Proc, int]:
     """`switchboard run` on a free port; the process and its HTTP port."""
-    node = Proc([sys.executable, "-m", "switchboard", "run", str(folder), "--port", "0"], env)
+    node = Proc(
+        [sys.executable, "-m", "switchboard", "run", str(folder), "--port", "0", "--at", PINNED_AT],
+        env,
+    )
     line = node.wait_for(lambda s: "at http://127.0.0.1:" in s, 60)
     assert line is not None, "\n".join(node.seen)
     port = int(line.split("at http://127.0.0.1:", 1)[1].split("/", 1)[0])

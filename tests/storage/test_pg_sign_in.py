@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -9,12 +10,13 @@ import pytest
 
 from switchboard.telephony.calllog import CallEntry
 from switchboard.telephony.calllog_pg import PgCallLogStore
-from switchboard.web.auth import LoginLimiter
+from switchboard.web.auth import LoginAttempt, LoginLimiter
 from switchboard.web.errors import TooManyAttempts
 from switchboard.web.store import WebStore
 from switchboard.web.store_pg import PgWebBackend
 
 NOW = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
 
 
 async def test_logout_and_limiter_shared_between_nodes(pg_dsn: str) -> None:
@@ -27,17 +29,15 @@ async def test_logout_and_limiter_shared_between_nodes(pg_dsn: str) -> None:
         await b.revoke_session("s1", expires, NOW)  # twice is harmless
         assert await b.session_revoked("s1", expires, NOW)
         limit_a, limit_b = LoginLimiter(a), LoginLimiter(b)
-        keys = ("user:anna", "addr:10.0.0.1")
-        for n in range(5):
-            await (limit_a if n % 2 else limit_b).failed(keys, NOW + timedelta(seconds=n))
+        for n in range(5):  # wrong passwords, on alternate nodes
+            await (limit_a if n % 2 else limit_b).attempt("anna", "10.0.0.1", NOW + SECOND * n)
         with pytest.raises(TooManyAttempts) as exc:
-            await limit_a.check(keys, NOW + timedelta(seconds=10))
+            await limit_a.attempt("Anna", "10.0.0.2", NOW + SECOND * 10)
         assert exc.value.retry_after == 291
-        await limit_b.succeeded("user:anna")
-        await limit_a.check(["user:anna"], NOW + timedelta(seconds=10))
-        with pytest.raises(TooManyAttempts):
-            await limit_a.check(["addr:10.0.0.1"], NOW + timedelta(seconds=10))
-        await limit_a.check(["addr:10.0.0.1"], NOW + timedelta(minutes=5, seconds=1))
+        colleague = await limit_a.attempt("bertil", "10.0.0.1", NOW + SECOND * 10)
+        await limit_b.succeeded(colleague)  # the address is not charged for it
+        assert (await b.login_failures("addr:10.0.0.1", NOW - SECOND))[0] == 5
+        await limit_b.attempt("anna", "10.0.0.1", NOW + timedelta(minutes=5, seconds=1))
         later = NOW + timedelta(hours=9)
         await a.revoke_session("s2", later + timedelta(hours=8), later)
     conn = await asyncpg.connect(pg_dsn)
@@ -47,6 +47,19 @@ async def test_logout_and_limiter_shared_between_nodes(pg_dsn: str) -> None:
         await conn.close()
     async with WebStore(PgWebBackend(pg_dsn)) as again:  # a restart still refuses it
         assert await again.session_revoked("s2", later + timedelta(hours=8), later)
+
+
+async def test_parallel_guesses_on_two_nodes_get_exactly_the_limit(pg_dsn: str) -> None:
+    """100 guesses for one account at once, half on each node: exactly five go ahead."""
+    a, b = WebStore(PgWebBackend(pg_dsn, pool_size=4)), WebStore(PgWebBackend(pg_dsn, pool_size=4))
+    async with a, b:
+        nodes = (LoginLimiter(a), LoginLimiter(b))
+        results = await asyncio.gather(
+            *(nodes[n % 2].attempt("anna", f"10.0.0.{n}", NOW) for n in range(100)),
+            return_exceptions=True,
+        )
+    assert all(isinstance(r, LoginAttempt | TooManyAttempts) for r in results), results
+    assert sum(isinstance(r, LoginAttempt) for r in results) == 5
 
 
 async def test_schema_1_database_gains_sign_in_tables(pg_dsn: str) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from storekit import ENGINES, Storage, make_storage
@@ -16,9 +19,11 @@ from switchboard.telephony.calllog import (
     SCHEMA_VERSION,
     CallEntry,
     CallLog,
+    CallLogStorage,
     CallLogStore,
     UnknownCall,
 )
+from switchboard.telephony.calllog_pg import PgCallLogStore
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -166,6 +171,73 @@ async def test_interrupt_open_logs_calls_seen_on_the_wire(storage: Storage, tmp_
         assert await store.get("b") is None
     assert [e.call_id for e in done] == ["a"] and log.open_calls == 1
     assert a is not None and a.interrupted and a.outcome == "interrupted"
+
+
+class WriterCount:
+    """The call log's store, counting how many writes of one call are under way at once."""
+
+    def __init__(self, store: CallLogStore | PgCallLogStore) -> None:
+        self.store = store
+        self.active: Counter[str] = Counter()
+        self.most_at_once = 0
+        self.failed = 0
+
+    async def record(self, entry: CallEntry) -> None:
+        """Count, yield (as a real write does), write."""
+        self.active[entry.call_id] += 1
+        self.most_at_once = max(self.most_at_once, self.active[entry.call_id])
+        try:
+            await asyncio.sleep(0)
+            await self.store.record(entry)
+        except Exception:
+            self.failed += 1
+            raise
+        finally:
+            self.active[entry.call_id] -= 1
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+
+async def test_rapid_updates_to_one_call_leave_one_row_with_the_last_state(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Many updates to one call in quick succession: one writer at a time for the call, and
+    the log ends with exactly one row holding the last state."""
+    path = tmp_path / "c.sqlite3"
+    async with storage.call_log(path) as store:
+        counted = WriterCount(store)
+        log = CallLog(cast(CallLogStorage, counted), lambda: T0)
+        log.on_event(ev("Newchannel", CallerIDNum="0701112233", Exten="02683012", Linkedid="u1"))
+        log.on_call_done("u1", caller=None, called=None, outcome="completed", action="ring")
+        for n in range(60):  # every event after the end rewrites the entry
+            log.on_event(ev("DialBegin", DialString=f"PJSIP/{83000 + n}", Linkedid="u1"))
+        log.on_event(
+            ev("Cdr", UniqueID="u1", Duration="41", BillableSeconds="35", Disposition="ANSWERED")
+        )
+        await log.flush()
+        final = await store.get("u1")
+    rows = await storage.raw("SELECT call_id FROM calls", path)
+    assert rows == [("u1",)]
+    assert counted.most_at_once == 1 and counted.failed == 0
+    assert final is not None and final.billable_s == 35 and len(final.dialled) == 60
+    assert final.dialled[-1] == "PJSIP/83059" and final.outcome == "completed"
+
+
+async def test_concurrent_records_of_one_call_are_an_upsert(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Writes of one call racing on the database (two nodes, a reload's overlap) never fail
+    and never leave two rows: INSERT … ON CONFLICT (call_id) DO UPDATE."""
+    path = tmp_path / "c.sqlite3"
+    async with storage.call_log(path) as a, storage.call_log(path) as b:
+        await asyncio.gather(
+            *((a if n % 2 else b).record(entry(1, duration_s=n)) for n in range(40))
+        )
+        got = await a.get("1795.1")
+    rows = await storage.raw("SELECT call_id FROM calls", path)
+    assert rows == [("1795.1",)]
+    assert got is not None and 0 <= (got.duration_s or 0) < 40
 
 
 def test_naive_times_are_refused() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from calendar_sync.clock import OffsetClock
 from switchboard.app import RUNTIME, create_app, spool_dir
 from switchboard.cli import main
 from switchboard.cli_run import Server, write_spool_message
@@ -27,6 +28,9 @@ from voicemail.greetings import espeak_available
 
 ROOT = Path(__file__).resolve().parents[2]
 ALV = ROOT / "config" / "alvkarleby"
+# The service runs on a pinned day (then at wall-clock speed), never on whatever today holds.
+PINNED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
+PINNED_AT = "2026-11-24T10:15"
 AT = "2026-11-24T10:15"  # Anna Andersson's meeting, 10:00–11:30 Stockholm time
 
 
@@ -119,7 +123,9 @@ async def test_service_takes_voicemail_in_and_refreshes_the_mailbox(tmp_path: Pa
     config = load_config(ALV)
     sim = SimulatedAsterisk(secret="t")
     await sim.start()
-    app = create_app(config, simulated=sim, intake_interval_s=0.02, intake_settle_s=0)
+    app = create_app(
+        config, simulated=sim, intake_interval_s=0.02, intake_settle_s=0, clock=OffsetClock(PINNED)
+    )
     rt = app[RUNTIME]
     runner = web.AppRunner(app)
     await runner.setup()
@@ -152,7 +158,7 @@ async def test_service_takes_voicemail_in_and_refreshes_the_mailbox(tmp_path: Pa
 async def test_web_layer_is_wired_when_present() -> None:
     """With `switchboard.web` present its routes are added and given the call log."""
     pytest.importorskip("switchboard.web")
-    app = create_app(load_config(ALV))
+    app = create_app(load_config(ALV), clock=OffsetClock(PINNED))
     paths = {r.canonical for r in app.router.resources()}
     assert {"/healthz", "/api/calls", "/api/incidents"} <= paths
     rt = app[RUNTIME]
@@ -163,7 +169,12 @@ async def test_healthz_reports_the_platform() -> None:
     """GET /healthz through a real TCP site on 127.0.0.1."""
     import aiohttp
 
-    server = Server(ALV, "127.0.0.1", 0, app_factory=lambda c: create_app(c, web_layer=False))
+    server = Server(
+        ALV,
+        "127.0.0.1",
+        0,
+        app_factory=lambda c: create_app(c, web_layer=False, clock=OffsetClock(PINNED)),
+    )
     await server.start(load_config(ALV))
     try:
         async with (
@@ -181,7 +192,12 @@ async def test_reload_validates_and_keeps_the_running_config(
 ) -> None:
     """SIGHUP's reload: a valid folder is swapped in; a broken one is refused with the reason."""
     folder = copy_org(tmp_path)
-    server = Server(folder, "127.0.0.1", 0, app_factory=lambda c: create_app(c, web_layer=False))
+    server = Server(
+        folder,
+        "127.0.0.1",
+        0,
+        app_factory=lambda c: create_app(c, web_layer=False, clock=OffsetClock(PINNED)),
+    )
     await server.start(load_config(folder))
     try:
         first = server.runner
@@ -218,7 +234,7 @@ async def test_run_reloads_on_sighup_and_stops_on_sigterm(tmp_path: Path) -> Non
     """`switchboard run` as a process: starts, reloads on SIGHUP (bad one refused), exits 0 on SIGTERM."""
     folder = copy_org(tmp_path)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "switchboard", "run", str(folder), "--port", "0",
+        sys.executable, "-m", "switchboard", "run", str(folder), "--port", "0", "--at", PINNED_AT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "SWITCHBOARD_DATA_DIR": str(tmp_path / "d")},
         cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from routing.models import AbsenceReason, ManualRedirect, Organisation, PresenceBook, Redirect
+from routing.effective import EffectiveChange, EffectiveState, effective_state
+from routing.models import AbsenceReason, ManualRedirect, Organisation, Redirect
 from switchboard.config import load_config
 from switchboard.telephony.calllog import CallLogStore
 from switchboard.telephony.config import TelephonySettings
@@ -31,13 +32,15 @@ def _org() -> Organisation:
 
 
 class Book:
-    """A mutable presence book with a manual redirect switch, as the service's source of truth."""
+    """Mutable manual redirects over the sample organisation: the effective state the service
+    reads (as the running service's EffectiveHub would give it)."""
 
     def __init__(self) -> None:
         self.manual: dict[str, ManualRedirect] = {}
+        self.org = _org()
 
-    def __call__(self) -> PresenceBook:
-        return PresenceBook({}, dict(self.manual))
+    def __call__(self) -> EffectiveState:
+        return effective_state(self.org, {}, dict(self.manual))
 
     def away(self, user: str) -> Redirect:
         until = NOW + timedelta(hours=3, minutes=30)
@@ -111,12 +114,14 @@ async def test_presence_change_reaches_astdb_within_100_ms(tmp_path: Path) -> No
     async with service(tmp_path, book, changes) as (_svc, sim):
         assert "83012" not in sim.astdb.get("switchboard/redirect", {})
         t0 = time.perf_counter()
-        changes.put_nowait((ANNA, None, book.away(ANNA)))
+        book.away(ANNA)
+        changes.put_nowait(EffectiveChange(ANNA, None, None, NOW))
         async with asyncio.timeout(0.1):
             while "83012" not in sim.astdb.get("switchboard/redirect", {}):  # noqa: ASYNC110 - polls a plain dict under a timeout
                 await asyncio.sleep(0.001)
         assert time.perf_counter() - t0 < 0.1
-        changes.put_nowait((ANNA, None, None))
+        del book.manual[ANNA]
+        changes.put_nowait(EffectiveChange(ANNA, None, None, NOW))
         async with asyncio.timeout(0.1):
             while "83012" in sim.astdb.get("switchboard/redirect", {}):  # noqa: ASYNC110 - polls a plain dict under a timeout
                 await asyncio.sleep(0.001)
@@ -214,7 +219,7 @@ async def test_call_handed_back_when_no_decision_in_time(tmp_path: Path, deadlin
     gate = asyncio.Event()
 
     class SlowBook(Book):
-        def __call__(self) -> PresenceBook:
+        def __call__(self) -> EffectiveState:
             raise TimeoutError  # stands for a source too slow to answer within the deadline
 
     sim = SimulatedAsterisk(secret="t")
@@ -226,7 +231,7 @@ async def test_call_handed_back_when_no_decision_in_time(tmp_path: Path, deadlin
         lambda: NOW,
         simulated=sim,
     )
-    svc.controller.book = SlowBook()
+    svc.controller.state = SlowBook()
     await svc.start()
     try:
         await asyncio.wait_for(svc.mirrored.wait(), 3)
@@ -284,3 +289,21 @@ async def test_messages_are_rendered_to_the_files_astdb_names(tmp_path: Path) ->
         with wave.open(str(path)) as w:
             assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
             assert w.getnframes() > 8000  # more than a second of speech
+
+
+async def test_agi_command_without_answer_is_a_timeout_and_the_call_is_handed_back(
+    tmp_path: Path,
+) -> None:
+    """A command that gets no AsyncAGIExec in time ends as `timeout` (not `caller_hung_up`),
+    and the call goes back to the dialplan instead of hanging."""
+    book = Book()
+    book.away(ANNA)
+    async with service(tmp_path, book) as (svc, sim):
+        sim.stall_commands = ("EXEC Playback",)
+        svc.controller.agi_grace_s = 0.2
+        call = await sim.place_call("02683012", "0701112233")
+        await call.wait(5)
+        await svc.controller.wait_idle(5)
+    assert call.commands[-1] == "ASYNCAGI BREAK"
+    log = await logged(tmp_path)
+    assert log[-1]["outcome"] == "timeout"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from switchboard.telephony.ami import AmiClient, AmiSettings, AmiSupervisor, Backoff
+from switchboard.telephony.config import parse_telephony
 from switchboard.telephony.errors import AmiAuthenticationError
 from switchboard.telephony.simulated import SimulatedAsterisk
+
+from .amitools import mute_peer
 
 
 class FakeSleep:
@@ -177,3 +181,71 @@ async def test_send_without_connection_is_refused_not_queued() -> None:
         assert type(exc).__name__ == "AmiNotConnected"
     else:
         raise AssertionError("expected AmiNotConnected")
+
+
+async def _eventually(cond: Callable[[], bool]) -> None:
+    """Poll `cond` every 10 ms (callers bound it with wait_for): for waits on real timers."""
+    while not cond():  # noqa: ASYNC110 - callers bound it with wait_for
+        await asyncio.sleep(0.01)
+
+
+async def test_a_peer_that_stops_answering_is_detected_and_replaced() -> None:
+    """Half-open link: logged in, then no answer to Ping → closed within interval + deadline,
+    reported as lost, and a new connection logs in and resyncs."""
+    interval, deadline = 0.2, 0.3
+    resyncs = 0
+    lost: list[str] = []
+
+    async def resync(_c: AmiClient) -> None:
+        nonlocal resyncs
+        resyncs += 1
+
+    async with mute_peer(answering=True) as peer:
+        settings = AmiSettings(
+            port=peer.port,
+            secret="s3cret",
+            connect_timeout=2,
+            action_timeout=2,
+            ping_interval=interval,
+            ping_deadline=deadline,
+        )
+        sup = AmiSupervisor(
+            settings, on_connected=resync, on_disconnected=lost.append, sleep=FakeSleep()
+        )
+        async with running(sup):
+            await sup.wait_connected(2)
+            # While the peer answers, Pings go out and the one connection stays.
+            await asyncio.wait_for(_eventually(lambda: len(peer.actions("Ping")) >= 3), 5)
+            assert sup.connections == 1 and not lost and sup.connected
+            peer.answering = False  # the TCP connection stays open; nothing comes back
+            silent_at = time.monotonic()
+            await asyncio.wait_for(_eventually(lambda: bool(lost)), 5)
+            detected_in = time.monotonic() - silent_at
+            await asyncio.wait_for(_eventually(lambda: peer.logins == 2 and sup.connected), 5)
+            await asyncio.wait_for(_eventually(lambda: resyncs == 2), 5)
+            assert sup.connections == 2
+            assert peer.open_connections == 1  # the silent one was closed by us
+        assert "no answer to Ping within 0.3 s" in lost[0]
+        # scheduling slack on a busy machine on top of interval + deadline
+        assert detected_in < interval + deadline + 0.5, detected_in
+
+
+async def test_the_ami_socket_has_tcp_keepalive() -> None:
+    """Below the Ping, the kernel probes an idle connection too."""
+    async with platform() as sim:
+        client = AmiClient()
+        await client.connect("127.0.0.1", sim.port, "switchboard", "s3cret", deadline=2)
+        try:
+            assert client.tcp_keepalive
+        finally:
+            await client.close()
+
+
+def test_ping_interval_and_deadline_are_settings() -> None:
+    """`telephony.ami.ping_interval_s` / `ping_deadline_s`: defaults 10 s / 5 s, validated."""
+    default, problems = parse_telephony({"ami": {}})
+    assert (default.ami.ping_interval, default.ami.ping_deadline) == (10.0, 5.0) and not problems
+    custom, problems = parse_telephony({"ami": {"ping_interval_s": 2, "ping_deadline_s": 0.5}})
+    assert (custom.ami.ping_interval, custom.ami.ping_deadline) == (2.0, 0.5) and not problems
+    _, problems = parse_telephony({"ami": {"ping_interval_s": 0, "ping_deadline_s": "x"}})
+    assert [p.path for p in problems] == ["ami.ping_interval_s", "ami.ping_deadline_s"]

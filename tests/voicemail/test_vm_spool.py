@@ -100,3 +100,16 @@ def test_scan_finds_every_folder_and_prefers_wav(tmp_path: Path) -> None:
     assert [s.label for s in slots] == ["default/83012/INBOX/msg0000", "default/83013/Old/msg0003"]
     assert slots[0].audio is not None and slots[0].audio.path.suffix == ".wav"
     assert [f.path.suffix for f in slots[0].other_audio] == [".gsm"]
+
+
+def test_file_age_when_the_service_clock_is_behind_the_file_system() -> None:
+    """A service run `--at` an earlier day still sees a message written now settle: file ages
+    fall back to the file system's time instead of staying negative forever."""
+    import time as _time
+
+    from voicemail.spool import file_age
+
+    written = _time.time() - 5
+    assert file_age(written + 60, written) == 60  # the service's clock, when it is ahead
+    pinned_day_ago = written - 86_400 * 9  # `switchboard run --at` nine days earlier
+    assert 4 <= file_age(pinned_day_ago, written) < 60

@@ -34,7 +34,14 @@ async def test_directory_search_gives_public_number_state_and_message_never_pin(
     assert "anna.andersson" in ids
     anna = next(u for u in body["users"] if u["id"] == "anna.andersson")
     assert anna["public_number"] == "+462683012"
-    assert anna["state"] in ("available", "redirected")
+    # 10.15 on Tuesday 24 November: Anna's calendar has her in a meeting until 11.30 (ALV-09)
+    assert (anna["state"], anna["reason"], anna["source"], anna["until"]) == (
+        "redirected",
+        "meeting",
+        "calendar",
+        "2026-11-24T11:30:00+01:00",
+    )
+    assert anna["message"] == "Anna Andersson är på möte, åter klockan 11.30."
     text = await resp.text()
     assert "19700110" not in text and "personal_id" not in text and "4821" not in text
     resp = await client.get("/api/directory", params={"unit": "samhällsbyggnad"}, headers=h)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The suite at other dates (issue 12): under Debian's faketime, shifted to each date.
+# The shift is an offset from real time ("+Ns"), so every process a test starts (switchboard
+# run, PostgreSQL, workers) shares one clock; an absolute faketime date would restart each
+# child process at that date. Usage: bash scripts/test-dates.sh [pytest args…]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+dates=("2026-12-02 12:00:00" "2027-03-28 02:30:00" "2026-12-24 10:00:00" "2031-06-01 10:00:00")
+failed=0
+for at in "${dates[@]}"; do
+  offset=$(( $(TZ=Europe/Stockholm date -d "$at" +%s) - $(date +%s) ))
+  echo "== pytest at $at Europe/Stockholm (faketime +${offset}s)"
+  if ! TZ=Europe/Stockholm faketime -f "+${offset}s" python3 -m pytest -q -p no:cacheprovider "$@"; then
+    echo "FAILED at $at"
+    failed=1
+  fi
+done
+exit "$failed"
