@@ -9,8 +9,9 @@ dates=("2026-12-02 12:00:00" "2027-03-28 02:30:00" "2026-12-24 10:00:00" "2031-0
 failed=0
 for at in "${dates[@]}"; do
   offset=$(( $(TZ=Europe/Stockholm date -d "$at" +%s) - $(date +%s) ))
-  echo "== pytest at $at Europe/Stockholm (faketime +${offset}s)"
-  if ! TZ=Europe/Stockholm faketime -f "+${offset}s" python3 -m pytest -q -p no:cacheprovider "$@"; then
+  shift_by=$([ "$offset" -lt 0 ] && echo "${offset}s" || echo "+${offset}s")
+  echo "== pytest at $at Europe/Stockholm (faketime $shift_by)"
+  if ! TZ=Europe/Stockholm faketime -f "$shift_by" python3 -m pytest -q -p no:cacheprovider "$@"; then
     echo "FAILED at $at"
     failed=1
   fi
