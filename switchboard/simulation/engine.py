@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from routing.decide import decide, is_available
+from routing.decide import is_available
+from routing.effective import effective_state
 from routing.models import (
     Action,
     Call,
@@ -146,11 +147,12 @@ class _Day:
         serial: int,
     ) -> None:
         self.s = scenario
+        # The day's effective state, combined where every consumer combines it (no manual
+        # redirects or switches in a simulated day: the variant's configuration is the input).
+        self.state = effective_state(org, presence.users, presence.manual)
         self.org = org
         self.directory = org.directory
-        self.policy = org.policy
         self.tz = org.timezone
-        self.presence = presence
         self.targets = targets
         self.contact_centre = contact_centre
         self.writer = writer
@@ -189,7 +191,7 @@ class _Day:
         if not targets:
             return SimCall(call_id, now, a.kind, None, None, "", Outcome.REJECTED, "no such number")
         target = targets[min(int(a.pick * len(targets)), len(targets) - 1)]
-        d = decide(Call(target.number, a.caller), self.directory, self.presence, self.policy, now)
+        d = self.state.decide(Call(target.number, a.caller), now)
         outcome, why, answered_by, mailbox = self._outcome(d, a, now)
         left = False
         if (
@@ -311,7 +313,7 @@ class _Day:
         self, d: RouteDecision, user: User, a: Arrival, now: datetime
     ) -> tuple[Outcome, str, str | None, str | None]:
         p = self.s.answer_probability
-        if self.presence.redirect_at(user.id, now) is not None:
+        if self.state.redirect_at(user, now) is not None:
             # ALV-04: a mobile rings straight through even during a busy block
             p = self.s.answer_probability_in_meeting
         on_call = user.id in self.busy
