@@ -132,10 +132,11 @@ Readiness = Literal["ready", "wait"]
 def file_age(now_epoch: float, mtime: float) -> float:
     """Seconds since a spool file was written. By the service's clock; but when that clock is
     behind the file system (a service run `--at` an earlier day), by the file system's own
-    time, so a message written now is still seen to settle."""
+    time, so a message written now is still seen to settle. A file dated ahead of both (a
+    process clock set back, as under faketime) counts as just written: never negative."""
     if now_epoch >= mtime:
         return now_epoch - mtime
-    return time.time() - mtime
+    return max(0.0, time.time() - mtime)
 
 
 def readiness(slot: SpoolSlot, now_epoch: float, settle_s: float) -> tuple[Readiness, str]:
