@@ -8,6 +8,7 @@ moves only when told to (tests and simulations).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -98,4 +99,21 @@ class ManualClock(Clock):
         return min(live) if live else None
 
 
-__all__ = ["Clock", "ManualClock", "OffsetClock", "SystemClock"]
+async def sleep_until_or_woken(clock: Clock, when: datetime | None, wake: asyncio.Event) -> None:
+    """Return at `when` by `clock` (never, if None) or as soon as `wake` is set."""
+    waiter = asyncio.ensure_future(wake.wait())
+    sleeper = asyncio.ensure_future(clock.sleep_until(when)) if when is not None else None
+    try:
+        await asyncio.wait(
+            {waiter} if sleeper is None else {waiter, sleeper},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        for f in (waiter, sleeper):
+            if f is not None and not f.done():
+                f.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await f
+
+
+__all__ = ["Clock", "ManualClock", "OffsetClock", "SystemClock", "sleep_until_or_woken"]

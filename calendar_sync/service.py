@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from calendar_sync.clock import Clock, SystemClock
+from calendar_sync.clock import Clock, SystemClock, sleep_until_or_woken
 from calendar_sync.errors import CalendarError
 from calendar_sync.feed import (
     UNCHANGED,
@@ -831,20 +831,8 @@ class CalendarSync:
         while True:
             self._wake.clear()
             self.run_due()
-            waiter = asyncio.ensure_future(self._wake.wait())
-            sleeper: asyncio.Future[None] | None = None
-            try:
-                if self._heap:
-                    sleeper = asyncio.ensure_future(self.clock.sleep_until(self._heap[0][0]))
-                    await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-                else:
-                    await waiter
-            finally:
-                for f in (waiter, sleeper):
-                    if f is not None and not f.done():
-                        f.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await f
+            due = self._heap[0][0] if self._heap else None
+            await sleep_until_or_woken(self.clock, due, self._wake)
 
 
 # ---------------------------------------------------------------- wiring from configuration

@@ -11,13 +11,12 @@ holds at most one pending change per user.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from calendar_sync.clock import Clock
+from calendar_sync.clock import Clock, sleep_until_or_woken
 from routing.effective import (
     ChangeTracker,
     EffectiveChange,
@@ -187,20 +186,7 @@ class EffectiveHub:
                 self.refresh()
             except Exception:  # a bug must not stop the stream: log it, keep going
                 log.exception("effective state: refresh failed")
-            due = self._tracker.next_due()
-            waiter = asyncio.ensure_future(self._wake.wait())
-            sleeper = asyncio.ensure_future(self.clock.sleep_until(due)) if due else None
-            try:
-                await asyncio.wait(
-                    {waiter} if sleeper is None else {waiter, sleeper},
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-            finally:
-                for f in (waiter, sleeper):
-                    if f is not None and not f.done():
-                        f.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await f
+            await sleep_until_or_woken(self.clock, self._tracker.next_due(), self._wake)
 
     def close(self) -> None:
         """End every subscription."""
