@@ -239,3 +239,24 @@ async def test_alv21_blocked_user_is_mirrored_and_never_rung(service: Service) -
     commands = await service.call(BERTIL_NUMBER)
     assert not any(c.startswith(f"EXEC Dial PJSIP/{BERTIL_KEY}") for c in commands)
     assert service.route("026-830 13", T0)["reason"] == "blocked"
+
+
+async def test_alv05_mobile_follows_calendar_switched_on_the_web_reaches_calls_and_route(
+    service: Service,
+) -> None:
+    """ALV-04/ALV-05: Anna's mobile rings through her meeting until an administrator links it
+    to her calendar over HTTP; then the next call and `switchboard route` redirect it."""
+    meeting = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)  # 10.15: Anna's Bygglovsmöte
+    service.clock.set(meeting)
+    assert service.route("070-123 45 67", meeting)["action"] == "ring"
+    commands = await service.call("0701234567")
+    assert any(c.startswith("EXEC Dial") for c in commands) and not say_commands(commands)
+    await service.put(
+        "/api/admin/users/anna.andersson/switches",
+        "cecilia.carlsson",
+        {"mobile_follows_calendar": True},
+    )
+    commands = await service.call("0701234567")
+    assert "Anna Andersson" in say_commands(commands)
+    routed = service.route("070-123 45 67", meeting)
+    assert routed["action"] == "redirect" and routed["reason"] == "meeting"
