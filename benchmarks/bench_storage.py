@@ -93,7 +93,10 @@ def bench_two_intakes(root: Path, dsn: str, count: int, size: int) -> tuple[floa
     fill_spool(spool, count, size)
     worker = ROOT / "tests" / "storage" / "pg_intakeworker.py"
     path = os.pathsep.join(str(p) for p in (ROOT, ROOT / "tests", ROOT / "tests" / "voicemail"))
-    env = {**os.environ, "PYTHONPATH": path}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, (path, os.environ.get("PYTHONPATH")))),
+    }
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -177,7 +180,7 @@ def bench_run_takeover(root: Path, dsn: str, trials: int) -> list[float]:
     shutil.copytree(ALV, folder, ignore=shutil.ignore_patterns("data", "scenarios"))
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
         "SWITCHBOARD_DSN": dsn,
         "SWITCHBOARD_AMI_SECRET": SECRET,
         "SWITCHBOARD_DEV_PASSWORD": "dev-password",

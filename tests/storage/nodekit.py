@@ -25,7 +25,10 @@ class Node:
             [sys.executable, str(WORKER), dsn, str(base), str(spool), name],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": path},
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(filter(None, (path, os.environ.get("PYTHONPATH")))),
+            },
             cwd=ROOT,
         )
         self.lines: queue.Queue[tuple[float, str]] = queue.Queue()

@@ -48,7 +48,10 @@ def _spawn(dsn: str, base: Path, spool: Path, batch: int) -> subprocess.Popen[by
         [sys.executable, str(WORKER), dsn, str(base), str(spool), str(batch)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": path},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, (path, os.environ.get("PYTHONPATH")))),
+        },
         cwd=ROOT,
     )
 

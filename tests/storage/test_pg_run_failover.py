@@ -155,7 +155,7 @@ def test_run_nodes_fail_over_ami_and_intake_after_sigkill(
     spool = spool_dir(load_config(folder))
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
         "SWITCHBOARD_DSN": dsn,
         "SWITCHBOARD_AMI_SECRET": SECRET,
         "SWITCHBOARD_DEV_PASSWORD": "dev-password",

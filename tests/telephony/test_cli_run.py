@@ -105,7 +105,7 @@ async def test_call_is_in_the_call_log(tmp_path: Path) -> None:
     """`switchboard call` records the call in `<data_dir>/calllog.sqlite3`."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "switchboard", "call", str(ALV), "--to", "83013", "--at", AT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))},
         cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
@@ -235,7 +235,7 @@ async def test_run_reloads_on_sighup_and_stops_on_sigterm(tmp_path: Path) -> Non
     folder = copy_org(tmp_path)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "switchboard", "run", str(folder), "--port", "0", "--at", PINNED_AT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "SWITCHBOARD_DATA_DIR": str(tmp_path / "d")},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))), "SWITCHBOARD_DATA_DIR": str(tmp_path / "d")},
         cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -113,7 +113,7 @@ async def switchboard_run(tmp_path: Path, folder: Path, *args: str) -> AsyncIter
         sys.executable, "-m", "switchboard", "run", str(folder), "--port", "0", "--at", PINNED_AT, *args,
         env={
             **os.environ,
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
             "SWITCHBOARD_DATA_DIR": str(tmp_path / "d"),
             "SWITCHBOARD_DEV_PASSWORD": "dev",
             "AMI_SECRET": "s3cret",

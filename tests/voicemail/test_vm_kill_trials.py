@@ -42,7 +42,10 @@ def _fill(spool: Path, trial: int) -> dict[str, str]:
 
 
 def _spawn(db: Path, spool: Path, batch: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
+    }
     return subprocess.Popen(
         [sys.executable, str(WORKER), str(db), str(spool), str(batch)],
         stdout=subprocess.PIPE,
