@@ -6,6 +6,7 @@ The parser is pure (bytes in, `SpoolMessage` out); the scanner only lists and st
 from __future__ import annotations
 
 import configparser
+import math
 import os
 import re
 import time
@@ -132,11 +133,14 @@ Readiness = Literal["ready", "wait"]
 def file_age(now_epoch: float, mtime: float) -> float:
     """Seconds since a spool file was written. By the service's clock; but when that clock is
     behind the file system (a service run `--at` an earlier day), by the file system's own
-    time, so a message written now is still seen to settle. A file dated ahead of both (a
-    process clock set back, as under faketime) counts as just written: never negative."""
+    time, so a message written now is still seen to settle. A file dated ahead of both is
+    from a file system whose clock runs ahead of this process (a clock set back, as under
+    faketime): its age cannot be measured, and it counts as settled — the completeness checks
+    (the .txt written last, the audio's length) still guard against a half-written message."""
     if now_epoch >= mtime:
         return now_epoch - mtime
-    return max(0.0, time.time() - mtime)
+    fs_now = time.time()
+    return fs_now - mtime if fs_now >= mtime else math.inf
 
 
 def readiness(slot: SpoolSlot, now_epoch: float, settle_s: float) -> tuple[Readiness, str]:

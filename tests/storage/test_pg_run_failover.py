@@ -124,8 +124,14 @@ async def _records(folder: Path) -> tuple[list[str], list[int], bool]:
         records = await register.records()
         verified = (await register.verify()).ok
     keys = [r.msg_id or f"no-id-{int(r.arrived_at.timestamp())}" for r in records]
-    numbers = sorted(int(r.registration_number[-6:]) for r in records)
-    return keys, numbers, verified
+    # gapless within each series: the year is the arrival's (a message left at the turn of a
+    # year, or by a platform whose clock is not the node's pinned day, starts the next series)
+    series: dict[str, list[int]] = {}
+    for r in records:
+        series.setdefault(r.registration_number[:-6], []).append(int(r.registration_number[-6:]))
+    numbers = [n for ns in series.values() for n in sorted(ns)]
+    gapless = all(sorted(ns) == list(range(1, len(ns) + 1)) for ns in series.values())
+    return keys, numbers if gapless else [], verified
 
 
 def _count(dsn: str) -> int:
@@ -225,5 +231,5 @@ def test_run_nodes_fail_over_ami_and_intake_after_sigkill(
     keys, numbers, verified = asyncio.run(_records(folder))
     assert len(keys) == len(set(keys)) == MESSAGES + 1, "a message lost or registered twice"
     assert expected <= set(keys)
-    assert numbers == list(range(1, MESSAGES + 2)), "gaps or repeats in the numbers"
+    assert len(numbers) == MESSAGES + 1, "gaps or repeats in the numbers"
     assert verified, "audit chain or audio copies do not verify"
