@@ -113,7 +113,8 @@ async def test_half_written_message_waits_then_is_taken(register: Register, spoo
     report = await intake.run_once(LATER)
     assert report.taken == [] and len(report.waiting) == 1
     (d / "msg0000.txt").write_bytes(message_txt(1795449850, "1795449850-00000003"))
-    now = datetime.now(UTC)
+    # the moment the file system says the txt was written (not today's date: faketime-safe)
+    now = datetime.fromtimestamp((d / "msg0000.txt").stat().st_mtime, UTC)
     assert (await intake.run_once(now)).taken == []  # just written: may still be growing
     report = await intake.run_once(LATER)
     assert len(report.taken) == 1
