@@ -1,6 +1,8 @@
-"""AMI benchmark: calls/s through AsyncAGI against the simulated platform (p50/p99 decision
-latency), with the platform in the same process and in a separate one; and a full resync of
-10,000 users (into an empty AstDB, then with nothing changed).
+"""AMI benchmark: calls/s through the shipped dialplan's AGI (FastAGI) against the simulated
+platform (p50/p99 decision latency), with the platform in the same process and in a separate
+one; and a full resync of 10,000 users (into an empty AstDB, then with nothing changed). Floors,
+same run: a bare FastAGI server sending the same commands per call, and a bare AMI client
+sending the resync's actions with the same window (benchmarks/floor.py).
 
 Run: python benchmarks/bench_ami.py [--calls N]
 """
@@ -12,20 +14,26 @@ import asyncio
 import dataclasses
 import multiprocessing as mp
 import statistics
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from routing.effective import effective_state
-from routing.models import AbsenceReason, Directory, ManualRedirect, PresenceBook, User
-from switchboard.config import load_config
-from switchboard.telephony.ami import AmiClient
-from switchboard.telephony.config import TelephonySettings
-from switchboard.telephony.mirror import StateMirror
-from switchboard.telephony.service import TelephonyService
-from switchboard.telephony.simulated import SimulatedAsterisk
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+
+import floor  # noqa: E402
+
+from routing.effective import effective_state  # noqa: E402
+from routing.models import AbsenceReason, Directory, ManualRedirect, PresenceBook, User  # noqa: E402
+from switchboard.config import load_config  # noqa: E402
+from switchboard.telephony.ami import AmiClient  # noqa: E402
+from switchboard.telephony.asterisk_config import extensions_conf  # noqa: E402
+from switchboard.telephony.config import TelephonySettings  # noqa: E402
+from switchboard.telephony.mirror import StateMirror  # noqa: E402
+from switchboard.telephony.service import TelephonyService  # noqa: E402
+from switchboard.telephony.simulated import SimulatedAsterisk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -80,15 +88,41 @@ async def _service(port: int, secret: str, sim: SimulatedAsterisk | None) -> Tel
     return svc
 
 
-async def bench_calls_in_process(n: int) -> None:
-    """The service and the simulated platform share one event loop (one core)."""
+async def bench_calls_in_process(n: int) -> tuple[float, list[str]]:
+    """The service and the simulated platform share one event loop (one core); calls/s and
+    the AGI commands the service sent for one such call."""
     sim = SimulatedAsterisk(secret="b")
     await sim.start()
     svc = await _service(sim.port, "b", sim)
     elapsed = await _drive(sim, n)
+    probe = await sim.place_call("02683012", "0701100000", answer=True)
+    await probe.wait(30)
     await svc.controller.wait_idle(10)
     await svc.stop()
-    _report("AsyncAGI, platform in-process ", n, elapsed, svc.controller.latencies)
+    await sim.close()
+    _report("AGI, platform in-process       ", n, elapsed, svc.controller.latencies)
+    return n / elapsed, list(probe.commands)
+
+
+async def calls_floor(n: int, commands: list[str]) -> float:
+    """Calls/s with the shipped dialplan's AGI answered by a bare FastAGI server
+    (floor.bare_fastagi) sending the same commands per call, on a platform of its own in the
+    same loop: no decision, no state, no bookkeeping."""
+    org = load_config(ROOT / "config" / "alvkarleby").org
+    server = await floor.bare_fastagi(lambda: commands)
+    settings = dataclasses.replace(
+        TelephonySettings(), agi_url=f"agi://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    )
+    sim = SimulatedAsterisk(secret="f")
+    sim.load_dialplan(extensions_conf(org, settings))
+    await sim.start()
+    try:
+        elapsed = await _drive(sim, n)
+    finally:
+        await sim.close()
+        server.close()
+        await server.wait_closed()
+    return n / elapsed
 
 
 def _platform_process(conn: Connection, n: int) -> None:
@@ -122,7 +156,7 @@ async def bench_calls_separate_process(n: int) -> None:
         await svc.controller.wait_idle(10)
         await svc.stop()
         parent.send("stop")
-        _report("AsyncAGI, platform in a process", n, elapsed, svc.controller.latencies)
+        _report("AGI, platform in a process     ", n, elapsed, svc.controller.latencies)
     finally:
         await loop.run_in_executor(None, proc.join, 10)
         if proc.is_alive():
@@ -154,9 +188,15 @@ async def bench_resync(users: int = 10_000) -> None:
     client = AmiClient(action_timeout=30)
     await client.connect("127.0.0.1", sim.port, "switchboard", "b")
     mirror = StateMirror(lambda: state, ZoneInfo("Europe/Stockholm"), lambda: NOW)
+    seen = len(sim.received)
     t0 = time.perf_counter()
     writes = await mirror.full_resync(client)
     first = time.perf_counter() - t0
+    jobs = [
+        (m["Action"], [(k, v) for k, v in m.headers[1:] if k != "ActionID"])
+        for m in sim.received[seen:]
+        if m.get("Action") != "DBGetTree"
+    ]
     t0 = time.perf_counter()
     again = await mirror.full_resync(client)
     second = time.perf_counter() - t0
@@ -164,11 +204,46 @@ async def bench_resync(users: int = 10_000) -> None:
     await sim.close()
     print(f"full resync of {users:,} users (empty AstDB): {writes:,} writes in {first:.2f} s")
     print(f"full resync again (nothing changed): {again} writes in {second:.2f} s")
+    bare = SimulatedAsterisk(secret="f")
+    await bare.start()
+    ami = await floor.BareAmi.connect(bare.port, "switchboard", "f")
+    t0 = time.perf_counter()
+    await ami.actions(jobs, mirror.width)
+    floor_s = time.perf_counter() - t0
+    await ami.close()
+    await bare.close()
+    floor.emit(
+        floor.Row(
+            f"full resync into an empty AstDB, {users:,} users",
+            f"the same {len(jobs):,} actions from a bare client, {mirror.width} in flight:"
+            f" {floor_s:.2f} s",
+            f"{first:.2f} s ({writes:,} writes); nothing changed: {second:.2f} s",
+            floor_s / first,
+            "–",
+            None,
+        )
+    )
 
 
 async def main(n: int) -> None:
     """Run every benchmark."""
-    await bench_calls_in_process(n)
+    rate, commands = await bench_calls_in_process(n)
+    floor_rate = await calls_floor(n, commands)
+    print(
+        f"  floor: bare FastAGI server, the same {len(commands)} commands per call:"
+        f" {floor_rate:,.0f} calls/s"
+    )
+    floor.emit(
+        floor.Row(
+            "calls through the dialplan and AGI, platform in-process",
+            f"a bare FastAGI server sending the same {len(commands)} commands per call:"
+            f" {floor_rate:,.0f} calls/s",
+            f"{rate:,.0f} calls/s",
+            rate / floor_rate,
+            "–",
+            None,
+        )
+    )
     await bench_calls_separate_process(n)
     await bench_resync()
 

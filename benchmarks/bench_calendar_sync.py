@@ -34,6 +34,8 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import floor  # noqa: E402  (benchmarks/floor.py: floors measured in the same run)
+
 from calendar_sync.clock import SystemClock  # noqa: E402
 from calendar_sync.ews import EwsClient  # noqa: E402
 from calendar_sync.feed import IcsFeedClient, IcsFileWatcher, feed_client_session  # noqa: E402
@@ -277,6 +279,25 @@ async def run(
             figures[f"{c.name}_client_cpu"] = alone.client
         _, _, answers = await srv.stats()
         print(f"  feed answers so far: {dict(answers)}; parses: {feed_client.parses}")
+        # The floor, same run: the feed cycle's HTTP alone (the same conditional GETs, bare
+        # aiohttp), beside the feed source's own cycle; the quickest of three each.
+        cycles = []
+        for _ in range(3):
+            t = time.perf_counter()
+            await feeds.poll_once()
+            cycles.append(time.perf_counter() - t)
+        _, bare_304 = await floor.conditional_gets(list(urls.values()), FEED_CONCURRENCY)
+        floor.emit(
+            floor.Row(
+                f"ICS feed poll cycle, {n_feed:,} unchanged feeds (304), {where}",
+                f"the same conditional GETs, bare aiohttp, {FEED_CONCURRENCY} at a time:"
+                f" {bare_304:.2f} s",
+                f"{min(cycles):.2f} s",
+                bare_304 / min(cycles),
+                "–",
+                None,
+            )
+        )
 
         if profile:
             prof = cProfile.Profile()
@@ -358,6 +379,205 @@ async def run(
     return figures
 
 
+def cold_load(n: int, variant: str) -> dict[str, float]:
+    """Cold load of n Outlook-shaped calendars as `route` / `presence` read them (no cache):
+    `known` zone (W. Europe Standard Time, replaced by the IANA zone), `custom` (one
+    "Customized Time Zone" definition shared by all, as in one organisation), or `distinct`
+    (every calendar its own definition: the worst case for zone isolation)."""
+    from benchmarks.bench_routing import make_users, write_calendars
+    from calendar_sync.snapshot import BlockCache, Window, read_ics_calendars
+
+    day = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_calendars(folder, n)
+        if variant != "known":
+            for i, path in enumerate(sorted(folder.glob("u*.ics"))):
+                text = path.read_text("utf-8").replace(
+                    "W. Europe Standard Time", "Customized Time Zone"
+                )
+                if variant == "distinct":  # a different standard-time start → another definition
+                    text = text.replace(
+                        "DTSTART:16010101T030000", f"DTSTART:16010101T03{i % 60:02d}00", 1
+                    )
+                path.write_text(text, "utf-8")
+        users = make_users(n, folder)
+        window = Window.around(day, TZ)
+        t0, c0 = time.perf_counter(), time.process_time()
+        reads = read_ics_calendars(users, window, TZ, BlockCache())
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    errors = sum(1 for r in reads.values() if r.error)
+    blocks = sum(len(r.blocks) for r in reads.values())
+    print(
+        f"cold load, {n} calendars, zone {variant}: {wall:.1f} s wall"
+        f" ({wall / n * 1000:.2f} ms per calendar), {cpu:.1f} s CPU in this process;"
+        f" {blocks} blocks, {errors} errors"
+    )
+    return {"wall": wall, "blocks": blocks, "errors": errors}
+
+
+async def latency(rounds: int, intervals: dict[str, float]) -> dict[str, list[float]]:
+    """Calendar edit → published presence change (what routing reads), per source, with the
+    sources at the given poll intervals: watched ICS file, ICS feed, CalDAV (Radicale, ctag /
+    sync-token), EWS (polled; XML work in the helper process), Graph polled, and Graph with
+    change notifications (push; its poll an hour away). Local servers on 127.0.0.1."""
+    import functools
+    import socket
+    import subprocess
+
+    import aiohttp
+    import caldav
+
+    from calendar_sync.dav import CalDavClient
+    from calendar_sync.graph_notify import GraphNotifications, NotifySettings
+    from calendar_sync.sources import CalDavSettings
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    tmp = tempfile.TemporaryDirectory()
+    folder = Path(tmp.name)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (folder / "users").write_text("svc:pw\n", "utf-8")
+    args = [sys.executable, "-m", "radicale", "--config", "", "--server-hosts", f"127.0.0.1:{port}"]
+    args += ["--storage-filesystem-folder", str(folder / "dav"), "--auth-type", "htpasswd"]
+    args += ["--auth-htpasswd-filename", str(folder / "users"), "--auth-htpasswd-encryption"]
+    args += ["plain", "--rights-type", "owner_only", "--logging-level", "warning"]
+    radicale = await asyncio.to_thread(
+        subprocess.Popen, args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    out: dict[str, list[float]] = {
+        k: [] for k in ("file", "feed", "caldav", "ews", "graph", "graph-push")
+    }
+    ews, graph, feeds = EwsServer(), GraphServer(), FeedServer()
+    feeds.put("f", ics())
+    path = folder / "w.ics"
+    path.write_bytes(ics())
+    try:
+        for _ in range(600):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        dav_admin = caldav.DAVClient(url=f"http://127.0.0.1:{port}", username="svc", password="pw")
+        dav_cal = await asyncio.to_thread(
+            lambda: dav_admin.principal().make_calendar(name="c", cal_id="c")
+        )
+        async with AsyncExitStack() as stack:
+            e = await stack.enter_async_context(serve(ews.app()))
+            g = await stack.enter_async_context(serve(graph.app()))
+            f = await stack.enter_async_context(serve(feeds.app()))
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            sync = CalendarSync(RULES, SystemClock())
+            poll = lambda k: PollSettings(interval_s=intervals[k], max_age_s=900, jitter=0.0)  # noqa: E731
+            ex = replace(
+                ExchangeSettings(f"{e}/EWS/Exchange.asmx", Secret("U"), Secret("P")), auth="basic"
+            )
+            ews_client = EwsClient(ex, ews.username, ews.password)
+            stack.push_async_callback(asyncio.to_thread, ews_client.close)
+            gs = replace(
+                GraphSettings(Secret("T"), Secret("C"), Secret("S")),
+                authority=g,
+                base_url=f"{g}/v1.0",
+                automatic_replies=False,
+            )
+            graph_client = GraphClient(
+                gs, graph.tenant, graph.client_id, graph.client_secret, session
+            )
+            push_client = GraphClient(
+                gs, graph.tenant, graph.client_id, graph.client_secret, session
+            )
+            feed_client = IcsFeedClient(session, TZ)
+            watcher = IcsFileWatcher(TZ)
+            dav = CalDavClient(CalDavSettings(Secret("U"), Secret("P")), "svc", "pw", TZ)
+            for closer in (feed_client.aclose, watcher.aclose, dav.aclose):
+                stack.push_async_callback(closer)
+            sync.add_source("ics", watcher, poll("file"), {"file": str(path)})
+            sync.add_source(
+                "ics_url", feed_client, poll("feed"), {"feed": f"{f}/feeds/f.ics"}, staggered=True
+            )
+            sync.add_source("caldav", dav, poll("caldav"), {"caldav": str(dav_cal.url)})
+            sync.add_source("exchange", ews_client, poll("ews"), {"ews": "e@example.se"})
+            sync.add_source("graph", graph_client, poll("graph"), {"graph": "g@example.se"})
+            sync.add_source(
+                "graph-push",
+                push_client,
+                PollSettings(3600, 7200, jitter=0.0),
+                {"graph-push": "p@example.se"},
+            )
+            notifier = GraphNotifications(
+                push_client,
+                NotifySettings("https://placeholder", "bench-client-state"),
+                functools.partial(sync.refresh, push_client),
+                sync.clock,
+            )
+            await notifier.start()
+            assert notifier.local_url is not None
+            notifier.settings = replace(notifier.settings, public_url=notifier.local_url)
+            sync.companions.append(functools.partial(notifier.run, ["p@example.se"]))
+            sub = await stack.enter_async_context(sync.subscribe())
+            await stack.enter_async_context(sync)
+            await asyncio.wait_for(sync.loaded.wait(), 120)
+            for _ in range(1200):  # the subscription's validation handshake (bounded)
+                if notifier.by_user:
+                    break
+                await asyncio.sleep(0.05)
+            for k in range(rounds):
+                sub.pending()
+                ev = [
+                    Event(
+                        now - timedelta(hours=1),
+                        now + timedelta(hours=1 + k),
+                        "Busy" if k % 2 else "OOF",
+                        f"Möte {k}",
+                    )
+                ]
+                body = ics(*ev)
+                t0 = time.perf_counter()
+                path.write_bytes(body)
+                feeds.put("f", body)
+                await asyncio.to_thread(
+                    dav_cal.save_event,
+                    body.decode().replace(
+                        "UID:040000008200E00074C5B7101A82E0080000000", "UID:bench-"
+                    ),
+                )
+                ews.calendars["e@example.se"] = ev
+                graph.calendars["g@example.se"] = ev
+                await graph.change("p@example.se", ev)
+                seen: dict[str, float] = {}
+                deadline = t0 + 3 * max(intervals.values()) + 30
+                while len(seen) < len(out) and time.perf_counter() < deadline:
+                    try:
+                        change = await asyncio.wait_for(sub.get(), timeout=5)
+                    except TimeoutError:
+                        continue
+                    if change.user_id in out and change.user_id not in seen:
+                        seen[change.user_id] = time.perf_counter() - t0
+                for who, t in seen.items():
+                    out[who].append(t)
+                print(
+                    f"  round {k + 1}: "
+                    + ", ".join(f"{w} {t:.2f} s" for w, t in sorted(seen.items()))
+                )
+                await asyncio.sleep(1.7 + (k * 0.9) % 3)  # the next edit at another phase
+    finally:
+        radicale.terminate()
+        radicale.wait(10)
+        tmp.cleanup()
+    print("calendar edit → presence change (what routing reads), median / max of", rounds, "edits:")
+    for who, values in out.items():
+        if values:
+            interval = (
+                f"push, poll {3600:g} s" if who == "graph-push" else f"poll {intervals[who]:g} s"
+            )
+            print(
+                f"  {who:10s} ({interval}): median {statistics.median(values):.2f} s, max {max(values):.2f} s"
+            )
+    return out
+
+
 async def main(users: int, same: bool, profile: bool, batch_interval: float) -> None:
     """Run the benchmark (separate process; then same process if asked) and print figures."""
     await run(users, separate=True, profile=profile, batch_interval=batch_interval)
@@ -376,5 +596,28 @@ if __name__ == "__main__":
         default=INTERVAL_S,
         help="EWS and Graph poll interval in seconds (their production default is 60)",
     )
+    parser.add_argument(
+        "--cold-load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only: the cold load of N Outlook ICS calendars (known, custom, distinct zones)",
+    )
+    parser.add_argument("--zones", default="known,custom,distinct", help="cold-load variants")
+    parser.add_argument(
+        "--latency", type=int, default=0, metavar="ROUNDS", help="only: edit → change latency"
+    )
+    parser.add_argument(
+        "--intervals",
+        default="file=0.5,feed=30,caldav=30,ews=60,graph=60",
+        help="poll intervals in seconds for --latency (the production defaults)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.users, args.same_process, args.profile, args.batch_interval))
+    if args.latency:
+        chosen = {k: float(v) for k, v in (kv.split("=") for kv in args.intervals.split(","))}
+        asyncio.run(latency(args.latency, chosen))
+    elif args.cold_load:
+        for variant in args.zones.split(","):
+            cold_load(args.cold_load, variant)
+    else:
+        asyncio.run(main(args.users, args.same_process, args.profile, args.batch_interval))

@@ -5,7 +5,8 @@ Without `--dsn` (or `SWITCHBOARD_BENCH_DSN`) a throwaway durable cluster is star
 initdb + pg_ctl on 127.0.0.1 (Debian's `postgresql` package). Same machine, same run:
 durable intake rate, the same with two intake processes racing (PostgreSQL), takeover after
 SIGKILL of the leader (a minimal node, and a real `switchboard run` until its AMI is connected),
-and the registrar-queue latency (100 oldest waiting) at 100,000 records.
+and the registrar-queue latency (100 oldest waiting) at 100,000 records. Floors, same run
+(benchmarks/floor.py): one durable file per message; the bare indexed queue query.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ sys.path[:0] = [
 ]
 
 import asyncpg  # noqa: E402
-from bench_voicemail import fill_spool, organisation, seed_rows  # noqa: E402
+import floor  # noqa: E402
+from bench_voicemail import fill_spool, organisation, queue_floor, seed_rows  # noqa: E402
 
 from voicemail.intake import SpoolIntake  # noqa: E402
 from voicemail.models import RecordStatus, VoicemailSettings  # noqa: E402
@@ -286,8 +288,22 @@ def run(root: Path, admin: str, args: argparse.Namespace) -> None:
     }
     kb = args.audio_bytes // 1000
     for name, make in engines.items():
+        # the floor before and after: one durable file per message of the same size
+        before = floor.durable_files(root / f"floor-a-{name}", args.messages, args.audio_bytes)
         rate = asyncio.run(bench_intake(root, name, make, args.messages, args.audio_bytes))
+        after = floor.durable_files(root / f"floor-b-{name}", args.messages, args.audio_bytes)
         print(f"  {name:10} durable intake, {args.messages} msgs of {kb} kB: {rate:,.0f} msgs/s")
+        floor.emit(
+            floor.Row(
+                f"durable voicemail intake into {name}, {kb} kB messages",
+                "one durable file of the same size (write, fsync, rename, directory fsync):"
+                f" {(before + after) / 2:,.0f}/s",
+                f"{rate:,.0f} msgs/s",
+                rate / ((before + after) / 2),
+                "≥ 0.5",
+                rate / ((before + after) / 2) >= 0.5,
+            )
+        )
     rate, taken = bench_two_intakes(root, dsns["two"], args.messages, args.audio_bytes)
     print(
         f"  postgresql two intake processes racing, {args.messages} msgs: {rate:,.0f} msgs/s"
@@ -318,6 +334,38 @@ def run(root: Path, admin: str, args: argparse.Namespace) -> None:
             f"  {name:10} registrar queue (100 oldest of {waiting:,} waiting) at"
             f" {args.records:,} records: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
         )
+        if name == "sqlite":
+            bare = queue_floor(root / "q-sqlite" / "register.sqlite3", args.runs)
+        else:
+            bare = asyncio.run(pg_queue_floor(dsns["queue"], args.runs))
+        floor.emit(
+            floor.Row(
+                f"registrar queue in {name}, 100 oldest at {args.records:,} records",
+                f"the bare indexed query on one connection: p50 {bare:.2f} ms",
+                f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+                bare / p50,
+                "p99 ≤ 20 ms",
+                p99 <= 20,
+            )
+        )
+
+
+async def pg_queue_floor(dsn: str, runs: int) -> float:
+    """Median ms of the bare query behind the queue through one asyncpg connection."""
+    conn = await asyncpg.connect(dsn)
+    query = (
+        "SELECT * FROM records WHERE status = 'awaiting_classification'"
+        " ORDER BY arrived_at LIMIT 100"
+    )
+    try:
+        samples = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            await conn.fetch(query)
+            samples.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(samples)
+    finally:
+        await conn.close()
 
 
 async def _server_version(dsn: str) -> str:

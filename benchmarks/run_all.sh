@@ -1,8 +1,37 @@
 #!/usr/bin/env bash
-# Runs every benchmark in turn and prints their figures.
-set -euo pipefail
+# Runs every benchmark in turn (127.0.0.1 only, each bounded in time), then prints one table:
+# each job's floor (the least work for it, measured in the same run), what the code does, and
+# the ratio between them (benchmarks/floor.py). Machines differ 2-3x between runs; compare
+# ratios, not absolute figures. bench_storage.py (PostgreSQL clusters, killed processes) runs
+# on its own: `python3 benchmarks/bench_storage.py`.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-for b in bench_routing bench_calendar_sync bench_voicemail bench_ami bench_simulation; do
-  echo "== $b"
-  python3 "benchmarks/$b.py"
-done
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+order=()
+failed=()
+
+run() {
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name"
+  order+=("$logs/$name.log")
+  if ! timeout --kill-after=10 "$limit" python3 "benchmarks/$name.py" "$@" | tee "$logs/$name.log"; then
+    failed+=("$name")
+  fi
+}
+
+run bench_routing 1800
+run bench_voicemail 900
+run bench_first_audio 300
+run bench_ami 600
+run bench_simulation 300
+run bench_calendar_sync 900
+
+echo
+echo "== floors and ratios, this run"
+python3 benchmarks/floor.py table "${order[@]}"
+if ((${#failed[@]})); then
+  echo "failed or timed out: ${failed[*]}" >&2
+  exit 1
+fi

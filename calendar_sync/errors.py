@@ -19,6 +19,21 @@ class CalendarParseError(CalendarError):
         self.source = source
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # pickled across processes
+        return (type(self), (self.source, self.reason))
+
+
+class CalendarTooComplex(CalendarParseError):
+    """A calendar whose reading went past its bounds (occurrences in the window, time, memory)."""
+
+    error_id = "calendar-too-complex"
+
+
+class CalendarReadTimeout(CalendarTooComplex):
+    """A read that passed its time limit: tried again later (the machine may have been busy)."""
+
+    error_id = "calendar-read-timeout"
+
 
 class CalendarUnavailable(CalendarError):
     """A calendar that could not be fetched; `retry_after` in seconds when the server said."""
@@ -30,6 +45,9 @@ class CalendarUnavailable(CalendarError):
         self.source = source
         self.reason = reason
         self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, float | None]]:
+        return (type(self), (self.source, self.reason, self.retry_after))
 
 
 class CalendarAuthFailed(CalendarUnavailable):
@@ -49,6 +67,9 @@ class MailboxNotFound(CalendarError):
         self.mailbox = mailbox
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        return (type(self), (self.source, self.mailbox, self.reason))
+
 
 class CalendarCredentialsMissing(CalendarError):
     """A secret named in `calendar_sources` is not set in the environment or its secret file."""
@@ -59,3 +80,6 @@ class CalendarCredentialsMissing(CalendarError):
         super().__init__(f"{source}: secret {variable} is not set")
         self.source = source
         self.variable = variable
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.source, self.variable))

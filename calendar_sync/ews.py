@@ -16,7 +16,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from exchangelib import BASIC, NTLM, Build, Configuration, Credentials, FailFast, Version
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    NTLM,
+    Account,
+    Build,
+    Configuration,
+    Credentials,
+    FailFast,
+    Version,
+)
 from exchangelib.errors import (
     ErrorMailRecipientNotFound,
     ErrorServerBusy,
@@ -30,14 +40,16 @@ from exchangelib.properties import (
     DaylightTime,
     FreeBusyView,
     FreeBusyViewOptions,
+    Mailbox,
     MailboxData,
     StandardTime,
     TimeWindow,
     TimeZone,
 )
 from exchangelib.protocol import Protocol
-from exchangelib.services import GetUserAvailability
+from exchangelib.services import GetUserAvailability, GetUserOofSettings
 
+from calendar_sync.autoreply import AutomaticReplies, AutoReplyCache
 from calendar_sync.batches import fetch_in_batches
 from calendar_sync.errors import (
     CalendarAuthFailed,
@@ -45,6 +57,7 @@ from calendar_sync.errors import (
     CalendarUnavailable,
     MailboxNotFound,
 )
+from calendar_sync.offload import HelperDied, ProcessCalls
 from calendar_sync.sources import ExchangeSettings
 from calendar_sync.status import named_status
 from routing.models import BusyStatus, CalendarBlock
@@ -174,13 +187,27 @@ def _transient(exc: BaseException) -> bool:
 class EwsClient:
     """Free/busy for many mailboxes per GetUserAvailability, run in threads behind a semaphore."""
 
-    def __init__(self, settings: ExchangeSettings, username: str, password: str) -> None:
+    def __init__(
+        self, settings: ExchangeSettings, username: str, password: str, *, offload: bool = True
+    ) -> None:
         self.settings = settings
+        # exchangelib's XML work runs in a helper process (calendar_sync.offload), not in
+        # threads of the service's process where it would hold the event loop's GIL.
+        self._calls = (
+            ProcessCalls(
+                "calendar_sync.ews:helper_client",
+                (settings, username, password),
+                settings.poll.concurrency,
+            )
+            if offload
+            else None
+        )
         self._credentials = Credentials(username, password)
         self._protocol: Protocol | None = None
         self._config: Configuration | None = None
         self._lock = threading.Lock()
         self._semaphore = asyncio.Semaphore(settings.poll.concurrency)
+        self.auto_replies = AutoReplyCache(settings.automatic_replies_interval_s)
 
     def _get_protocol(self) -> Protocol:
         """The one cached protocol (session pool) for this endpoint, made on first use."""
@@ -205,18 +232,66 @@ class EwsClient:
     async def fetch(
         self, mailboxes: Sequence[str], window_start: datetime, window_end: datetime
     ) -> dict[str, MailboxResult]:
-        """Blocks (or a per-mailbox error) for each mailbox; raises when every batch failed."""
-        return await fetch_in_batches(
+        """Blocks (or a per-mailbox error) for each mailbox, with its automatic-reply absence;
+        raises when every batch failed."""
+        results = await fetch_in_batches(
             mailboxes,
             self.settings.batch_size,
             lambda batch: self._batch(batch, window_start, window_end),
         )
+        if not self.settings.automatic_replies:
+            return results
+        due = self.auto_replies.due(m for m, r in results.items() if isinstance(r, list))
+        await asyncio.gather(*(self._read_auto_replies(m) for m in due))
+        merge = self.auto_replies.merge
+        return {
+            m: merge(m, r, window_start, window_end) if isinstance(r, list) else r
+            for m, r in results.items()
+        }
+
+    async def _read_auto_replies(self, mailbox: str) -> None:
+        """GetUserOofSettings for one mailbox (EWS has no batch form of it), off the loop."""
+        async with self._semaphore:
+            try:
+                if self._calls is None:
+                    reading = await asyncio.to_thread(self._auto_replies_sync, mailbox)
+                else:
+                    reading = await self._calls.call("_auto_replies_sync", mailbox)
+            except Exception as exc:  # exchangelib's error zoo: this setting only
+                self.auto_replies.failed(SOURCE, mailbox, type(exc).__name__)
+                return
+        self.auto_replies.put(mailbox, reading)
+
+    def _auto_replies_sync(self, mailbox: str) -> AutomaticReplies:
+        self._get_protocol()
+        account = Account(
+            primary_smtp_address=mailbox,
+            config=self._config,
+            autodiscover=False,
+            access_type=DELEGATE,
+            default_timezone=_UTC_EWS,
+        )
+        service = GetUserOofSettings(account=account, timeout=self.settings.poll.timeout_s)
+        oof = service.get(mailbox=Mailbox(email_address=mailbox))
+        start = _utc(oof.start) if oof.start is not None else None
+        end = _utc(oof.end) if oof.end is not None else None
+        return AutomaticReplies.of(str(oof.state or ""), start, end)
 
     async def _batch(
         self, mailboxes: list[str], window_start: datetime, window_end: datetime
     ) -> dict[str, MailboxResult]:
         async with self._semaphore:
-            return await asyncio.to_thread(self._batch_sync, mailboxes, window_start, window_end)
+            if self._calls is None:
+                return await asyncio.to_thread(
+                    self._batch_sync, mailboxes, window_start, window_end
+                )
+            try:
+                result: dict[str, MailboxResult] = await self._calls.call(
+                    "_batch_sync", mailboxes, window_start, window_end
+                )
+            except HelperDied as exc:
+                raise CalendarUnavailable(SOURCE, str(exc)) from exc
+            return result
 
     def _batch_sync(
         self, mailboxes: list[str], window_start: datetime, window_end: datetime
@@ -276,7 +351,9 @@ class EwsClient:
         return out
 
     def close(self) -> None:
-        """Close the endpoint's HTTP sessions."""
+        """Close the endpoint's HTTP sessions (and the helper process)."""
+        if self._calls is not None:
+            self._calls.close()
         with self._lock:
             if self._protocol is not None:
                 self._protocol.close()
@@ -284,3 +361,8 @@ class EwsClient:
                 # exchangelib caches protocols per endpoint + credentials; drop ours with it.
                 with contextlib.suppress(KeyError):
                     del Protocol[self._config]
+
+
+def helper_client(settings: ExchangeSettings, username: str, password: str) -> EwsClient:
+    """The EwsClient living in the helper process (it does its work in its own threads)."""
+    return EwsClient(settings, username, password, offload=False)

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from calendar_sync.autoreply import AutomaticReplies, AutoReplyCache
 from calendar_sync.batches import fetch_in_batches
 from calendar_sync.errors import (
     CalendarAuthFailed,
@@ -32,6 +33,7 @@ SOURCE = "graph"
 ScheduleResult = list[CalendarBlock] | CalendarError
 Sleep = Callable[[float], Awaitable[None]]
 
+_BATCH_MAX = 20  # requests per JSON batch (Graph's limit)
 _NOT_FOUND_CODES = {"ErrorMailRecipientNotFound", "ErrorInvalidSmtpAddress", "ErrorItemNotFound"}
 
 
@@ -71,6 +73,16 @@ def blocks_from_schedule(info: dict[str, Any]) -> list[CalendarBlock]:
         )
     blocks.sort(key=lambda b: (b.start, b.end))
     return blocks
+
+
+def auto_replies_from_graph(setting: dict[str, Any]) -> AutomaticReplies:
+    """An automaticRepliesSetting resource ("status", "scheduledStart/EndDateTime")."""
+    state = str(setting.get("status") or "disabled")
+    start = end = None
+    if state.lower() == "scheduled":
+        start = _parse_time(setting.get("scheduledStartDateTime"), "UTC")
+        end = _parse_time(setting.get("scheduledEndDateTime"), "UTC")
+    return AutomaticReplies.of(state, start, end)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -114,6 +126,7 @@ class GraphClient:
         self._token_lock = asyncio.Lock()
         self._semaphore = asyncio.Semaphore(settings.poll.concurrency)
         self.requests = 0  # getSchedule calls made, for the benchmark and tests
+        self.auto_replies = AutoReplyCache(settings.automatic_replies_interval_s, monotonic)
 
     async def _get_token(self, force: bool = False) -> str:
         """A bearer token, fetched again `token_refresh_margin` before it expires."""
@@ -149,12 +162,66 @@ class GraphClient:
     async def fetch(
         self, schedules: Sequence[str], window_start: datetime, window_end: datetime
     ) -> dict[str, ScheduleResult]:
-        """Blocks (or an error) per schedule id; raises when every request failed."""
-        return await fetch_in_batches(
+        """Blocks (or an error) per schedule id, with each user's automatic-reply absence;
+        raises when every request failed."""
+        results = await fetch_in_batches(
             schedules,
             self.settings.batch_size,
             lambda batch: self._batch(batch, window_start, window_end),
         )
+        if not self.settings.automatic_replies:
+            return results
+        readable = [s for s, r in results.items() if isinstance(r, list)]
+        due = self.auto_replies.due(readable)
+        for i in range(0, len(due), _BATCH_MAX):
+            await self._read_auto_replies(due[i : i + _BATCH_MAX])
+        merge = self.auto_replies.merge
+        return {
+            s: merge(s, r, window_start, window_end) if isinstance(r, list) else r
+            for s, r in results.items()
+        }
+
+    async def _read_auto_replies(self, users: list[str]) -> None:
+        """automaticRepliesSetting of up to 20 users in one JSON batch request ($batch)."""
+        url = f"{self.settings.base_url}/$batch"
+        requests = [
+            {
+                "id": str(i),
+                "method": "GET",
+                "url": f"/users/{quote(u)}/mailboxSettings/automaticRepliesSetting",
+            }
+            for i, u in enumerate(users)
+        ]
+        timeout = aiohttp.ClientTimeout(total=self.settings.poll.timeout_s)
+        try:
+            token = await self._get_token()
+            headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.timezone="UTC"'}
+            async with self._semaphore:
+                self.requests += 1
+                async with self._session.post(
+                    url, json={"requests": requests}, headers=headers, timeout=timeout
+                ) as resp:
+                    status = resp.status
+                    body = await resp.json(content_type=None) if status == 200 else None
+        except (CalendarError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            for u in users:
+                self.auto_replies.failed(SOURCE, u, f"$batch: {type(exc).__name__}")
+            return
+        answers = body.get("responses") if isinstance(body, dict) else None
+        if not isinstance(answers, list):
+            for u in users:
+                self.auto_replies.failed(SOURCE, u, f"$batch answered HTTP {status}")
+            return
+        by_id = {str(a.get("id")): a for a in answers if isinstance(a, dict)}
+        for i, user in enumerate(users):
+            answer = by_id.get(str(i)) or {}
+            if answer.get("status") != 200 or not isinstance(answer.get("body"), dict):
+                self.auto_replies.failed(SOURCE, user, f"HTTP {answer.get('status')}")
+                continue
+            try:
+                self.auto_replies.put(user, auto_replies_from_graph(answer["body"]))
+            except ValueError as exc:
+                self.auto_replies.failed(SOURCE, user, f"unreadable setting: {exc}")
 
     async def _batch(
         self, schedules: list[str], window_start: datetime, window_end: datetime

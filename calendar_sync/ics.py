@@ -1,76 +1,430 @@
-"""iCalendar (RFC 5545, with Outlook's extensions) parsed and expanded into calendar blocks."""
+"""iCalendar (RFC 5545, with Outlook's extensions) read into calendar blocks.
+
+Busy time depends on a VEVENT's DTSTART, DTEND, DURATION, RRULE, RDATE, EXDATE, RECURRENCE-ID and
+STATUS (plus the status, privacy and subject properties that word an absence), so reading is:
+
+1. text: UTF-8 (with or without BOM) or UTF-16, unfolded as icalendar unfolds;
+2. shape: one linear pass keeps those properties of every VEVENT and the VTIMEZONEs, and drops
+   the rest (VALARM, GEO, ATTACH …, which can never change busy time but can break a parser);
+   several VCALENDARs in one stream are read as one; a zone a file defines applies to that file
+   only (icalendar caches VTIMEZONEs process-wide by TZID, first definition wins);
+3. values: an unreadable property is dropped and reported (UID, property, why); an event without
+   a readable DTSTART is skipped and reported; the rest of its series stays;
+4. expansion through recurring_ical_events with `skip_bad_series`, bounded to `max_occurrences`
+   in the window (time and memory are bounded by the worker process, calendar_sync.workers).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import icalendar
 import recurring_ical_events
 from icalendar.parser import Contentlines
+from icalendar.prop import vBroken
+from icalendar.timezone import tzp
 
-from calendar_sync.errors import CalendarParseError
+from calendar_sync.errors import CalendarParseError, CalendarTooComplex
 from calendar_sync.status import event_status
-from calendar_sync.zones import known_zone
+from calendar_sync.zones import calendar_zone
 from routing.models import CalendarBlock
 
 log = logging.getLogger(__name__)
 
+MAX_OCCURRENCES = 10_000  # in one window; a real calendar has a few hundred
+MAX_CUSTOM_ZONES = 20  # VTIMEZONEs of unknown zones per calendar (each costs a zone object)
+
 # icalendar's unfolding, `(\r?\n)+[ \t]`, written so that a run of bare newlines stays linear.
 _FOLD = re.compile(rb"(?:(?<!\n)\r\n|(?<![\r\n])\n)(?:\r?\n)*[ \t]")
-_TZID_PARAM = re.compile(r";TZID=(\"?)([^;:\"]+)\1")
+_NAME = re.compile(r"[^;:]*")
+_TZID_PARAM = re.compile(r';TZID=(?:"([^"]*)"|([^;:"]*))', re.IGNORECASE)
 _PRIVATE_CLASSES = frozenset({"PRIVATE", "CONFIDENTIAL"})
+# What busy time and its wording depend on; everything else in a VEVENT is dropped unread.
+_KEEP = frozenset(
+    {
+        "UID",
+        "DTSTART",
+        "DTEND",
+        "DURATION",
+        "RRULE",
+        "RDATE",
+        "EXDATE",
+        "RECURRENCE-ID",
+        "SEQUENCE",
+        "STATUS",
+        "TRANSP",
+        "CLASS",
+        "SUMMARY",
+        "X-MICROSOFT-CDO-BUSYSTATUS",
+    }
+)
+_ZONED = frozenset({"DTSTART", "DTEND", "RDATE", "EXDATE", "RECURRENCE-ID"})
+_ONCE = tuple(sorted(_KEEP - {"RRULE", "RDATE", "EXDATE"}))  # "MUST NOT occur more than once"
+# Floating times and dates are local: query a day wider, then keep what overlaps the window.
+_FLOATING_MARGIN = timedelta(days=1)
 
 
-def _content_lines(text: str) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Something in a calendar that was not used: which event (UID), what, and why."""
+
+    uid: str
+    what: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"UID {self.uid or '(none)'}: {self.what}: {self.why}"
+
+
+@dataclass(frozen=True, slots=True)
+class IcsRead:
+    """A calendar as read: its blocks in the window, and what was skipped."""
+
+    blocks: tuple[CalendarBlock, ...]
+    skipped: tuple[Skipped, ...] = ()
+
+
+def clean(text: object, limit: int = 160) -> str:
+    """Text from a calendar made safe for a message or a log line: one line, bounded length."""
+    out = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text)[:limit])
+    return out if len(str(text)) <= limit else out + "…"
+
+
+# ---------------------------------------------------------------- 1. text
+
+
+def _utf8(data: bytes) -> bytes:
+    """The bytes as UTF-8: UTF-16 and UTF-32 (with a BOM, or UTF-16 without) are converted."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return data.decode("utf-32", errors="replace").encode("utf-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace").encode("utf-8")
+    if len(data) >= 4 and data[0] == 0 and data[2] == 0 and data[1] and data[3]:
+        return data.decode("utf-16-be", errors="replace").encode("utf-8")
+    if len(data) >= 4 and data[1] == 0 and data[3] == 0 and data[0] and data[2]:
+        return data.decode("utf-16-le", errors="replace").encode("utf-8")
+    return data
+
+
+def _content_lines(data: bytes, source: str) -> list[str]:
     """Unfolded content lines, cut where icalendar cuts them: at CRLF or LF only.
 
     Not str.splitlines(): it also cuts at U+2028, U+0085, form feed … which Outlook leaves
     inside a SUMMARY pasted from Word or a web page.
     """
-    # icalendar's own unfolding and line split (`\r?\n`); the classmethod is untyped upstream.
+    # Unfolded as bytes: writers that fold at 75 octets at times cut a UTF-8 sequence in two.
+    text = _FOLD.sub(b"", _utf8(data)).decode("utf-8", errors="replace").lstrip("\ufeff")
+    head = text.lstrip(" \r\n\t")
+    if not head.upper().startswith("BEGIN:VCALENDAR"):
+        if not head:
+            raise CalendarParseError(source, "not an iCalendar file: it is empty")
+        looks = " (it looks like HTML or XML)" if head.startswith("<") else ""
+        raise CalendarParseError(
+            source, f"not an iCalendar file: it does not start with BEGIN:VCALENDAR{looks}"
+        )
+    # icalendar's own line split (`\r?\n`); the classmethod is untyped upstream.
     lines: list[str] = Contentlines.from_ical(text)  # type: ignore[no-untyped-call]
     return [str(line) for line in lines if line]
 
 
-def _replace_known_timezones(lines: Iterable[str]) -> str:
-    """Drop VTIMEZONE blocks of known zones and point TZID parameters at the IANA zone.
+# ---------------------------------------------------------------- 2. shape
 
-    Outlook's VTIMEZONE rules start in 1601, and every UTC-offset lookup through them walks the
-    rule from 1601 (about 148 ms per calendar); the IANA zone gives the same offsets in ~9 ms.
-    Unknown zones ("Customized Time Zone") keep their own VTIMEZONE.
-    """
-    out: list[str] = []
-    block: list[str] | None = None
-    for line in lines:
-        if block is not None:
-            block.append(line)
-            if line.upper().startswith("END:VTIMEZONE"):
-                tzid = next(
-                    (b.split(":", 1)[1] for b in block if b.upper().startswith("TZID:")), ""
+
+@dataclass(slots=True)
+class _Shape:
+    """What the shape pass keeps: VTIMEZONE blocks and VEVENTs (as content lines)."""
+
+    zones: list[list[str]]
+    events: list[list[str]]
+    skipped: list[Skipped]
+
+
+def _name(line: str) -> str:
+    match = _NAME.match(line)
+    return match.group().upper() if match else ""
+
+
+def _value(line: str) -> str:
+    return line.partition(":")[2].strip()
+
+
+def _uid_of(event: list[str]) -> str:
+    return clean(next((_value(x) for x in event if _name(x) == "UID"), ""), 120)
+
+
+def _shape(lines: Sequence[str], source: str) -> _Shape:
+    """One linear pass over the content lines (no recursion, however deep the nesting)."""
+    shape = _Shape([], [], [])
+    stack: list[tuple[str, int]] = []  # (component, content line number)
+    event: list[str] | None = None
+    zone: list[str] | None = None
+    calendars = 0
+    nested: set[int] = set()  # events that held a nested VEVENT (reported once each)
+    for number, line in enumerate(lines, 1):
+        name = _name(line)
+        if name == "BEGIN":
+            comp = _value(line).upper()
+            stack.append((comp, number))
+            depth = len(stack)
+            if depth == 1 and comp == "VCALENDAR":
+                calendars += 1
+            elif depth == 2 and stack[0][0] == "VCALENDAR":
+                if comp == "VEVENT":
+                    event = [line]
+                elif comp == "VTIMEZONE":
+                    zone = [line]
+            elif zone is not None:
+                zone.append(line)  # STANDARD / DAYLIGHT
+            elif event is not None and depth == 3 and comp == "VEVENT" and id(event) not in nested:
+                nested.add(id(event))
+                why = "a VEVENT inside it was ignored"
+                shape.skipped.append(Skipped(_uid_of(event), "VEVENT", why))
+        elif name == "END":
+            comp = _value(line).upper()
+            if not stack:
+                raise CalendarParseError(
+                    source, f"END:{clean(comp, 40)} without BEGIN (content line {number})"
                 )
-                if known_zone(tzid) is None:
-                    out.extend(block)
-                block = None
+            if stack[-1][0] != comp:
+                raise CalendarParseError(
+                    source,
+                    f"END:{clean(comp, 40)} where END:{clean(stack[-1][0], 40)} was expected"
+                    f" (content line {number})",
+                )
+            stack.pop()
+            depth = len(stack)
+            if depth == 1 and comp == "VEVENT" and event is not None:
+                event.append(line)
+                shape.events.append(event)
+                event = None
+            elif depth == 1 and comp == "VTIMEZONE" and zone is not None:
+                zone.append(line)
+                shape.zones.append(zone)
+                zone = None
+            elif zone is not None:
+                zone.append(line)
+        elif zone is not None:
+            zone.append(line)
+        elif event is not None and len(stack) == 2 and name in _KEEP:
+            event.append(line)
+    if stack:
+        comp, number = stack[-1]
+        raise CalendarParseError(
+            source, f"truncated: BEGIN:{clean(comp, 40)} (content line {number}) has no END"
+        )
+    if not calendars:
+        raise CalendarParseError(source, "no VCALENDAR in the file")
+    return shape
+
+
+def _zone_id(block: list[str]) -> str:
+    depth = 0
+    for line in block:
+        name = _name(line)
+        if name == "BEGIN":
+            depth += 1
+        elif name == "END":
+            depth -= 1
+        elif depth == 1 and name == "TZID":
+            return _value(line)
+    return ""
+
+
+def _isolate_zones(shape: _Shape) -> tuple[list[str], dict[str, str]]:
+    """VTIMEZONE lines to keep, and TZID → the id to use.
+
+    Known zones (IANA, Windows names) are replaced by the IANA zone: Outlook's VTIMEZONE rules
+    start in 1601 and every offset lookup walks them (about 148 ms per calendar; IANA ~9 ms).
+    A zone the file defines itself ("Customized Time Zone", shared by many calendars with
+    different offsets) gets an id made from its definition, so the same name defined otherwise in
+    another calendar is another zone, and the same definition is built once.
+    """
+    kept: list[str] = []
+    ids: dict[str, str] = {}
+    custom = 0
+    for block in shape.zones:
+        tzid = _zone_id(block)
+        if not tzid or tzid in ids:
             continue
-        if line.upper().startswith("BEGIN:VTIMEZONE"):
-            block = [line]
+        iana = calendar_zone(tzid)
+        if iana is not None:
+            ids[tzid] = iana
             continue
-        if ";TZID=" in line:
-            line = _TZID_PARAM.sub(_tzid_sub, line)
-        out.append(line)
-    if block is not None:  # unterminated VTIMEZONE: leave it for the parser to reject
-        out.extend(block)
+        if custom >= MAX_CUSTOM_ZONES:
+            why = f"more than {MAX_CUSTOM_ZONES} time zone definitions: {clean(tzid, 60)!r} ignored"
+            shape.skipped.append(Skipped("", "VTIMEZONE", why))
+            continue
+        body = [ln for ln in block if not ln.upper().startswith("TZID")]
+        digest = hashlib.blake2b("\n".join(body).encode(), digest_size=8).hexdigest()
+        own = tzid.replace('"', "") + "~" + digest
+        lines = [ln if not ln.upper().startswith("TZID") else f"TZID:{own}" for ln in block]
+        if tzp.timezone(own) is None:  # not built yet in this process
+            try:
+                component = icalendar.Timezone.from_ical("\r\n".join(lines) + "\r\n")
+                tzp.cache_timezone_component(component)
+            except Exception as exc:  # icalendar raises ValueError, KeyError … on bad rules
+                why = f"{clean(tzid, 60)!r} unreadable ({clean(exc, 80)}): its times are local time"
+                shape.skipped.append(Skipped("", "VTIMEZONE", why))
+                continue
+        custom += 1
+        ids[tzid] = own
+        kept.extend(lines)
+    return kept, ids
+
+
+def _compose(shape: _Shape) -> str:
+    """One VCALENDAR: the kept zones first (they must be known before events name them)."""
+    zones, ids = _isolate_zones(shape)
+    undefined: set[str] = set()
+    out = ["BEGIN:VCALENDAR", "VERSION:2.0", *zones]
+
+    def rename(m: re.Match[str]) -> str:
+        tzid = m.group(1) if m.group(1) is not None else m.group(2)
+        new = ids.get(tzid) or calendar_zone(tzid)
+        if new is None:
+            undefined.add(tzid)
+            return m.group(0)
+        return f';TZID="{new}"' if any(c in new for c in ":;,") else f";TZID={new}"
+
+    for event in shape.events:
+        for line in event:
+            if ";" in line and _name(line) in _ZONED:
+                line = _TZID_PARAM.sub(rename, line)
+            out.append(line)
+    for tzid in sorted(undefined):
+        why = f"time zone {clean(tzid, 60)!r} is not defined in the calendar: read as local time"
+        shape.skipped.append(Skipped("", "TZID", why))
+    out.append("END:VCALENDAR")
     return "\r\n".join(out) + "\r\n"
 
 
-def _tzid_sub(m: re.Match[str]) -> str:
-    iana = known_zone(m.group(2))
-    return f";TZID={iana}" if iana else m.group(0)
+# ---------------------------------------------------------------- 3. values
+
+
+def _uid(component: Any) -> str:
+    uid = component.get("UID", "")
+    return clean(uid[0] if isinstance(uid, list) and uid else uid, 120)
+
+
+def _drop_broken(component: Any, name: str) -> None:
+    """Remove the values of `name` icalendar could not read (kept as vBroken), keep the rest."""
+    values = component.get(name)
+    items = values if isinstance(values, list) else [values]
+    good = [v for v in items if v is not None and not isinstance(v, vBroken)]
+    del component[name]
+    for value in good:
+        component.add(name, value, encode=False)
+
+
+def _rule_problem(rule: Any) -> str | None:
+    """Why an RRULE cannot be expanded safely, or None (dateutil loops on INTERVAL=0)."""
+    freq = rule.get("FREQ")
+    if not freq:
+        return "no FREQ"
+    for key in ("INTERVAL", "COUNT"):
+        for value in rule.get(key) or ():
+            if not isinstance(value, int) or value < 1:
+                return f"{key}={clean(value, 20)} (must be 1 or more)"
+    return None
+
+
+def _check_events(cal: icalendar.Calendar, skipped: list[Skipped]) -> int:
+    """Drop unreadable values and unusable events (reported); how many VEVENTs there were."""
+    keep: list[Any] = []
+    events = 0
+    for comp in cal.subcomponents:
+        if comp.name != "VEVENT":
+            keep.append(comp)
+            continue
+        events += 1
+        uid = _uid(comp)
+        bad: set[str] = set()
+        for name, message in comp.errors:
+            what = clean(name or "content line", 40)
+            ignored = "" if name in ("DTSTART", "RECURRENCE-ID") else ": ignored"
+            skipped.append(Skipped(uid, what, f"unreadable ({clean(message, 100)}){ignored}"))
+            if name:
+                bad.add(name)
+        for name in bad:
+            _drop_broken(comp, name)
+        for name in _ONCE:
+            values = comp.get(name)
+            if isinstance(values, list):  # RFC 5545: at most once; a list breaks the expansion
+                del comp[name]
+                if values:
+                    comp.add(name, values[0], encode=False)
+                why = f"appears {len(values)} times: the first is used"
+                skipped.append(Skipped(uid, name, why))
+        if "RECURRENCE-ID" in bad:
+            why = "the moved occurrence is skipped (it keeps its place in the series)"
+            skipped.append(Skipped(uid, "VEVENT", why))
+            continue
+        if "DTSTART" not in comp:
+            why = "no readable DTSTART" if "DTSTART" in bad else "no DTSTART"
+            skipped.append(Skipped(uid, "VEVENT", f"{why}: the event is skipped"))
+            continue
+        rules = comp.get("RRULE")
+        if rules is not None:
+            good_rules = []
+            for rule in rules if isinstance(rules, list) else [rules]:
+                problem = _rule_problem(rule)
+                if problem is None:
+                    good_rules.append(rule)
+                else:
+                    why = f"{problem}: ignored, the event counts once"
+                    skipped.append(Skipped(uid, "RRULE", why))
+            if len(good_rules) != (len(rules) if isinstance(rules, list) else 1):
+                del comp["RRULE"]
+                for rule in good_rules:
+                    comp.add("RRULE", rule, encode=False)
+        keep.append(comp)
+    cal.subcomponents[:] = keep
+    return events
+
+
+def load(data: bytes, source: str = "calendar") -> tuple[icalendar.Calendar, list[Skipped], int]:
+    """Parse iCalendar bytes: the cleaned Calendar, what was skipped, how many VEVENTs it had."""
+    shape = _shape(_content_lines(data, source), source)
+    text = _compose(shape)
+    try:
+        cal = icalendar.Calendar.from_ical(text)
+    except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError … on bad input
+        raise CalendarParseError(source, f"invalid iCalendar: {clean(exc, 200)}") from None
+    if not isinstance(cal, icalendar.Calendar):  # pragma: no cover - _compose writes one
+        raise CalendarParseError(source, "invalid iCalendar: not a VCALENDAR")
+    skipped = shape.skipped
+    events = _check_events(cal, skipped)
+    return cal, skipped, events
+
+
+def load_calendar(data: bytes, source: str = "calendar") -> icalendar.Calendar:
+    """Parse iCalendar bytes (CRLF or LF) into a Calendar, or raise CalendarParseError."""
+    cal, skipped, _ = load(data, source)
+    _log_skipped(source, skipped)
+    return cal
+
+
+# ---------------------------------------------------------------- 4. expansion
+
+
+class _Query(recurring_ical_events.CalendarQuery):  # type: ignore[misc]
+    """A query that skips a bad series on any error a malformed value can cause."""
+
+    suppressed_errors: ClassVar[list[type[Exception]]] = [
+        *recurring_ical_events.CalendarQuery.suppressed_errors,
+        ValueError,
+        TypeError,
+        ArithmeticError,
+        LookupError,
+        AttributeError,
+    ]
 
 
 def _aware(value: date | datetime, tz: zoneinfo.ZoneInfo) -> datetime:
@@ -82,24 +436,97 @@ def _aware(value: date | datetime, tz: zoneinfo.ZoneInfo) -> datetime:
     return value.astimezone(UTC)
 
 
-def load_calendar(data: bytes, source: str = "calendar") -> icalendar.Calendar:
-    """Parse iCalendar bytes (CRLF or LF) into a Calendar, or raise CalendarParseError."""
+def _series_error(cal: icalendar.Calendar, uid: str, lo: datetime, hi: datetime) -> str:
+    """Why recurring_ical_events skipped the series `uid` (asked again, without skipping)."""
+    single = icalendar.Calendar()
+    for comp in cal.subcomponents:
+        if comp.name == "VEVENT" and _series_key(comp) == uid:
+            single.add_component(comp)
     try:
-        # Unfolded as bytes: writers that fold at 75 octets at times cut a UTF-8 sequence in two.
-        text = _FOLD.sub(b"", data).decode("utf-8", errors="replace")
-    except Exception as exc:  # pragma: no cover - bytes.decode with replace cannot fail
-        raise CalendarParseError(source, f"not text: {exc}") from None
-    if not text.lstrip("\ufeff \r\n\t").upper().startswith("BEGIN:VCALENDAR"):
-        raise CalendarParseError(source, "not an iCalendar file (no BEGIN:VCALENDAR)")
-    try:
-        cal = icalendar.Calendar.from_ical(
-            _replace_known_timezones(_content_lines(text.lstrip("\ufeff")))
-        )
-    except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError … on bad input
-        raise CalendarParseError(source, f"invalid iCalendar: {exc}") from None
-    if not isinstance(cal, icalendar.Calendar):
-        raise CalendarParseError(source, "invalid iCalendar: not a VCALENDAR")
-    return cal
+        recurring_ical_events.of(single).between(lo, hi)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {clean(exc, 120)}"
+    return "skipped by the recurrence expansion"
+
+
+def _series_key(comp: Any) -> str:
+    return str(comp.get("UID", str(id(comp))))
+
+
+def _rule_text(series: Any) -> str:
+    core = getattr(getattr(series, "recurrence", None), "core", None)
+    rules = sorted(getattr(core, "rrules", ()) or ())
+    return f": RRULE:{clean(rules[0], 80)}" if rules else ""
+
+
+def _expand(
+    cal: icalendar.Calendar,
+    window_start: datetime,
+    window_end: datetime,
+    tz: zoneinfo.ZoneInfo,
+    source: str,
+    max_occurrences: int,
+    skipped: list[Skipped],
+) -> tuple[list[CalendarBlock], int, int]:
+    """Blocks overlapping the window, how many series there were, and how many failed."""
+    lo = (window_start - _FLOATING_MARGIN).astimezone(tz)
+    hi = (window_end + _FLOATING_MARGIN).astimezone(tz)
+    query = recurring_ical_events.of(cal, skip_bad_series=True, calendar_query=_Query)
+    keys = {_series_key(c) for c in cal.subcomponents if c.name == "VEVENT"}
+    have = {str(s.uid) for s in query.series}
+    failed = 0
+    for key in sorted(keys - have):
+        failed += 1
+        skipped.append(Skipped(clean(key, 120), "VEVENT", _series_error(cal, key, lo, hi)))
+    suppressed = tuple(_Query.suppressed_errors)
+    occurrences: list[Any] = []
+    for series in query.series:
+        found: list[Any] = []
+        try:
+            for occurrence in series.between(lo, hi):
+                found.append(occurrence)
+                if len(occurrences) + len(found) > max_occurrences:
+                    raise CalendarTooComplex(
+                        source,
+                        f"more than {max_occurrences} occurrences between {lo:%Y-%m-%d} and"
+                        f" {hi:%Y-%m-%d} (reached in UID {clean(series.uid, 80)}"
+                        f"{_rule_text(series)})",
+                    )
+        except suppressed as exc:
+            failed += 1
+            why = f"series skipped: {type(exc).__name__}: {clean(exc, 120)}"
+            skipped.append(Skipped(clean(series.uid, 120), "VEVENT", why))
+            continue
+        occurrences.extend(found)
+    blocks: list[CalendarBlock] = []
+    for occurrence in occurrences:
+        ev = occurrence.as_component(False)
+        if str(ev.get("STATUS", "")).upper() == "CANCELLED":
+            continue
+        start_value = ev["DTSTART"].dt
+        dtend = ev.get("DTEND")
+        if dtend is not None:
+            end_value = dtend.dt
+        elif ev.get("DURATION") is not None:
+            end_value = start_value + ev["DURATION"].dt
+        elif isinstance(start_value, datetime):
+            end_value = start_value
+        else:
+            end_value = start_value + timedelta(days=1)
+        all_day = not isinstance(start_value, datetime)
+        start, end = _aware(start_value, tz), _aware(end_value, tz)
+        if end <= start or end <= window_start or start >= window_end:
+            continue
+        status = event_status(_text(ev.get("X-MICROSOFT-CDO-BUSYSTATUS")), _text(ev.get("TRANSP")))
+        private = _text(ev.get("CLASS")).upper() in _PRIVATE_CLASSES
+        subject = None if private else (_text(ev.get("SUMMARY")) or None)
+        blocks.append(CalendarBlock(start, end, status, subject, private, all_day))
+    blocks.sort(key=lambda b: (b.start, b.end))
+    return blocks, len(keys), failed
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def expand(
@@ -108,67 +535,41 @@ def expand(
     window_end: datetime,
     tz: zoneinfo.ZoneInfo,
     source: str = "calendar",
+    max_occurrences: int = MAX_OCCURRENCES,
 ) -> list[CalendarBlock]:
     """Every occurrence overlapping the window as a CalendarBlock (RRULE, EXDATE, RECURRENCE-ID)."""
-    try:
-        occurrences: list[Any] = recurring_ical_events.of(cal).between(window_start, window_end)
-    except Exception:  # malformed RRULE, DTSTART or EXDATE values surface here
-        occurrences = _expand_each_series(cal, window_start, window_end, source)
-    blocks: list[CalendarBlock] = []
-    for ev in occurrences:
-        if str(ev.get("STATUS", "")).upper() == "CANCELLED":
-            continue
-        dtstart = ev.get("DTSTART")
-        if dtstart is None:
-            continue
-        start_value = dtstart.dt
-        dtend = ev.get("DTEND")
-        if dtend is not None:
-            end_value = dtend.dt
-        elif ev.get("DURATION") is not None:
-            end_value = start_value + ev.get("DURATION").dt
-        elif isinstance(start_value, datetime):
-            end_value = start_value
-        else:
-            end_value = start_value + timedelta(days=1)
-        all_day = not isinstance(start_value, datetime)
-        start, end = _aware(start_value, tz), _aware(end_value, tz)
-        if end <= start:
-            continue
-        status = event_status(_text(ev.get("X-MICROSOFT-CDO-BUSYSTATUS")), _text(ev.get("TRANSP")))
-        private = _text(ev.get("CLASS")).upper() in _PRIVATE_CLASSES
-        subject = None if private else (_text(ev.get("SUMMARY")) or None)
-        blocks.append(CalendarBlock(start, end, status, subject, private, all_day))
-    blocks.sort(key=lambda b: (b.start, b.end))
+    skipped: list[Skipped] = []
+    blocks, _, _ = _expand(cal, window_start, window_end, tz, source, max_occurrences, skipped)
+    _log_skipped(source, skipped)
     return blocks
 
 
-def _expand_each_series(
-    cal: icalendar.Calendar, window_start: datetime, window_end: datetime, source: str
-) -> list[Any]:
-    """Expand series by series, so one broken event is skipped (and logged), not the calendar."""
-    series: dict[str, list[Any]] = {}
-    for ev in cal.walk("VEVENT"):
-        series.setdefault(str(ev.get("UID", id(ev))), []).append(ev)
-    zones = cal.walk("VTIMEZONE")
-    occurrences: list[Any] = []
-    broken = 0
-    for events in series.values():
-        single = icalendar.Calendar()
-        for comp in (*zones, *events):
-            single.add_component(comp)
-        try:
-            occurrences.extend(recurring_ical_events.of(single).between(window_start, window_end))
-        except Exception as exc:
-            broken += 1
-            log.warning("calendar %s: skipped a broken event series: %s", source, exc)
-    if broken and broken == len(series):
-        raise CalendarParseError(source, "no event in the calendar could be read")
-    return occurrences
+def read_ics(
+    data: bytes,
+    window_start: datetime,
+    window_end: datetime,
+    tz: zoneinfo.ZoneInfo,
+    source: str = "calendar",
+    max_occurrences: int = MAX_OCCURRENCES,
+) -> IcsRead:
+    """Read iCalendar bytes over [window_start, window_end): sorted blocks and what was skipped.
+
+    Raises CalendarParseError when the file is not a calendar, or when it has events and none of
+    them could be read (naming the first cause), and CalendarTooComplex past `max_occurrences`.
+    """
+    cal, skipped, events = load(data, source)
+    blocks, series, failed = _expand(
+        cal, window_start, window_end, tz, source, max_occurrences, skipped
+    )
+    if events and failed == series:  # every event had a problem: say the first one
+        first = next((s for s in skipped if s.what == "VEVENT"), skipped[0] if skipped else "")
+        raise CalendarParseError(source, f"none of the {events} event(s) could be read: {first}")
+    return IcsRead(tuple(blocks), tuple(skipped))
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
+def _log_skipped(source: str, skipped: Iterable[Skipped]) -> None:
+    for item in skipped:
+        log.warning("calendar %s: %s", source, item)
 
 
 def parse_ics(
@@ -178,5 +579,10 @@ def parse_ics(
     tz: zoneinfo.ZoneInfo,
     source: str = "calendar",
 ) -> list[CalendarBlock]:
-    """Parse and expand iCalendar bytes over [window_start, window_end) into sorted blocks."""
-    return expand(load_calendar(data, source), window_start, window_end, tz, source)
+    """Parse and expand iCalendar bytes over [window_start, window_end) into sorted blocks.
+
+    What was skipped is logged (one line per item: UID, property, why).
+    """
+    read = read_ics(data, window_start, window_end, tz, source)
+    _log_skipped(source, read.skipped)
+    return list(read.blocks)

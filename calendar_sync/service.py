@@ -13,17 +13,26 @@ import asyncio
 import bisect
 import contextlib
 import dataclasses
+import functools
 import heapq
 import itertools
 import logging
 import math
 import random
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -31,6 +40,7 @@ import aiohttp
 from calendar_sync.clock import Clock, SystemClock, sleep_until_or_woken
 from calendar_sync.errors import CalendarError
 from calendar_sync.feed import (
+    PENDING,
     UNCHANGED,
     FeedResult,
     IcsFeedClient,
@@ -39,6 +49,7 @@ from calendar_sync.feed import (
     feed_client_session,
 )
 from calendar_sync.sources import CalendarSourcesSettings, PollSettings
+from calendar_sync.workers import CalendarReaders
 from routing.models import (
     CalendarBlock,
     ManualRedirect,
@@ -172,7 +183,7 @@ class ChangeChannel:
 # ---------------------------------------------------------------- sources
 
 
-FetchResult = FeedResult  # blocks, an error, or UNCHANGED
+FetchResult = FeedResult  # blocks, an error, UNCHANGED, or PENDING (delivered later)
 
 
 class PollGate(Protocol):
@@ -326,6 +337,8 @@ class SourceCoordinator:
         new: dict[str, list[str]] = {}
         recovered = 0
         for location, result in results.items():
+            if result is PENDING:
+                continue
             if isinstance(result, CalendarError):
                 message = str(result)
                 if self._user_errors.get(location) != message:
@@ -542,6 +555,10 @@ class CalendarSync:
         self._unloaded: set[str] = set()  # users whose calendar has not been read yet
         self.loaded = asyncio.Event()  # set once every user's calendar was read (or failed)
         self.gate: PollGate | None = None  # None: poll every source (one node)
+        # How long a poll waits for one calendar's read before the others go ahead without it.
+        self.read_grace_s = 0.25
+        # Long-running helpers started and stopped with the sync (push receivers).
+        self.companions: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.exporter: Exporter | None = None  # receives snapshots after each poll
 
     # -- set-up
@@ -573,8 +590,44 @@ class CalendarSync:
         kind = StaggeredCoordinator if staggered else SourceCoordinator
         coordinator = kind(self, name, fetcher, poll, locations, self._rng)
         coordinator.partition = partition or name
+        late = getattr(fetcher, "deliver_late", None)
+        if late is not None and all(c.fetcher is not fetcher for c in self.coordinators):
+            late(functools.partial(self._deliver, fetcher), self.read_grace_s)
         self.coordinators.append(coordinator)
         return coordinator
+
+    async def refresh(self, fetcher: Fetcher, locations: Sequence[str]) -> None:
+        """Fetch these locations now (a push notification said they changed) and apply them;
+        a failure is left to the polling safety net."""
+        start, end = self.window(self.clock.now())
+        try:
+            results = await fetcher.fetch(list(locations), start, end)
+        except CalendarError as exc:
+            log.info(
+                "calendar refresh of %d location(s) failed, polling covers it: %s",
+                len(locations),
+                exc,
+            )
+            return
+        collected: list[PresenceChange] = []
+        outer, self._collect = self._collect, collected
+        try:
+            for location, result in results.items():
+                self._deliver(fetcher, location, result)
+        finally:
+            self._collect = outer
+        if outer is not None:
+            outer.extend(collected)
+
+    def _deliver(self, fetcher: Fetcher, location: str, result: FetchResult) -> None:
+        """A read that outlasted its poll has ended: apply it like a poll's result."""
+        now = self.clock.now()
+        for c in self.coordinators:
+            if c.fetcher is fetcher and location in c.locations:
+                for uid in c.locations[location]:
+                    self._apply(uid, result, now)
+                c._log_user_errors({location: result})
+                c._export([location])
 
     @property
     def partitions(self) -> list[str]:
@@ -613,6 +666,11 @@ class CalendarSync:
         self._collect = collected
         try:
             await asyncio.gather(*(c.poll_once() for c in self.coordinators))
+            fetchers = {id(c.fetcher): c.fetcher for c in self.coordinators}
+            for fetcher in fetchers.values():
+                settle = getattr(fetcher, "settle", None)
+                if settle is not None:
+                    await settle()  # reads past the grace time are delivered here
         finally:
             self._collect = None
         return collected
@@ -626,6 +684,8 @@ class CalendarSync:
         for c in self.coordinators:
             self._tasks.append(asyncio.create_task(c.run(), name=f"calendar-sync-{c.name}"))
         self._tasks.append(asyncio.create_task(self._timer(), name="calendar-sync-timer"))
+        for i, companion in enumerate(self.companions):
+            self._tasks.append(asyncio.create_task(companion(), name=f"calendar-sync-push-{i}"))
 
     async def stop(self) -> None:
         """Cancel and await every task started by `start`."""
@@ -722,6 +782,8 @@ class CalendarSync:
         self._presence[slot.user_id] = presence
 
     def _apply(self, uid: str, result: FetchResult, now: datetime) -> None:
+        if result is PENDING:
+            return  # still being read: the result comes through `_deliver`
         slot = self._slots[uid]
         if isinstance(result, CalendarError):
             self._mark_failed(uid, str(result), now)
@@ -900,10 +962,12 @@ async def open_calendar_sync(
     by_kind: dict[str, dict[str, str]] = {"ics": {}, "ics_url": {}, "exchange": {}, "graph": {}}
     for user in org.directory.users:
         if user.calendar is not None:
-            by_kind[user.calendar.kind][user.id] = user.calendar.location
+            by_kind.setdefault(user.calendar.kind, {})[user.id] = user.calendar.location
     ews: EwsClient | None = None
     session: aiohttp.ClientSession | None = None
     feed_session: aiohttp.ClientSession | None = None
+    readers = CalendarReaders()  # worker processes start on the first read
+    closers: list[Callable[[], Awaitable[None]]] = []
     try:
         if by_kind["exchange"]:
             ex = settings.exchange
@@ -927,6 +991,26 @@ async def open_calendar_sync(
                 session,
             )
             add("graph", client, gr.poll, by_kind["graph"])
+            if gr.notifications is not None:
+                from calendar_sync.graph_notify import GraphNotifications, NotifySettings
+
+                n = gr.notifications
+                notifier = GraphNotifications(
+                    client,
+                    NotifySettings(
+                        n.public_url,
+                        n.client_state.resolve("graph", environ),
+                        n.listen_host,
+                        n.listen_port,
+                        n.expiration_s,
+                        n.renew_before_s,
+                        n.recheck_s,
+                    ),
+                    functools.partial(sync.refresh, client),
+                    sync.clock,
+                )
+                users = sorted(set(by_kind["graph"].values()))
+                sync.companions.append(functools.partial(notifier.run, users))
         if by_kind["ics_url"]:
             feeds = settings.ics_url
             feed_session = feed_client_session(feeds.poll.concurrency)
@@ -937,13 +1021,36 @@ async def open_calendar_sync(
                 timeout_s=feeds.poll.timeout_s,
                 concurrency=feeds.poll.concurrency,
                 parser=parser,
+                readers=readers,
             )
+            closers.append(feed_client.aclose)
             add("ics_url", feed_client, feeds.poll, by_kind["ics_url"], staggered=True)
+        if by_kind.get("caldav"):
+            from calendar_sync.dav import CalDavClient
+
+            dav = settings.caldav
+            if dav is None:
+                raise CalendarError("caldav: users have CalDAV calendars, caldav is not configured")
+            dav_client = CalDavClient(
+                dav,
+                dav.username.resolve("caldav", environ),
+                dav.password.resolve("caldav", environ),
+                tz,
+                readers=readers,
+                parser=parser,
+            )
+            closers.append(dav_client.aclose)
+            add("caldav", dav_client, dav.poll, by_kind["caldav"])
         if by_kind["ics"]:
-            add("ics", IcsFileWatcher(tz, parser=parser), settings.ics.poll, by_kind["ics"])
+            watcher = IcsFileWatcher(tz, parser=parser, readers=readers)
+            closers.append(watcher.aclose)
+            add("ics", watcher, settings.ics.poll, by_kind["ics"])
         yield sync
     finally:
         await sync.stop()
+        for close in closers:
+            await close()
+        await asyncio.to_thread(readers.close)
         for open_session in (session, feed_session):
             if open_session is not None:
                 await open_session.close()

@@ -1,8 +1,10 @@
 """Presence for a whole directory from local ICS files, with a content-hash cache of busy blocks.
 
 Parsing is the expensive part (about 9 ms per Outlook calendar), so the blocks of each calendar
-are cached by the SHA-256 of its bytes and the day-aligned window; a restart reuses them, and
-many cold calendars are parsed in a process pool. A call decision never parses anything.
+are cached by the SHA-256 of its bytes and the day-aligned window; a restart reuses them. Cold
+calendars are read in bounded worker processes (calendar_sync.workers), so one endless series
+costs its time limit once and is remembered as unreadable until the file changes. A call decision
+never parses anything.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from calendar_sync.errors import CalendarError
-from calendar_sync.ics import parse_ics
+from calendar_sync.errors import CalendarError, CalendarReadTimeout, CalendarUnavailable
+from calendar_sync.feed import TIMEOUT_RETRY_S
+from calendar_sync.workers import CalendarReaders, ReadJob, ReadLimits
 from routing.models import (
     BusyStatus,
     CalendarBlock,
@@ -35,8 +38,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LOOKBEHIND = timedelta(hours=1)
 DEFAULT_LOOKAHEAD = timedelta(days=8)
-POOL_THRESHOLD = 64  # below this many cold calendars a process pool costs more than it saves
-CACHE_VERSION = "v2"  # bump when the row format changes: old entries become misses
+# Bump when the rows' format or meaning changes: old entries become misses. v3: every calendar's
+# own VTIMEZONEs (v2 blocks may hold another calendar's "Customized Time Zone" offsets).
+CACHE_VERSION = "v3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,7 @@ class BlockCache:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
-        self._entries: dict[str, list[list[Any]]] = {}
+        self._entries: dict[str, Any] = {}  # rows, or {"error": text}
         if path is not None and path.is_file():
             try:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
@@ -99,32 +103,45 @@ class BlockCache:
     def get(self, digest: str, window: Window) -> list[CalendarBlock] | None:
         """Cached blocks, or None."""
         rows = self._entries.get(f"{digest}|{CACHE_VERSION}|{window.key()}")
-        return None if rows is None else _decode(rows)
+        return _decode(rows) if isinstance(rows, list) else None
+
+    def error(self, digest: str, window: Window) -> str | None:
+        """Why these bytes could not be read over this window, if that is remembered."""
+        entry = self._entries.get(f"{digest}|{CACHE_VERSION}|{window.key()}")
+        if not isinstance(entry, dict):
+            return None
+        until = entry.get("until")
+        if isinstance(until, int | float) and time.time() >= until:
+            return None  # a timed-out read: try again
+        return str(entry.get("error"))
 
     def put(self, digest: str, window: Window, blocks: list[CalendarBlock]) -> None:
         """Remember the blocks of one calendar for one window."""
         self._entries[f"{digest}|{CACHE_VERSION}|{window.key()}"] = _encode(blocks)
 
+    def put_error(
+        self, digest: str, window: Window, error: str, retry_s: float | None = None
+    ) -> None:
+        """Remember that these bytes cannot be read (so a hostile file costs its limit once);
+        with `retry_s`, only for that long (a timeout may have met a busy machine)."""
+        entry: dict[str, object] = {"error": error}
+        if retry_s is not None:
+            entry["until"] = time.time() + retry_s
+        self._entries[f"{digest}|{CACHE_VERSION}|{window.key()}"] = entry
+
     def save(self, keep: set[str] | None = None) -> None:
         """Write the cache atomically (only the entries in `keep`, when given)."""
         if self.path is None:
             return
-        entries = self._entries
-        if keep is not None:
-            entries = {k: v for k, v in entries.items() if k.split("|", 1)[0] in keep}
+        entries = {  # entries of older versions are dropped, not carried along
+            k: v
+            for k, v in self._entries.items()
+            if k.split("|")[1:2] == [CACHE_VERSION] and (keep is None or k.split("|")[0] in keep)
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.path)
-
-
-def _parse_job(job: tuple[bytes, datetime, datetime, str, str]) -> tuple[list[list[object]], str]:
-    """Worker: parse one calendar; returns (encoded blocks, error text or '')."""
-    data, start, end, tz_name, source = job
-    try:
-        return _encode(parse_ics(data, start, end, ZoneInfo(tz_name), source)), ""
-    except CalendarError as exc:
-        return [], str(exc)
 
 
 @dataclass(frozen=True)
@@ -143,8 +160,10 @@ def read_ics_calendars(
     tz: ZoneInfo,
     cache: BlockCache | None = None,
     workers: int | None = None,
+    limits: ReadLimits | None = None,
 ) -> dict[str, CalendarRead]:
-    """Read every user's local ICS calendar; a broken or missing one is marked, never fatal."""
+    """Read every user's local ICS calendar; a broken, missing or too complex one is marked,
+    never fatal, and never holds up the others beyond its time limit."""
     cache = cache or BlockCache()
     reads: dict[str, CalendarRead] = {}
     cold: list[tuple[str, str, bytes]] = []
@@ -158,24 +177,33 @@ def read_ics_calendars(
             continue
         digest = hashlib.sha256(data).hexdigest()
         cached = cache.get(digest, window)
+        known_error = cache.error(digest, window) if cached is None else None
         if cached is not None:
             reads[user.id] = CalendarRead(user.id, tuple(cached), None, digest)
+        elif known_error is not None:
+            reads[user.id] = CalendarRead(user.id, (), known_error, digest)
         else:
             cold.append((user.id, digest, data))
-    jobs = [(data, window.start, window.end, tz.key, uid) for uid, _, data in cold]
-    if len(jobs) >= POOL_THRESHOLD and (workers is None or workers > 1):
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            results = list(pool.map(_parse_job, jobs, chunksize=16))
-    else:
-        results = [_parse_job(job) for job in jobs]
-    for (uid, digest, _), (rows, error) in zip(cold, results, strict=True):
-        if error:
+    if not cold:
+        return reads
+    jobs = [ReadJob(data, window.start, window.end, tz.key, uid) for uid, _, data in cold]
+    size = min(len(jobs), workers or os.cpu_count() or 1)
+    with CalendarReaders(size, limits) as readers:
+        results = readers.read_many(jobs)
+    for (uid, digest, _), outcome in zip(cold, results, strict=True):
+        if isinstance(outcome, CalendarError):
+            error = str(outcome)
             log.warning("calendar of %s unavailable: %s", uid, error)
+            if isinstance(outcome, CalendarReadTimeout):
+                cache.put_error(digest, window, error, retry_s=TIMEOUT_RETRY_S)
+            elif not isinstance(outcome, CalendarUnavailable):  # not a passing failure
+                cache.put_error(digest, window, error)
             reads[uid] = CalendarRead(uid, (), error, digest)
             continue
-        blocks = _decode(rows)
-        cache.put(digest, window, blocks)
-        reads[uid] = CalendarRead(uid, tuple(blocks), None, digest)
+        for item in outcome.skipped:
+            log.warning("calendar of %s: %s", uid, item)
+        cache.put(digest, window, list(outcome.blocks))
+        reads[uid] = CalendarRead(uid, outcome.blocks, None, digest)
     return reads
 
 

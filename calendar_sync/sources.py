@@ -71,7 +71,23 @@ class ExchangeSettings:
     attempts: int = 2  # explicit short retry policy: tries per batch on transient errors
     retry_delay_s: float = 1.0
     verify_tls: bool = True
+    automatic_replies: bool = True  # GetUserOofSettings: a scheduled OOF is an absence
+    automatic_replies_interval_s: float = 300.0
     poll: PollSettings = PollSettings(interval_s=60.0, max_age_s=900.0)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNotifySettings:
+    """Graph change notifications: the HTTPS URL Graph posts to (a reverse proxy in front of
+    `listen_host:listen_port`), the clientState secret, subscription lifetime and renewal."""
+
+    public_url: str
+    client_state: Secret
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8444
+    expiration_s: float = 3 * 86400.0
+    renew_before_s: float = 6 * 3600.0
+    recheck_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +105,24 @@ class GraphSettings:
     max_retries: int = 3
     max_retry_wait_s: float = 30.0
     token_refresh_margin_s: float = 300.0
+    automatic_replies: bool = True  # mailboxSettings/automaticRepliesSetting (MailboxSettings.Read)
+    automatic_replies_interval_s: float = 300.0
+    notifications: GraphNotifySettings | None = None  # push; polling stays the safety net
     poll: PollSettings = PollSettings(interval_s=60.0, max_age_s=900.0)
+
+
+_CALDAV_POLL = PollSettings(interval_s=30.0, max_age_s=900.0, concurrency=8)
+
+
+@dataclass(frozen=True, slots=True)
+class CalDavSettings:
+    """CalDAV servers (Google Workspace, Nextcloud …): one account that may read the
+    collections named in users' `calendar: {caldav: URL}`."""
+
+    username: Secret
+    password: Secret
+    verify_tls: bool = True
+    poll: PollSettings = _CALDAV_POLL
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +148,7 @@ class CalendarSourcesSettings:
 
     exchange: ExchangeSettings | None = None
     graph: GraphSettings | None = None
+    caldav: CalDavSettings | None = None
     ics_url: FeedSettings = field(default_factory=FeedSettings)
     ics: FileSettings = field(default_factory=FileSettings)
     window_before_s: float = 3600.0
@@ -245,7 +279,7 @@ def _exchange(raw: Mapping[str, object], problems: list[ConfigProblem]) -> Excha
     r.check_keys(
         {"endpoint", "auth", "server_version", "batch_size", "merged_interval", "attempts"}
         | {"retry_delay", "verify_tls", "username_env", "username_file", "password_env"}
-        | {"password_file"}
+        | {"password_file", "automatic_replies", "automatic_replies_interval"}
         | _POLL_KEYS
     )
     before = len(problems)
@@ -268,6 +302,8 @@ def _exchange(raw: Mapping[str, object], problems: list[ConfigProblem]) -> Excha
         attempts=r.integer("attempts", 2, 1, 5),
         retry_delay_s=r.duration("retry_delay", 1.0),
         verify_tls=r.boolean("verify_tls", True),
+        automatic_replies=r.boolean("automatic_replies", True),
+        automatic_replies_interval_s=r.duration("automatic_replies_interval", 300.0, minimum=10.0),
         poll=r.poll(PollSettings(interval_s=60.0, max_age_s=900.0)),
     )
     return settings if len(problems) == before else None
@@ -278,6 +314,7 @@ def _graph(raw: Mapping[str, object], problems: list[ConfigProblem]) -> GraphSet
     r.check_keys(
         {"authority", "base_url", "schedule_user", "batch_size", "availability_view_interval"}
         | {"max_retries", "max_retry_wait", "token_refresh_margin"}
+        | {"automatic_replies", "automatic_replies_interval", "notifications"}
         | {f"{k}_{s}" for k in ("tenant", "client_id", "client_secret") for s in ("env", "file")}
         | _POLL_KEYS
     )
@@ -294,9 +331,43 @@ def _graph(raw: Mapping[str, object], problems: list[ConfigProblem]) -> GraphSet
         max_retries=r.integer("max_retries", 3, 0, 10),
         max_retry_wait_s=r.duration("max_retry_wait", 30.0),
         token_refresh_margin_s=r.duration("token_refresh_margin", 300.0),
+        automatic_replies=r.boolean("automatic_replies", True),
+        automatic_replies_interval_s=r.duration("automatic_replies_interval", 300.0, minimum=10.0),
+        notifications=_notifications(raw.get("notifications"), problems),
         poll=r.poll(PollSettings(interval_s=60.0, max_age_s=900.0)),
     )
     return settings if len(problems) == before else None
+
+
+def _notifications(raw: object, problems: list[ConfigProblem]) -> GraphNotifySettings | None:
+    sub = _mapping(raw, "graph.notifications", problems)
+    if sub is None:
+        return None
+    r = _Reader(sub, "graph.notifications", problems)
+    r.check_keys(
+        {"public_url", "listen", "client_state_env", "client_state_file"}
+        | {"expiration", "renew_before", "recheck"}
+    )
+    public = r.text("public_url", required=True) or ""
+    if public and not public.startswith("https://"):
+        r.problem("public_url", f"Graph posts only to https:// addresses, not {public!r}")
+    host, port = "127.0.0.1", 8444
+    listen = r.text("listen")
+    if listen is not None:
+        h, _, p = listen.rpartition(":")
+        if not h or not p.isdigit() or not 0 < int(p) < 65536:
+            r.problem("listen", f"must be host:port, e.g. 127.0.0.1:8444, not {listen!r}")
+        else:
+            host, port = h, int(p)
+    return GraphNotifySettings(
+        public_url=public,
+        client_state=r.secret("client_state"),
+        listen_host=host,
+        listen_port=port,
+        expiration_s=r.duration("expiration", 3 * 86400.0, minimum=600.0),
+        renew_before_s=r.duration("renew_before", 6 * 3600.0, minimum=60.0),
+        recheck_s=r.duration("recheck", 2.0),
+    )
 
 
 def parse_calendar_sources(
@@ -311,8 +382,26 @@ def parse_calendar_sources(
     if section is None:
         return CalendarSourcesSettings(), problems
     top = _Reader(section, "", problems)
-    top.check_keys({"exchange", "graph", "ics_url", "ics", "window_before", "window_after"})
+    top.check_keys(
+        {"exchange", "graph", "caldav", "ics_url", "ics", "window_before", "window_after"}
+    )
     exchange = graph = None
+    dav: CalDavSettings | None = None
+    if (sub := _mapping(section.get("caldav"), "caldav", problems)) is not None:
+        r = _Reader(sub, "caldav", problems)
+        r.check_keys(
+            {"username_env", "username_file", "password_env", "password_file"}
+            | {"verify_tls"}
+            | _POLL_KEYS
+        )
+        before = len(problems)
+        dav = CalDavSettings(
+            username=r.secret("username"),
+            password=r.secret("password"),
+            verify_tls=r.boolean("verify_tls", True),
+            poll=r.poll(_CALDAV_POLL),
+        )
+        dav = dav if len(problems) == before else None
     if (sub := _mapping(section.get("exchange"), "exchange", problems)) is not None:
         exchange = _exchange(sub, problems)
     if (sub := _mapping(section.get("graph"), "graph", problems)) is not None:
@@ -333,6 +422,7 @@ def parse_calendar_sources(
     settings = CalendarSourcesSettings(
         exchange=exchange,
         graph=graph,
+        caldav=dav,
         ics_url=feeds,
         ics=files,
         window_before_s=top.duration("window_before", 3600.0),

@@ -25,6 +25,20 @@ def known_zone(name: str) -> str | None:
     return iana if iana in _iana_zones() else None
 
 
+def calendar_zone(tzid: str) -> str | None:
+    """The IANA name for a TZID as calendar files write it: IANA, Windows, or "globally unique"
+    (RFC 5545 3.2.19: `/mozilla.org/20050126_1/Europe/Berlin`), whose IANA tail is taken."""
+    iana = known_zone(tzid)
+    if iana is not None or "/" not in tzid.strip().lstrip("/"):
+        return iana
+    parts = tzid.strip().strip("/").split("/")
+    for i in range(1, len(parts)):
+        tail = "/".join(parts[i:])
+        if tail in _iana_zones():
+            return tail
+    return None
+
+
 def zone(name: str) -> zoneinfo.ZoneInfo:
     """The ZoneInfo for an IANA or Windows zone name; ValueError names an unknown one."""
     iana = known_zone(name)

@@ -1,11 +1,22 @@
-"""The routing decision: a pure function of the call, directory, presence, policy and `now`."""
+"""The routing decision: a pure function of the call, directory, presence, policy and `now`.
+
+It is the hot path of every call, so what does not change from call to call is worked out once
+per directory and policy (`DecisionTable`, filled lazily number by number): how a written number
+classifies, a user number's decision while the user is available (one shared, frozen
+`RouteDecision`), and, per redirect, the written message and spoken segments for each way its
+return can be worded (today, another day this year, another year). A call then costs a dict
+lookup, a bisect over the user's absences and, while redirected, the local date of `now`.
+Memoisation only: every answer is the one the wording functions give for that `now`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import bisect
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Literal
 
-from routing import wording
+from routing import spoken, wording
 from routing.models import (
     Action,
     Call,
@@ -14,6 +25,7 @@ from routing.models import (
     NumberKind,
     Policy,
     PresenceBook,
+    Redirect,
     RouteDecision,
     SharedPhone,
     User,
@@ -21,6 +33,138 @@ from routing.models import (
 from routing.numbers import classify, national_format, normalise
 
 NextHop = Literal["voicemail", "transfer"]
+
+NUMBERS_BOUND = 100_000  # written forms remembered per table (then forgotten all at once)
+REDIRECTS_BOUND = 8  # redirects remembered per user number (presence refreshes make new ones)
+TABLES_BOUND = 4  # policies remembered per directory
+
+# How a redirect's return is worded at `now` (HV-02): which cached message applies.
+SAME_DAY, THIS_YEAR, OTHER_YEAR, NO_RETURN = range(4)
+Texts = tuple[str, tuple[str, ...]]  # the written message and its spoken segments
+
+
+@dataclass(eq=False, slots=True)
+class _Said:
+    """One redirect as callers are told it: per wording variant (how its return is worded at
+    `now`, HV-02), the texts and, when the target cannot change with time, the decision."""
+
+    redirect: Redirect
+    returns: datetime | None  # redirect.return_time
+    until: datetime | None  # the return in the policy's zone
+    day: date | None  # the return's local date
+    reason: str
+    texts: list[Texts | None] = field(default_factory=lambda: [None] * 4)
+    # by variant, as fields rather than a list: one object less to reach on every call
+    same_day: RouteDecision | None = None
+    this_year: RouteDecision | None = None
+    other_year: RouteDecision | None = None
+    no_return: RouteDecision | None = None
+
+
+_DECISION_FIELDS = ("same_day", "this_year", "other_year", "no_return")  # by variant
+
+
+@dataclass(eq=False, slots=True)
+class UserNumber:
+    """A user's extension or mobile with what deciding a call to it needs, worked out once."""
+
+    e164: str
+    kind: NumberKind
+    user: User
+    user_id: str
+    follows: bool  # ALV-04/05 follows the calendar, HAL-01 redirects on, ALV-21 not blocked
+    next_hop: NextHop
+    fallback: str | None
+    fixed: RouteDecision  # ALV-21 blocked: always; else the decision while available
+    static_target: bool  # no covering point: a redirect's target does not depend on `now`
+    said: dict[int, _Said] = field(default_factory=dict)  # by id of the redirect (kept alive)
+
+    def remember(self, redirect: Redirect, policy: Policy) -> _Said:
+        """The redirect's cache entry, new."""
+        returns = redirect.return_time
+        local = returns.astimezone(policy.timezone) if returns is not None else None
+        said = _Said(
+            redirect,
+            returns,
+            local,
+            local.date() if local is not None else None,
+            wording.public_reason(redirect.reason),
+        )
+        if len(self.said) >= REDIRECTS_BOUND:
+            self.said.clear()
+        self.said[id(redirect)] = said
+        return said
+
+
+Classified = UserNumber | tuple[str | None, NumberKind]
+
+
+class DecisionTable:
+    """What deciding calls against one directory and policy needs, precomputed lazily."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.numbers: dict[str, Classified] = {}  # as written → classified
+        self._users: dict[str, UserNumber] = {}  # by E.164
+        self.fixed: dict[tuple[str, str], Texts] = {}  # fixed messages (group hours, blocked)
+
+    def classify(self, written: str, directory: Directory) -> Classified:
+        """Classify a written number (NUM-01) and remember it; a user's number comes with its
+        precomputed decision inputs."""
+        e164, kind = classify(written, directory, directory.plan)
+        found: Classified = (e164, kind)
+        if e164 is not None and kind is not NumberKind.INVALID:
+            entry = directory.by_number.get(e164)
+            if entry is not None and entry.owner_id is not None:
+                owner = directory.by_id[entry.owner_id]
+                if isinstance(owner, User):
+                    found = self._users.get(e164) or self._user_number(e164, kind, owner, directory)
+        if len(self.numbers) >= NUMBERS_BOUND:
+            self.numbers.clear()
+        self.numbers[written] = found
+        return found
+
+    def _user_number(
+        self, e164: str, kind: NumberKind, user: User, directory: Directory
+    ) -> UserNumber:
+        next_hop, fallback = _next_hop(user, directory, self.policy)
+        fixed = (
+            _blocked_user(e164, kind, user, next_hop, fallback)
+            if user.blocked
+            else RouteDecision(
+                e164, kind, Action.RING, user=user.id, next=next_hop, target=e164, ring=(e164,)
+            )
+        )
+        follows = (
+            not user.blocked
+            and user.redirect_enabled
+            and (kind is NumberKind.USER_EXTENSION or user.mobile_follows_calendar)
+        )
+        number = UserNumber(
+            e164,
+            kind,
+            user,
+            user.id,
+            follows,
+            next_hop,
+            fallback,
+            fixed,
+            static_target=not user.covering,
+        )
+        self._users[e164] = number
+        return number
+
+
+def decision_table(directory: Directory, policy: Policy) -> DecisionTable:
+    """The directory's table for this policy (made on first use, kept with the directory)."""
+    tables = directory.decision_tables
+    table = tables.get(id(policy))
+    if table is None or table.policy is not policy:
+        table = DecisionTable(policy)
+        if len(tables) >= TABLES_BOUND:
+            tables.clear()
+        tables[id(policy)] = table
+    return table
 
 
 def mailbox_enabled(user: User, policy: Policy) -> bool:
@@ -75,62 +219,113 @@ def _next_hop(user: User, directory: Directory, policy: Policy) -> tuple[NextHop
     return "transfer", directory.switchboard
 
 
+def _blocked_user(
+    e164: str, kind: NumberKind, user: User, next_hop: NextHop, fallback: str | None
+) -> RouteDecision:
+    """ALV-21: a blocked subscription is never rung; the caller meets an unreachable person."""
+    return RouteDecision(
+        e164,
+        kind,
+        Action.VOICEMAIL if next_hop == "voicemail" else Action.TRANSFER,
+        user=user.id,
+        message=wording.UNREACHABLE_MESSAGE,
+        prompts=(wording.UNREACHABLE_MESSAGE,),
+        reason="blocked",
+        next=next_hop,
+        target=fallback,
+    )
+
+
 def _user_call(
-    e164: str,
-    kind: NumberKind,
-    user: User,
+    number: UserNumber,
     directory: Directory,
     presence: PresenceBook,
     policy: Policy,
     now: datetime,
 ) -> RouteDecision:
-    # Built in one go (no dataclasses.replace): this is the hot path of every call.
-    follows_calendar = kind is NumberKind.USER_EXTENSION or user.mobile_follows_calendar
-    next_hop, fallback_target = _next_hop(user, directory, policy)
-    if user.blocked:
-        # ALV-21: a blocked subscription is never rung; the caller meets an unreachable person
-        return RouteDecision(
-            e164,
-            kind,
-            Action.VOICEMAIL if next_hop == "voicemail" else Action.TRANSFER,
-            user=user.id,
-            message=wording.UNREACHABLE_MESSAGE,
-            prompts=(wording.UNREACHABLE_MESSAGE,),
-            reason="blocked",
-            next=next_hop,
-            target=fallback_target,
+    """ALV-04..06, ALV-21, HV-05: ring, or the absence message and where the call goes next."""
+    if not number.follows:  # blocked, or a mobile that rings straight through (ALV-04)
+        return number.fixed
+    uid = number.user_id
+    if uid in presence.manual:  # a manual redirect may be in force (HV-03)
+        redirect = presence.redirect_at(uid, now)
+        if redirect is None:
+            return number.fixed
+    else:  # presence.redirect_at and UserPresence.at, inline: the hot path of every call
+        p = presence.users.get(uid)
+        if p is None:
+            return number.fixed
+        i = bisect.bisect_right(p.starts, now) - 1
+        if i < 0:
+            return number.fixed
+        redirect = p.redirects[i]
+        if redirect.until is not None and now >= redirect.until:
+            return number.fixed
+    said = number.said.get(id(redirect))  # it keeps the redirect alive: the id is its own
+    if said is None:
+        said = number.remember(redirect, policy)
+    returns = said.returns
+    if returns is None:
+        decision, variant = said.no_return, NO_RETURN
+    elif now > returns:  # worded from `now` itself (HV-02): not worth remembering
+        return _redirect_call(number, said, None, directory, presence, policy, now)
+    else:
+        today = now.astimezone(policy.timezone).date()
+        if today == said.day:
+            decision, variant = said.same_day, SAME_DAY
+        elif today.year == said.day.year:  # type: ignore[union-attr]  # set with returns
+            decision, variant = said.this_year, THIS_YEAR
+        else:
+            decision, variant = said.other_year, OTHER_YEAR
+    if decision is None:
+        decision = _redirect_call(number, said, variant, directory, presence, policy, now)
+    return decision
+
+
+def _redirect_call(
+    number: UserNumber,
+    said: _Said,
+    variant: int | None,
+    directory: Directory,
+    presence: PresenceBook,
+    policy: Policy,
+    now: datetime,
+) -> RouteDecision:
+    """The redirect decision, its texts made once per wording `variant` (None: not kept)."""
+    user, redirect = number.user, said.redirect
+    texts = said.texts[variant] if variant is not None else None
+    if texts is None:
+        written = wording.absence_prompts(user.name, redirect, now, policy.timezone)
+        texts = (
+            wording.join_prompts(written),
+            spoken.absence_segments(user.name, redirect, now, policy.timezone),
         )
-    redirect = (
-        presence.redirect_at(user.id, now) if follows_calendar and user.redirect_enabled else None
-    )
-    if redirect is None:
-        # ALV-04: the mobile rings straight through; the extension rings when available
-        return RouteDecision(
-            e164, kind, Action.RING, user=user.id, next=next_hop, target=e164, ring=(e164,)
-        )
-    prompts = wording.absence_prompts(user.name, redirect, now, policy.timezone)
-    returns = redirect.return_time
+        if variant is not None:
+            said.texts[variant] = texts
     target: str | None
     hop: NextHop | None
     if redirect.forward_to:  # HV-05: '>NUMBER' in the subject
         target, hop = redirect.forward_to, None
     else:
         target = _covering_target(user, directory, presence, policy, now)
-        hop = None if target is not None else next_hop
+        hop = None if target is not None else number.next_hop
         if target is None:
-            target = fallback_target
-    return RouteDecision(
-        e164,
-        kind,
+            target = number.fallback
+    decision = RouteDecision(
+        number.e164,
+        number.kind,
         Action.REDIRECT,
         user=user.id,
-        message=wording.join_prompts(prompts),
-        prompts=prompts,
-        reason=wording.public_reason(redirect.reason),
-        until=returns.astimezone(policy.timezone) if returns else None,
+        message=texts[0],
+        prompts=texts[1],
+        reason=said.reason,
+        until=said.until,
         next=hop,
         target=target,
     )
+    if variant is not None and (redirect.forward_to or number.static_target):
+        setattr(said, _DECISION_FIELDS[variant], decision)
+    return decision
 
 
 def _group_call(
@@ -140,17 +335,24 @@ def _group_call(
     presence: PresenceBook,
     policy: Policy,
     now: datetime,
+    table: DecisionTable,
 ) -> RouteDecision:
     hours = group.telephone_hours
     if hours is not None and not hours.contains(now.astimezone(policy.timezone)):
-        text = wording.telephone_hours_message(group.designation, hours, directory.switchboard)
+        key = ("hours", group.id)
+        texts = table.fixed.get(key)
+        if texts is None:
+            texts = table.fixed[key] = (
+                wording.telephone_hours_message(group.designation, hours, directory.switchboard),
+                spoken.telephone_hours_segments(group.designation, hours, directory.switchboard),
+            )
         return RouteDecision(
             e164,
             NumberKind.GROUP,
             Action.REDIRECT,
             owner=group.id,
-            message=text,
-            prompts=(text,),
+            message=texts[0],
+            prompts=texts[1],
             reason="outside_telephone_hours",
             next="transfer" if directory.switchboard else None,
             target=directory.switchboard,
@@ -172,7 +374,12 @@ def _group_call(
 
 
 def _external_call(
-    e164: str, kind: NumberKind, call: Call, directory: Directory, policy: Policy
+    e164: str,
+    kind: NumberKind,
+    call: Call,
+    directory: Directory,
+    policy: Policy,
+    table: DecisionTable,
 ) -> RouteDecision:
     caller: User | None = None
     if call.caller:
@@ -191,15 +398,21 @@ def _external_call(
         and not (caller is not None and caller.premium_unlocked)
     )
     if blocked:
-        display = national_format(directory.switchboard) if directory.switchboard else None
-        text = wording.blocked_outbound_message(kind.value, display)
+        key = ("blocked", kind.value)
+        texts = table.fixed.get(key)
+        if texts is None:
+            display = national_format(directory.switchboard) if directory.switchboard else None
+            texts = table.fixed[key] = (
+                wording.blocked_outbound_message(kind.value, display),
+                spoken.blocked_outbound_segments(kind.value, display),
+            )
         return RouteDecision(
             e164,
             kind,
             Action.REJECT,
             user=caller.id if caller else None,
-            message=text,
-            prompts=(text,),
+            message=texts[0],
+            prompts=texts[1],
             reason=f"{kind.value}_blocked",
         )
     return RouteDecision(e164, kind, Action.RING, target=e164, ring=(e164,))
@@ -209,7 +422,15 @@ def decide(
     call: Call, directory: Directory, presence: PresenceBook, policy: Policy, now: datetime
 ) -> RouteDecision:
     """Decide one call (ALV-01, ALV-04..08, ALV-19, ALV-21, ALV-22, HAL-03, HAL-09)."""
-    e164, kind = classify(call.to, directory, directory.plan)
+    table = directory.decision_tables.get(id(policy))  # decision_table(), inline: hot path
+    if table is None or table.policy is not policy:
+        table = decision_table(directory, policy)
+    found = table.numbers.get(call.to)
+    if found is None:
+        found = table.classify(call.to, directory)
+    if isinstance(found, UserNumber):
+        return _user_call(found, directory, presence, policy, now)
+    e164, kind = found
     if e164 is None or kind is NumberKind.INVALID:
         return RouteDecision(
             e164,
@@ -222,10 +443,8 @@ def decide(
     entry = directory.by_number.get(e164)
     if entry is not None and entry.owner_id is not None:
         owner = directory.by_id[entry.owner_id]
-        if isinstance(owner, User):
-            return _user_call(e164, kind, owner, directory, presence, policy, now)
         if isinstance(owner, Group):
-            return _group_call(e164, owner, directory, presence, policy, now)
+            return _group_call(e164, owner, directory, presence, policy, now, table)
         if isinstance(owner, SharedPhone):
             return _shared_phone_call(e164, owner, directory)
     if kind is NumberKind.SWITCHBOARD:
@@ -241,7 +460,7 @@ def decide(
             next="transfer",
             target=directory.switchboard,
         )
-    return _external_call(e164, kind, call, directory, policy)
+    return _external_call(e164, kind, call, directory, policy, table)
 
 
 def _shared_phone_call(e164: str, phone: SharedPhone, directory: Directory) -> RouteDecision:

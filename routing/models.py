@@ -7,8 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from routing.decide import DecisionTable
 
 
 class NumberKind(StrEnum):
@@ -177,7 +180,7 @@ class NumberEntry:
     owner_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Directory:
     """Users, groups and shared phones with their numbers indexed by E.164."""
 
@@ -188,6 +191,11 @@ class Directory:
     plan: NumberingPlan = field(default_factory=lambda: NumberingPlan("46", ()))
     by_number: Mapping[str, NumberEntry] = field(default_factory=dict)
     by_id: Mapping[str, Entry] = field(default_factory=dict)
+    # What routing.decide works out once per policy (by id of the policy), filled lazily on a
+    # number's first call; no part of the directory's value (not compared, shown or copied).
+    decision_tables: dict[int, DecisionTable] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -292,7 +300,7 @@ class ManualRedirect:
     returns: datetime | None = None  # `until` moved to the next working day's start (HV-02)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UserPresence:
     """A user's absences over a window, merged and sorted, ready for a bisect at call time."""
 
@@ -329,19 +337,29 @@ class UserPresence:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PresenceBook:
     """Every user's presence plus the manual redirects that take precedence (HV-03)."""
 
     users: Mapping[str, UserPresence] = field(default_factory=dict)
     manual: Mapping[str, ManualRedirect] = field(default_factory=dict)
+    # Each manual redirect as a Redirect, made once (one object per redirect, so what is
+    # worked out per redirect at call time is kept): user id → (the manual one, its Redirect).
+    _manual_redirects: dict[str, tuple[ManualRedirect, Redirect]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def redirect_at(self, user_id: str, now: datetime) -> Redirect | None:
         """Manual redirect if one is in force, else the calendar's; expired ones are ignored."""
         m = self.manual.get(user_id)
         if m is not None and (m.until is None or now < m.until):
-            start = m.set_at or now
-            return Redirect(m.reason, start, m.until, "manual", m.text, returns=m.returns)
+            if m.set_at is None:  # it starts whenever it is looked at
+                return Redirect(m.reason, now, m.until, "manual", m.text, returns=m.returns)
+            known = self._manual_redirects.get(user_id)
+            if known is None or known[0] is not m:
+                made = Redirect(m.reason, m.set_at, m.until, "manual", m.text, returns=m.returns)
+                known = self._manual_redirects[user_id] = (m, made)
+            return known[1]
         p = self.users.get(user_id)
         return p.at(now) if p is not None else None
 

@@ -1,4 +1,8 @@
-"""What callers hear, in Swedish: absence messages, telephone hours, blocked calls (ALV-06)."""
+"""What callers hear, in Swedish: absence messages, telephone hours, blocked calls (ALV-06).
+
+This is the WRITTEN form (board, JSON `message`, AstDB presence); `routing.spoken` renders the
+same messages as the text a speech engine reads aloud.
+"""
 
 from __future__ import annotations
 
@@ -49,20 +53,30 @@ def clock(moment: datetime) -> str:
     return f"{moment.hour}.{moment.minute:02d}"
 
 
-def return_phrase(returns: datetime, now: datetime, tz: ZoneInfo) -> str:
-    """'åter klockan 14.30' the same day, else 'åter måndag den 1 december' (HV-02)."""
+def return_moment(returns: datetime, now: datetime, tz: ZoneInfo) -> tuple[datetime, bool, bool]:
+    """The local return moment, whether it is today, and whether its year must be said (HV-02).
+
+    Shared by the written and the spoken form, so both always name the same day.
+    """
     local = returns.astimezone(tz)
     today = now.astimezone(tz).date()
-    if local.date() == today:
+    return local, local.date() == today, local.year != today.year
+
+
+def return_phrase(returns: datetime, now: datetime, tz: ZoneInfo) -> str:
+    """'åter klockan 14.30' the same day, else 'åter måndag den 1 december' (HV-02)."""
+    local, same_day, with_year = return_moment(returns, now, tz)
+    if same_day:
         return f"åter klockan {clock(local)}"
     text = f"åter {WEEKDAY_NAMES[local.weekday()]} den {local.day} {MONTH_NAMES[local.month - 1]}"
-    if local.year != today.year:
+    if with_year:
         text += f" {local.year}"
     return text
 
 
 def absence_prompts(name: str, redirect: Redirect, now: datetime, tz: ZoneInfo) -> tuple[str, ...]:
-    """The absence message as fragments a telephone platform can play one after another."""
+    """The written absence message as fragments, joined by `join_prompts` (the spoken
+    segments a platform plays are `routing.spoken.absence_segments`)."""
     parts = [name, REASON_PHRASES[redirect.reason]]
     returns = redirect.return_time
     if returns is not None:
@@ -92,18 +106,26 @@ def join_prompts(prompts: tuple[str, ...]) -> str:
     return text
 
 
+WELCOME_THEN = "Välkommen att ringa då."
+TRANSFERRED_TO_SWITCHBOARD = "Du kopplas nu till Medborgarservice."
+
+
 def telephone_hours_message(designation: str, hours: Hours, switchboard: str | None) -> str:
     """ALV-08: callers outside a group's telephone hours hear the hours."""
-    text = f"{designation} har telefontid {hours.describe()}. Välkommen att ringa då."
+    text = f"{designation} har telefontid {hours.describe()}. {WELCOME_THEN}"
     if switchboard:
-        text += " Du kopplas nu till Medborgarservice."
+        text += f" {TRANSFERRED_TO_SWITCHBOARD}"
     return text
+
+
+def blocked_what(kind: str) -> str:
+    """The kind of outbound call that is blocked, as the message names it."""
+    return "Samtal till utlandet" if kind == "international" else "Samtal till betalnummer"
 
 
 def blocked_outbound_message(kind: str, switchboard_display: str | None) -> str:
     """ALV-19 / HAL-09: what a member of staff hears when an outbound call is blocked."""
-    what = "Samtal till utlandet" if kind == "international" else "Samtal till betalnummer"
-    text = f"{what} är spärrade."
+    text = f"{blocked_what(kind)} är spärrade."
     if switchboard_display:
         text += f" Kontakta Medborgarservice på {switchboard_display} om du behöver öppna dem."
     return text

@@ -360,7 +360,9 @@ async def _leader_ctx(app: web.Application) -> AsyncIterator[None]:
     rt.renderer = SoundRenderer(sounds_dir(settings, config.org.data_dir))
     if rt.simulated is None and settings.platform == "simulated":
         sim = SimulatedAsterisk(
-            secret=os.urandom(12).hex(), sounds_dir=sounds_dir(settings, config.org.data_dir)
+            secret=os.urandom(12).hex(),
+            sounds_dir=sounds_dir(settings, config.org.data_dir),
+            clock=lambda: rt.clock().timestamp(),  # the dialplan's ${EPOCH}: the app's clock
         )
         await sim.start()
         rt.simulated = sim

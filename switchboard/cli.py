@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "switchboard.cli_simulate",  # simulate
     "switchboard.cli_web",  # web, web-passwd
     "switchboard.cli_storage",  # migrate
+    "switchboard.cli_asterisk",  # asterisk-config
 )
 
 

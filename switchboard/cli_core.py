@@ -31,6 +31,12 @@ def load_or_report(folder: str) -> Config | None:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return None
+    except OSError as exc:
+        print(f"{folder}:1: (folder): cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    except Exception as exc:  # never a traceback, and never the error's text: it may quote data
+        print(f"{folder}:1: (folder): cannot be read ({type(exc).__name__})", file=sys.stderr)
+        return None
 
 
 def parse_at(text: str | None, tz: ZoneInfo) -> datetime:
@@ -42,6 +48,7 @@ def parse_at(text: str | None, tz: ZoneInfo) -> datetime:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    """Exit 0 with a one-line summary, or 2 with one line per problem; never a traceback."""
     config = load_or_report(args.dir)
     if config is None:
         return 2

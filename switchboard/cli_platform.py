@@ -2,7 +2,10 @@
 
 Several `switchboard run` nodes reach it as they would reach Asterisk (`telephony: platform:
 asterisk`, `ami: {host, port, secret_env}`), so only the leading node's connection drives it.
-It reads commands on stdin, one per line, and answers on stdout:
+With `--dialplan extensions.conf` (e.g. the output of `switchboard asterisk-config`) it runs
+that dialplan as Asterisk would: calls reach the leading node over FastAGI (the URL the node
+writes into AstDB) and fall back to the AstDB rows when nobody answers; without it every call
+enters AsyncAGI. It reads commands on stdin, one per line, and answers on stdout:
 
     call TO FROM [MESSAGE…]   -> `placed CHANNEL`, later `done CHANNEL {"steps": …}`
     sessions                  -> `sessions N` (AMI connections logged in or not)
@@ -20,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from switchboard.telephony.dialplan import DialplanError
 from switchboard.telephony.simulated import SimCall, SimulatedAsterisk
 
 SECRET_ENV = "SWITCHBOARD_AMI_SECRET"
@@ -32,6 +36,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=0, help="AMI port (0: any free port)")
     p.add_argument("--spool", required=True, help="where left messages are written")
     p.add_argument("--username", default="switchboard")
+    p.add_argument("--dialplan", help="an extensions.conf to run (else every call is AsyncAGI)")
+    p.add_argument("--voicemail", help="a voicemail.conf: the mailboxes that exist")
     p.set_defaults(func=cmd_platform)
 
 
@@ -41,10 +47,42 @@ def cmd_platform(args: argparse.Namespace) -> int:
     if not secret:
         print(f"switchboard: set {SECRET_ENV} (the AMI secret)", file=sys.stderr)
         return 2
-    return asyncio.run(serve(args.host, args.port, args.username, secret, Path(args.spool)))
+    try:
+        dialplan = Path(args.dialplan).read_text(encoding="utf-8") if args.dialplan else None
+        voicemail = Path(args.voicemail).read_text(encoding="utf-8") if args.voicemail else None
+    except OSError as exc:
+        print(f"switchboard: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    mailboxes = None
+    if voicemail is not None:
+        mailboxes = {
+            line.split("=>", 1)[0].strip()
+            for line in voicemail.splitlines()
+            if "=>" in line and not line.lstrip().startswith(";")
+        }
+    return asyncio.run(
+        serve(
+            args.host,
+            args.port,
+            args.username,
+            secret,
+            Path(args.spool),
+            dialplan=dialplan,
+            mailboxes=mailboxes,
+        )
+    )
 
 
-async def serve(host: str, port: int, username: str, secret: str, spool: Path) -> int:
+async def serve(
+    host: str,
+    port: int,
+    username: str,
+    secret: str,
+    spool: Path,
+    *,
+    dialplan: str | None = None,
+    mailboxes: set[str] | None = None,
+) -> int:
     """Run the platform; print `listening PORT`, then answer commands from stdin."""
     from switchboard.cli_run import write_spool_message
 
@@ -56,6 +94,12 @@ async def serve(host: str, port: int, username: str, secret: str, spool: Path) -
     sim = SimulatedAsterisk(
         username=username, secret=secret, host=host, port=port, on_voicemail=leave
     )
+    if dialplan is not None:
+        try:
+            sim.load_dialplan(dialplan, mailboxes)
+        except DialplanError as exc:
+            print(f"switchboard: --dialplan: {exc}", file=sys.stderr)
+            return 2
     await sim.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiosqlite
+
 from routing.models import Organisation
 from switchboard.config import Config, ConfigError, load_config
 from switchboard.storage import open_register
@@ -25,7 +27,7 @@ from voicemail.errors import (
     UnknownRecord,
     VoicemailError,
 )
-from voicemail.intake import IntakeReport, SpoolIntake
+from voicemail.intake import IntakeReport, SpoolIntake, printable
 from voicemail.models import Classification, PublicRecord, RecordStatus, VoicemailSettings
 from voicemail.service import Register
 from voicemail.store import RecordFilter
@@ -103,6 +105,12 @@ def _run(
     except (StorageError, VoicemailError, OSError) as exc:
         print(f"switchboard registry {args.registry_command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except aiosqlite.Error as exc:  # a damaged file that fails mid-command
+        print(
+            f"switchboard registry {args.registry_command}: the register database failed: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 def _line(r: PublicRecord, org: Organisation, now: datetime) -> str:
@@ -159,7 +167,10 @@ def _print_intake(report: IntakeReport, org: Organisation) -> None:
             f"  owner {r.owner_id or '(none)'}"
         )
     for mailbox in sorted(report.unknown_mailboxes):
-        print(f"warning: spool folder {mailbox} maps to no user; messages registered without owner")
+        print(
+            f"warning: spool folder {printable(mailbox)} maps to no user;"
+            " messages registered without owner"
+        )
     for label, why in report.waiting:
         print(f"waiting {label}: {why}")
     for q in report.quarantined:
@@ -202,6 +213,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         record = await register.get(args.ref)
         events = await register.store.events(record.id)
         data = exports.record_json(record, org.timezone)
+        # the same recording left in (or forwarded to) other mailboxes: one record each
+        data["copies"] = [
+            {"registration_number": c.registration_number, "mailbox_number": c.mailbox}
+            for c in await register.copies(record)
+        ]
         data["audit"] = [
             {
                 "seq": e.seq,
@@ -217,7 +233,13 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(json.dumps(data, ensure_ascii=False, indent=2))
             return EXIT_OK
         for key, value in data.items():
-            if key != "audit":
+            if key == "copies":
+                shown = ", ".join(
+                    f"{c['registration_number']} ({c['mailbox_number']})"
+                    for c in record_copies(value)
+                )
+                print(f"copies: {shown}")
+            elif key != "audit":
                 print(f"{key}: {'' if value is None else value}")
         print("audit:")
         for e in events:
@@ -225,6 +247,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _run(args, work)
+
+
+def record_copies(value: object) -> list[dict[str, str]]:
+    """The `copies` list of `show`'s data, typed."""
+    return [c for c in value if isinstance(c, dict)] if isinstance(value, list) else []
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -272,10 +299,13 @@ def cmd_hide(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """REC-03: check the audit hash chain (and every audio copy); report the first broken link."""
+    """REC-03: the database's integrity, the audit hash chain, every record row against the
+    chain, and every audio copy against its hash; each problem on its own line."""
 
     async def work(register: Register, org: Organisation, settings: VoicemailSettings) -> int:
         report = await register.verify(check_audio=not args.no_audio)
+        for problem in report.integrity:
+            print(f"database DAMAGED: {problem}")
         chain = report.chain
         if chain.ok:
             print(f"audit chain intact: {chain.checked} events, head {chain.head[:16]}…")
@@ -284,6 +314,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 f"audit chain BROKEN at event {chain.broken_seq}: {chain.problem}"
                 f" ({chain.checked} events before it are intact)"
             )
+        print(f"records checked against the audit chain: {report.records.checked}")
+        for problem in report.records.problems:
+            print(f"record CHANGED: {problem}")
         if not args.no_audio:
             print(f"audio copies checked: {report.audio_checked}")
             for number in report.audio_mismatch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -238,6 +239,8 @@ class Server:
 
     async def start(self, config: Config) -> None:
         """Start the app for `config` and listen."""
+        if not self._sockets:
+            _check_port_free(self.host, self.port)  # before anything connects or starts
         self.runner = await self._launch(config)
         self.config = config
         self._announce(config)
@@ -290,6 +293,13 @@ class Server:
         except OSError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             return False
+        except Exception as exc:  # any error keeps the running service; its text may quote data
+            log.error(
+                "reload refused, keeping the running configuration: the folder could not be"
+                " read (%s)",
+                type(exc).__name__,
+            )
+            return False
         handover = asyncio.Event()
         try:
             runner = await self._launch(new, handover)
@@ -323,6 +333,9 @@ class Server:
         try:
             try:
                 await _unless_stopped(self.start(config), stop)
+            except PortInUse as exc:
+                log.error("service not started: %s", exc.strerror)
+                code = 1
             except Exception as exc:
                 log.error("service not started: %s: %s", type(exc).__name__, exc)
                 code = 1
@@ -337,6 +350,27 @@ class Server:
                 loop.remove_signal_handler(sig)
         log.info("service stopped")
         return code
+
+
+class PortInUse(OSError):
+    """The HTTP port is taken (another service, or a second switchboard)."""
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise PortInUse, with one clear sentence, when `host:port` cannot be bound."""
+    if port == 0:
+        return
+    try:
+        probe = socket.create_server((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                exc.errno,
+                f"port {port} on {host} is already in use (is another service running?);"
+                " stop it or choose another port with --port",
+            ) from None
+        return  # anything else (a name to resolve, IPv6) is left to aiohttp's own bind
+    probe.close()
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, object], stop: asyncio.Event) -> None:

@@ -34,6 +34,7 @@ from routing.models import (
 )
 from routing.numbers import in_plan, make_plan, normalise, validate_e164
 from routing.presence import DEFAULT_REASON_CODES, PresenceRules
+from switchboard.http_settings import parse_http
 from switchboard.storage import parse_storage
 from switchboard.telephony.config import parse_telephony
 from switchboard.yamlfile import Checker, load_yaml
@@ -52,6 +53,7 @@ SECTION_PARSERS: dict[str, SectionParser] = {
     "calendar_sources": parse_calendar_sources,
     "telephony": parse_telephony,
     "storage": parse_storage,
+    "http": parse_http,
 }
 
 
@@ -521,7 +523,13 @@ def _calendar_ref(c: Checker, value: Any, path: str, root: Path) -> CalendarRef 
         c.err(f"{path}.{kind}", "must be text")
         return None
     if kind == "ics":
+        if "\x00" in location:
+            c.err(f"{path}.ics", "must not contain a NUL character")
+            return None
         file = (root / location).resolve()
+        if not file.is_relative_to(root.resolve()):  # no ../../etc/passwd, no link out
+            c.err(f"{path}.ics", f"calendar file {location!r} is outside the organisation folder")
+            return None
         if not file.is_file():
             c.err(f"{path}.ics", f"calendar file {location!r} does not exist")
             return None

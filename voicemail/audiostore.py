@@ -9,8 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import BinaryIO
+
+from voicemail.errors import StorageError
 
 _CHUNK = 1 << 20
+MARKER = ".register-id"  # which register this audio store belongs to
 
 
 def fsync_dir(path: Path) -> None:
@@ -49,11 +53,18 @@ class AudioStore:
         The hash is computed from the bytes written, so a file that changes while it is copied
         still yields a copy whose hash matches the stored value.
         """
-        tmp = self.root / f".incoming-{os.getpid()}-{source.name}.tmp"
+        with source.open("rb") as src:
+            return self.put_stream(src, fmt, source.name, sync_dir)
+
+    def put_stream(
+        self, src: BinaryIO, fmt: str, name: str, sync_dir: bool = True
+    ) -> tuple[str, int, Path]:
+        """`put_file` from an open file (read from its current position to the end)."""
+        tmp = self.root / f".incoming-{os.getpid()}-{name}.tmp"
         self.root.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         size = 0
-        with source.open("rb") as src, tmp.open("wb") as dst:
+        with tmp.open("wb") as dst:
             while chunk := src.read(_CHUNK):
                 h.update(chunk)
                 dst.write(chunk)
@@ -85,6 +96,57 @@ class AudioStore:
             return False
         fsync_dir(path.parent)
         return True
+
+    def audio_files(self, stop_after: int | None = None) -> int:
+        """How many audio copies the store holds (counting stops at `stop_after`)."""
+        n = 0
+        try:
+            shards = [e for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return 0
+        for shard in shards:
+            with os.scandir(shard.path) as entries:
+                for e in entries:
+                    if not e.name.startswith(".") and e.is_file(follow_symlinks=False):
+                        n += 1
+                        if stop_after is not None and n >= stop_after:
+                            return n
+        return n
+
+    def bind(self, register_id: str, register_records: int) -> None:
+        """Check that this store belongs to the register `register_id`, and mark it so.
+
+        A register database that is new, emptied or replaced beside a store that holds audio
+        would restart the registration numbers and orphan every kept message: refused with
+        StorageError. A store without audio simply takes the register's mark.
+        """
+        marker = self.root / MARKER
+        try:
+            bound = marker.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            bound = None
+        if bound == register_id:
+            return
+        held = self.audio_files(stop_after=1)
+        if held and bound is not None:
+            raise StorageError(
+                f"{self.root} holds {self.audio_files()} audio files of another register"
+                f" ({bound[:8]}…), but the register database is {register_id[:8]}…: it is new,"
+                " empty or replaced; restore the register from backup before starting"
+            )
+        if held and register_records == 0:
+            raise StorageError(
+                f"the register is empty but {self.root} holds {self.audio_files()} audio files:"
+                " the register database was lost or replaced; restore it before starting"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{MARKER}-{os.getpid()}.tmp"
+        with tmp.open("w", encoding="ascii") as f:
+            f.write(register_id + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, marker)
+        fsync_dir(self.root)
 
     def clean_incoming(self) -> int:
         """Remove half-written `.incoming-*.tmp` files left by a crash; how many."""

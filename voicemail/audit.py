@@ -81,3 +81,88 @@ def verify_chain(events: Iterable[AuditEvent], expected_head: str | None = None)
             False, checked, prev, expected_seq, "events missing at the end of the trail"
         )
     return ChainReport(True, checked, prev)
+
+
+# Events that state a record's whole content: the intake's, and the seal of rows that were
+# stored before the chain covered content (schema 2). Later events state what they changed.
+CONTENT_EVENTS = frozenset({"record.received", "record.sealed"})
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsReport:
+    """Result of `verify_records`: how many rows were held against the chain, and what differs."""
+
+    checked: int
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every row is exactly what its audit events say."""
+        return not self.problems
+
+
+def _same(a: object, b: object) -> bool:
+    # JSON keeps booleans where SQLite keeps 0/1 (hidden_from_owner)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return bool(a) == bool(b)
+    return a == b
+
+
+def verify_records(
+    events: Iterable[AuditEvent],
+    rows: Iterable[Mapping[str, object]],
+    columns: Iterable[str],
+    label: str = "registration_number",
+) -> RecordsReport:
+    """Replay the chain into each record's expected content and compare every stored row.
+
+    `record.received` and `record.sealed` give a record's whole content; any other event on a
+    record sets the columns its `after` names. A row that differs, a row the chain never
+    received, a column no event states, and a record the chain has but the table lost are
+    each a problem.
+    """
+    content = tuple(columns)
+    known = frozenset(content)
+    expected: dict[int, dict[str, object]] = {}
+    problems: list[str] = []
+    for ev in events:
+        if ev.record_id is None or not ev.after:
+            continue
+        state = expected.get(ev.record_id)
+        if ev.action in CONTENT_EVENTS:
+            if state is None:
+                state = expected[ev.record_id] = {}
+            for key in known & ev.after.keys():
+                if (
+                    ev.action == "record.sealed"
+                    and key in state
+                    and not _same(state[key], ev.after[key])
+                ):
+                    problems.append(
+                        f"record {ev.record_id}: {key} was sealed (event {ev.seq}) with another"
+                        " value than the trail before it gave"
+                    )
+                state[key] = ev.after[key]
+        elif state is not None:
+            for key in known & ev.after.keys():
+                state[key] = ev.after[key]
+    checked = 0
+    seen: set[int] = set()
+    for row in rows:
+        record_id = row["id"]
+        assert isinstance(record_id, int)
+        seen.add(record_id)
+        checked += 1
+        name = str(row.get(label) or record_id)
+        state = expected.get(record_id)
+        if state is None:
+            problems.append(f"{name}: not in the audit trail (inserted behind its back)")
+            continue
+        for key in content:
+            if key not in state:
+                problems.append(f"{name}: {key} is not covered by the audit trail")
+            elif not _same(state[key], row.get(key)):
+                problems.append(f"{name}: {key} differs from the audit trail")
+    for record_id in sorted(expected.keys() - seen):
+        problems.append(f"record {record_id}: in the audit trail but gone from the register")
+    return RecordsReport(checked, tuple(problems))

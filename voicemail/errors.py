@@ -19,6 +19,39 @@ class SpoolFormatError(VoicemailError, ValueError):
         self.reason = reason
 
 
+class UnsafeSpoolEntry(VoicemailError, OSError):
+    """A spool entry that is not what app_voicemail writes there: a symbolic link, a FIFO, a
+    device, or a directory where a file belongs. Never followed, opened or removed through."""
+
+    error_id = "unsafe-spool-entry"
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path}: a {kind}, not a regular file or folder; never followed")
+        self.path = path
+        self.kind = kind
+
+
+class AudioIncomplete(VoicemailError):
+    """Message audio that is not (yet) whole: still growing, or shorter than the txt says."""
+
+    error_id = "audio-incomplete"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RecordRefused(VoicemailError, ValueError):
+    """A new record with a value no register column can hold (checked before any SQL runs)."""
+
+    error_id = "record-refused"
+
+    def __init__(self, intake_key: str, reason: str) -> None:
+        super().__init__(f"{intake_key}: {reason}")
+        self.intake_key = intake_key
+        self.reason = reason
+
+
 class UnknownRecord(VoicemailError, LookupError):
     """No record with this id or registration number."""
 

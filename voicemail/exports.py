@@ -1,7 +1,9 @@
 """Exports of the register: JSON, CSV, and XML shaped after ERMS (FGS Ärendehantering).
 
 Pure functions of records. Nothing here reads the directory, so no personal identity number
-can reach an export (HAL-10).
+can reach an export (HAL-10). Caller names and numbers come from outside (the telephone
+network), so every export defuses what they may carry: a CSV cell that a spreadsheet would run
+as a formula gets a leading `'`, and the XML holds only characters XML 1.0 allows.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import datetime
@@ -48,6 +51,27 @@ CLASSIFICATION_SV: dict[Classification, str] = {
 
 ERMS_NS = "https://DILCIS.eu/XML/ERMS"
 
+# A cell starting with one of these is a formula (or becomes one) in Excel and LibreOffice.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What XML 1.0 forbids: C0 controls but tab, LF and CR; surrogates; U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def csv_cell(value: object) -> object:
+    """A value as a CSV cell no spreadsheet runs: text starting `= + - @`, tab or CR gets a
+    leading `'` (shown as text, the `'` hidden); a lone surrogate becomes U+FFFD."""
+    if not isinstance(value, str):
+        return value
+    value = _SURROGATE.sub(REPLACEMENT, value)
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def xml_text(value: str) -> str:
+    """Text XML 1.0 can hold: each forbidden character (e.g. \\x0b) becomes U+FFFD."""
+    return _NOT_XML.sub(REPLACEMENT, value)
+
 
 def local_iso(dt: datetime | None, tz: ZoneInfo) -> str | None:
     """ISO 8601 in the organisation's zone, with its offset (REC-05)."""
@@ -86,17 +110,21 @@ def record_json(r: PublicRecord, tz: ZoneInfo) -> dict[str, object]:
 
 def to_json(records: Sequence[PublicRecord], tz: ZoneInfo) -> str:
     """A JSON array of every record."""
-    return json.dumps([record_json(r, tz) for r in records], ensure_ascii=False, indent=2)
+    rows = [
+        {k: _SURROGATE.sub(REPLACEMENT, v) if isinstance(v, str) else v for k, v in row.items()}
+        for row in (record_json(r, tz) for r in records)
+    ]
+    return json.dumps(rows, ensure_ascii=False, indent=2)
 
 
 def to_csv(records: Sequence[PublicRecord], tz: ZoneInfo) -> str:
-    """CSV with a header row, the same columns as the JSON export."""
+    """CSV with a header row, the same columns as the JSON export (formula-safe cells)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for r in records:
         row = record_json(r, tz)
-        writer.writerow({k: "" if row[k] is None else row[k] for k in EXPORT_FIELDS})
+        writer.writerow({k: "" if row[k] is None else csv_cell(row[k]) for k in EXPORT_FIELDS})
     return buf.getvalue()
 
 
@@ -112,9 +140,10 @@ def to_xml(records: Sequence[PublicRecord], tz: ZoneInfo, organisation: str, org
     ET.register_namespace("", ERMS_NS)
 
     def el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-        child = ET.SubElement(parent, f"{{{ERMS_NS}}}{tag}", attrs)
+        clean = {k: xml_text(v) for k, v in attrs.items()}
+        child = ET.SubElement(parent, f"{{{ERMS_NS}}}{tag}", clean)
         if text is not None:
-            child.text = text
+            child.text = xml_text(text)
         return child
 
     root = ET.Element(f"{{{ERMS_NS}}}erms")

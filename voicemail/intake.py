@@ -2,11 +2,22 @@
 
 Order per batch, so a SIGKILL at any instant loses and duplicates nothing:
 
-1. parse each ready `msgNNNN.txt` (pure) and skip keys the register already holds;
+1. parse each ready `msgNNNN.txt` (pure) and skip messages the register already holds. A message
+   is (context, mailbox, msg_id): app_voicemail copies one recording into every recipient's
+   mailbox byte for byte, and each copy is its own record, linked by `recording_key`;
 2. copy the audio into the content-addressed audio store (tmp, fsync, rename, dir fsync);
 3. one transaction inserts the records, their numbers and audit events (WAL, synchronous=FULL);
 4. only then remove the spool files: audio first, txt last. A txt left without audio is
-   recognised by its hash on the next pass and removed; never registered twice.
+   recognised by its hash, in its own mailbox, on the next pass and removed; never registered
+   twice.
+
+One message never holds up the others: every spool entry is reached through
+`voicemail.spoolfs` (no link followed, no FIFO opened, nothing removed outside the spool); a
+link or a FIFO or a folder where a message file belongs, a txt that does not parse, and values
+the register cannot hold are quarantined with their reason; a message that is not complete yet
+(no `duration` line, audio still changing, or shorter than `duration` says) waits, and is
+quarantined once it has stayed so for `incomplete_after_s`; anything unexpected while reading one
+message is logged once and that message waits for the next pass.
 """
 
 from __future__ import annotations
@@ -16,7 +27,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,13 +36,32 @@ from routing.errors import NumberError
 from routing.numbers import normalise, validate_e164
 from voicemail import policy
 from voicemail.audiostore import fsync_dir
-from voicemail.errors import SpoolFormatError
+from voicemail.errors import AudioIncomplete, RecordRefused, SpoolFormatError, UnsafeSpoolEntry
 from voicemail.models import NewRecord, PublicRecord, SpoolMessage
 from voicemail.service import Register
-from voicemail.spool import SpoolSlot, file_age, parse_message, readiness, scan
+from voicemail.spool import (
+    HEADER_BYTES,
+    KIND_NAMES,
+    MAX_TXT_BYTES,
+    SpoolHazard,
+    SpoolSlot,
+    audio_problem,
+    file_age,
+    parse_message,
+    readiness,
+    scan_spool,
+)
+from voicemail.spoolfs import SpoolFs
 from voicemail.store import SYSTEM_ACTOR
 
 log = logging.getLogger("voicemail.intake")
+
+Ready = tuple[SpoolSlot, SpoolMessage, bytes]
+
+
+def printable(text: str) -> str:
+    """A file-system name as text every store and log can hold (undecodable bytes as \\xNN)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +94,6 @@ def caller_e164(number: str | None, register: Register) -> str | None:
         return normalise(number, register.org.plan) if number.startswith("+") else number
 
 
-def _read(path: Path) -> bytes:
-    with path.open("rb") as f:
-        return f.read()
-
-
 class SpoolIntake:
     """Takes messages from `<spool>/<context>/<mailbox>/<folder>/` into a `Register`."""
 
@@ -83,47 +107,48 @@ class SpoolIntake:
         remove_taken: bool = True,
         batch_size: int = 64,
         quarantine_dir: str | Path | None = None,
+        incomplete_after_s: float | None = None,
     ) -> None:
         self.register = register
         self.spool = Path(spool)
+        self.fs = SpoolFs(self.spool)
         self.context = context or register.settings.context or register.org.voicemail_context
         self.settle_s = settle_s
         self.orphan_txt_after_s = orphan_txt_after_s
+        # how long an incomplete message may stay unchanged before it is quarantined
+        self.incomplete_after_s = (
+            orphan_txt_after_s if incomplete_after_s is None else incomplete_after_s
+        )
         self.remove_taken = remove_taken
         self.batch_size = batch_size
         db_dir = register.audio.root.parent
         self.quarantine_dir = Path(quarantine_dir) if quarantine_dir else db_dir / "quarantine"
         self._reported_unknown: set[str] = set()
+        self._troubled: set[str] = set()
 
     async def run_once(self, now: datetime) -> IntakeReport:
         """One pass: take in everything ready now; report what waits or was quarantined."""
         report = IntakeReport()
         owners = policy.mailbox_owners(self.register.org.directory, self.register.org.plan)
-        slots = await asyncio.to_thread(scan, self.spool, self.context)
+        listing = await asyncio.to_thread(scan_spool, self.spool, self.context)
+        for hazard in listing.hazards:
+            try:
+                report.quarantined.append(await self._quarantine_link(hazard, now))
+            except OSError as exc:
+                self._trouble(hazard.label, exc, report)
         now_epoch = now.timestamp()
-        ready: list[tuple[SpoolSlot, SpoolMessage, bytes]] = []
-        orphans: list[tuple[SpoolSlot, bytes]] = []
-        for slot in slots:
+        ready: list[Ready] = []
+        orphans: list[SpoolSlot] = []
+        for slot in listing.slots:
             if slot.mailbox not in owners:
                 report.unknown_mailboxes.add(slot.mailbox)
-            state, why = readiness(slot, now_epoch, self.settle_s)
-            if state == "wait":
-                if slot.txt is not None and slot.audio is None:
-                    orphans.append((slot, b""))
-                else:
-                    report.waiting.append((slot.label, why))
-                continue
-            assert slot.txt is not None
             try:
-                data = await asyncio.to_thread(_read, slot.txt.path)
-            except FileNotFoundError:
-                continue  # taken by another pass meanwhile
-            try:
-                message = parse_message(data)
-            except SpoolFormatError as exc:
-                report.quarantined.append(await self._quarantine(slot, exc.reason, now))
+                item = await self._prepare(slot, now_epoch, now, report, orphans)
+            except Exception as exc:  # one message's trouble never holds up the others
+                self._trouble(slot.label, exc, report)
                 continue
-            ready.append((slot, message, data))
+            if item is not None:
+                ready.append(item)
         await self._handle_orphans(orphans, now_epoch, now, report)
         for i in range(0, len(ready), self.batch_size):
             await self._take_batch(ready[i : i + self.batch_size], owners, now, report)
@@ -131,14 +156,74 @@ class SpoolIntake:
             log.warning(
                 "spool folder %s/%s maps to no user; its messages enter the register without owner",
                 self.context,
-                mailbox,
+                printable(mailbox),
             )
         self._reported_unknown |= report.unknown_mailboxes
         return report
 
+    def _trouble(self, label: str, exc: BaseException, report: IntakeReport) -> None:
+        """An unexpected failure on one message: it waits; logged once per message."""
+        why = f"could not be read: {type(exc).__name__}: {exc}"
+        report.waiting.append((printable(label), why))
+        if label not in self._troubled:
+            self._troubled.add(label)
+            log.error("spool message %s %s", printable(label), why, exc_info=exc)
+
+    async def _prepare(
+        self,
+        slot: SpoolSlot,
+        now_epoch: float,
+        now: datetime,
+        report: IntakeReport,
+        orphans: list[SpoolSlot],
+    ) -> Ready | None:
+        """The slot's parsed txt when it can be taken now; else waits, orphan or quarantine."""
+        bad = slot.unsafe()
+        if bad is not None:
+            why = f"{bad.path.name} is a {KIND_NAMES[bad.kind]}, not a file: never followed"
+            await self._set_aside(slot, why, now, report)
+            return None
+        state, why = readiness(slot, now_epoch, self.settle_s)
+        if state == "wait":
+            if slot.txt is not None and slot.audio is None:
+                orphans.append(slot)
+            else:
+                report.waiting.append((printable(slot.label), why))
+            return None
+        assert slot.txt is not None
+        try:
+            data = await asyncio.to_thread(self.fs.read, slot.txt.path, MAX_TXT_BYTES)
+        except FileNotFoundError:
+            return None  # taken by another pass meanwhile
+        except UnsafeSpoolEntry as exc:  # replaced by a link or FIFO since the scan
+            await self._set_aside(slot, str(exc), now, report)
+            return None
+        try:
+            message = parse_message(data)
+        except SpoolFormatError as exc:
+            await self._set_aside(slot, exc.reason, now, report)
+            return None
+        if message.duration_s is None:
+            why = "msgNNNN.txt has no duration line yet: the recording is not finished"
+            await self._incomplete(slot, why, now_epoch, now, report)
+            return None
+        return slot, message, data
+
+    async def _incomplete(
+        self, slot: SpoolSlot, why: str, now_epoch: float, now: datetime, report: IntakeReport
+    ) -> None:
+        """Wait for a message that is not whole yet; quarantine it once it stopped changing."""
+        newest = max(f.mtime for f in slot.files)
+        age = file_age(now_epoch, newest)
+        if age >= self.incomplete_after_s:
+            reason = f"{why} (unchanged for {age:.0f} s)"
+            await self._set_aside(slot, reason, now, report)
+        else:
+            report.waiting.append((printable(slot.label), why))
+
     async def _handle_orphans(
         self,
-        orphans: list[tuple[SpoolSlot, bytes]],
+        orphans: list[SpoolSlot],
         now_epoch: float,
         now: datetime,
         report: IntakeReport,
@@ -147,109 +232,248 @@ class SpoolIntake:
         if not orphans:
             return
         hashed: list[tuple[SpoolSlot, str]] = []
-        for slot, _ in orphans:
+        for slot in orphans:
             assert slot.txt is not None
             try:
-                data = await asyncio.to_thread(_read, slot.txt.path)
+                data = await asyncio.to_thread(self.fs.read, slot.txt.path, MAX_TXT_BYTES)
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                self._trouble(slot.label, exc, report)
+                continue
             hashed.append((slot, hashlib.sha256(data).hexdigest()))
-        known = await self.register.store.known_txt_hashes([h for _, h in hashed])
+        # In its own mailbox only: a copy in another mailbox has the very same bytes.
+        known = await self.register.store.known_txts(
+            self.context, [(s.mailbox, h) for s, h in hashed]
+        )
         for slot, digest in hashed:
             assert slot.txt is not None
-            if digest in known:
+            if (slot.mailbox, digest) in known:
                 report.already_registered += 1
                 if self.remove_taken:
-                    await asyncio.to_thread(_unlink_all, [slot.txt.path])
+                    await asyncio.to_thread(self.fs.unlink, [slot.txt.path])
             elif file_age(now_epoch, slot.txt.mtime) >= self.orphan_txt_after_s:
-                report.quarantined.append(
-                    await self._quarantine(slot, "msgNNNN.txt without any audio file", now)
-                )
+                await self._set_aside(slot, "msgNNNN.txt without any audio file", now, report)
             else:
-                report.waiting.append((slot.label, "msgNNNN.txt without audio yet"))
+                report.waiting.append((printable(slot.label), "msgNNNN.txt without audio yet"))
+
+    def _copy_audio(self, slot: SpoolSlot, duration_s: int) -> tuple[str, int, Path]:
+        """Copy the slot's audio into the store when it is whole and unchanged (blocking).
+
+        Whole: a regular file, the size and time the scan saw, as long as the txt's
+        `duration` says (a WAV's data chunk as its header declares it); unchanged while copied.
+        """
+        assert slot.audio is not None
+        fmt = slot.audio.path.suffix.lstrip(".")
+        with self.fs.open(slot.audio.path) as src:
+            fd = src.fileno()
+            before = os.fstat(fd)
+            if (before.st_size, before.st_mtime_ns) != (slot.audio.size, slot.audio.mtime_ns):
+                raise AudioIncomplete("audio changed since the spool was listed")
+            problem = audio_problem(fmt, os.pread(fd, HEADER_BYTES, 0), before.st_size, duration_s)
+            if problem is not None:
+                raise AudioIncomplete(problem)
+            copied = self.register.audio.put_stream(src, fmt, slot.audio.path.name, False)
+            after = os.fstat(fd)
+        if copied[1] != before.st_size or (after.st_size, after.st_mtime_ns) != (
+            before.st_size,
+            before.st_mtime_ns,
+        ):
+            raise AudioIncomplete("audio changed while it was copied")
+        return copied
+
+    def _new_record(
+        self,
+        slot: SpoolSlot,
+        message: SpoolMessage,
+        data: bytes,
+        copied: tuple[str, int, Path],
+        owner_id: str | None,
+    ) -> NewRecord:
+        """The record for one message whose audio is in the store."""
+        digest, size, path = copied
+        arrived = datetime.fromtimestamp(message.origtime, UTC)
+        return NewRecord(
+            # Without msg_id (Asterisk < 11) the audio hash keys it; origtime and mailbox
+            # keep two silent calls (identical empty audio) apart.
+            intake_key=f"{self.context}/{slot.mailbox}/{message.msg_id}"
+            if message.msg_id
+            else f"sha256:{digest}:{message.origtime}:{slot.context}/{slot.mailbox}",
+            msg_id=message.msg_id,
+            arrived_at=arrived,
+            context=self.context,
+            mailbox=slot.mailbox,
+            owner_id=owner_id,
+            caller_raw=message.callerid.raw,
+            caller_number=caller_e164(message.callerid.number, self.register),
+            caller_name=message.callerid.name,
+            duration_s=message.duration_s,
+            sha256=digest,
+            audio_bytes=size,
+            audio_format=path.suffix.lstrip("."),
+            txt_sha256=hashlib.sha256(data).hexdigest(),
+            spool_fields=message.fields,
+            recording_key=message.msg_id or f"sha256:{digest}:{message.origtime}",
+        )
 
     async def _take_batch(
         self,
-        batch: list[tuple[SpoolSlot, SpoolMessage, bytes]],
+        batch: list[Ready],
         owners: dict[str, str],
         now: datetime,
         report: IntakeReport,
     ) -> None:
-        keyed = [(s, m, d) for s, m, d in batch if m.msg_id]
-        known = await self.register.store.known_keys([m.msg_id for _, m, _ in keyed if m.msg_id])
-        new: list[tuple[NewRecord, int]] = []
+        pairs = [(s.mailbox, m.msg_id) for s, m, _ in batch if m.msg_id]
+        known = await self.register.store.known_messages(self.context, pairs)
+        new: list[tuple[NewRecord, int, SpoolSlot]] = []
         slots_done: list[SpoolSlot] = []
         dirs: set[Path] = set()
         for slot, message, data in batch:
-            if message.msg_id and message.msg_id in known:
+            if message.msg_id and (slot.mailbox, message.msg_id) in known:
                 report.already_registered += 1
                 slots_done.append(slot)
                 continue
-            assert slot.audio is not None
-            fmt = slot.audio.path.suffix.lstrip(".")
+            assert message.duration_s is not None
             try:
-                digest, size, path = await asyncio.to_thread(
-                    self.register.audio.put_file, slot.audio.path, fmt, False
-                )
+                copied = await asyncio.to_thread(self._copy_audio, slot, message.duration_s)
             except FileNotFoundError:
                 continue  # removed meanwhile (Asterisk moved it to Old/, or another pass)
-            dirs.add(path.parent)
-            arrived = datetime.fromtimestamp(message.origtime, UTC)
-            record = NewRecord(
-                # Without msg_id (Asterisk < 11) the audio hash keys it; origtime and mailbox
-                # keep two silent calls (identical empty audio) apart.
-                intake_key=message.msg_id
-                or f"sha256:{digest}:{message.origtime}:{slot.context}/{slot.mailbox}",
-                msg_id=message.msg_id,
-                arrived_at=arrived,
-                context=self.context,
-                mailbox=slot.mailbox,
-                owner_id=owners.get(slot.mailbox),
-                caller_raw=message.callerid.raw,
-                caller_number=caller_e164(message.callerid.number, self.register),
-                caller_name=message.callerid.name,
-                duration_s=message.duration_s,
-                sha256=digest,
-                audio_bytes=size,
-                audio_format=fmt,
-                txt_sha256=hashlib.sha256(data).hexdigest(),
-                spool_fields=message.fields,
-            )
-            new.append((record, policy.registration_year(arrived, self.register.org.timezone)))
-            slots_done.append(slot)
+            except UnsafeSpoolEntry as exc:
+                await self._set_aside(slot, str(exc), now, report)
+                continue
+            except AudioIncomplete as exc:
+                await self._incomplete(slot, exc.reason, now.timestamp(), now, report)
+                continue
+            except OSError as exc:
+                self._trouble(slot.label, exc, report)
+                continue
+            dirs.add(copied[2].parent)
+            try:
+                record = self._new_record(slot, message, data, copied, owners.get(slot.mailbox))
+                year = policy.registration_year(record.arrived_at, self.register.org.timezone)
+            except Exception as exc:  # the file's values, every pass alike: set it aside
+                why = f"cannot be registered: {type(exc).__name__}: {exc}"
+                await self._set_aside(slot, why, now, report)
+                continue
+            new.append((record, year, slot))
         for d in dirs:
             await asyncio.to_thread(fsync_dir, d)
-        added = await self.register.store.add_records(new, self.register.prefix, SYSTEM_ACTOR, now)
+        added, stored = await self._add(new, now, report)
         report.taken.extend(added)
-        report.already_registered += len(new) - len(added)
+        report.already_registered += len(stored) - len(added)
         for taken in added:
             log.info(
                 "received %s from mailbox %s/%s (%s bytes)",
                 taken.registration_number,
                 taken.context,
-                taken.mailbox,
+                printable(taken.mailbox),
                 taken.audio_bytes,
             )
         if self.remove_taken:
-            await asyncio.to_thread(_remove_slots, slots_done)
+            await asyncio.to_thread(self._remove_slots, slots_done + stored)
+
+    async def _add(
+        self, new: list[tuple[NewRecord, int, SpoolSlot]], now: datetime, report: IntakeReport
+    ) -> tuple[list[PublicRecord], list[SpoolSlot]]:
+        """Insert the batch; a record the register refuses is quarantined, the rest go in."""
+        pending = list(new)
+        while True:
+            items = [(record, year) for record, year, _ in pending]
+            try:
+                added = await self.register.store.add_records(
+                    items, self.register.prefix, SYSTEM_ACTOR, now
+                )
+            except RecordRefused as exc:
+                bad = [item for item in pending if item[0].intake_key == exc.intake_key]
+                if not bad:
+                    raise
+                pending = [item for item in pending if item[0].intake_key != exc.intake_key]
+                for _, _, slot in bad:
+                    why = f"the register cannot hold it: {exc.reason}"
+                    await self._set_aside(slot, why, now, report)
+                continue
+            return added, [slot for _, _, slot in pending]
+
+    def _remove_slots(self, slots: list[SpoolSlot]) -> None:
+        """Audio first, txt last: a lone txt is recognised by its hash as already taken.
+
+        A folder swapped for a link since the scan is left alone (the next pass quarantines
+        the link; what stays behind is recognised as registered).
+        """
+        audio = [f.path for s in slots for f in ((s.audio,) if s.audio else ()) + s.other_audio]
+        txts = [s.txt.path for s in slots if s.txt is not None]
+        for paths in (audio, txts):
+            try:
+                self.fs.unlink(paths)
+            except UnsafeSpoolEntry as exc:
+                log.error("taken messages not removed from the spool: %s", printable(str(exc)))
+                return
+
+    async def _set_aside(
+        self, slot: SpoolSlot, reason: str, now: datetime, report: IntakeReport
+    ) -> None:
+        """Quarantine one message; if even that fails (its folder swapped meanwhile), it waits."""
+        try:
+            report.quarantined.append(await self._quarantine(slot, reason, now))
+        except OSError as exc:
+            self._trouble(slot.label, exc, report)
 
     async def _quarantine(self, slot: SpoolSlot, reason: str, now: datetime) -> Quarantined:
-        """Move a broken message aside with a `.reason` file and an audit event; never drop it."""
+        """Move a broken message aside with a `reason.txt` and an audit event; never drop it."""
         stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = (
+        base = (
             self.quarantine_dir / slot.context / slot.mailbox / f"{stamp}-{slot.folder}-{slot.name}"
         )
-        await asyncio.to_thread(_move_aside, slot, target, reason)
-        log.error("quarantined %s: %s (moved to %s)", slot.label, reason, target)
+        paths = [f.path for f in slot.files]
+        target = await asyncio.to_thread(self._move_aside, slot.label, paths, base, reason)
+        return await self._report_quarantine(slot.label, reason, target, now)
+
+    async def _quarantine_link(self, hazard: SpoolHazard, now: datetime) -> Quarantined:
+        """Move a link standing in for a context, mailbox or folder aside (the link itself)."""
+        stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        owner = hazard.mailbox or "_context"
+        base = self.quarantine_dir / hazard.context / owner / f"{stamp}-link-{hazard.path.name}"
+        reason = "a symbolic link where the spool has a folder: never followed"
+        target = await asyncio.to_thread(
+            self._move_aside, hazard.label, [hazard.path], base, reason
+        )
+        return await self._report_quarantine(hazard.label, reason, target, now)
+
+    async def _report_quarantine(
+        self, label: str, reason: str, target: Path, now: datetime
+    ) -> Quarantined:
+        shown, moved = printable(label), printable(str(target))
+        log.error("quarantined %s: %s (moved to %s)", shown, printable(reason), moved)
         await self.register.store.append_event(
             SYSTEM_ACTOR,
             "intake.quarantined",
             None,
             None,
-            {"spool": slot.label, "reason": reason, "moved_to": str(target)},
+            {"spool": shown, "reason": printable(reason), "moved_to": moved},
             now,
         )
-        return Quarantined(slot.label, reason, str(target))
+        self._troubled.discard(label)
+        return Quarantined(shown, printable(reason), moved)
+
+    def _move_aside(self, label: str, paths: list[Path], base: Path, reason: str) -> Path:
+        """Into a new folder `base` (or `base-2`, …): the entries themselves, and reason.txt."""
+        base.parent.mkdir(parents=True, exist_ok=True)
+        target = base
+        for n in range(2, 10_000):
+            try:
+                target.mkdir()
+                break
+            except FileExistsError:
+                target = base.with_name(f"{base.name}-{n}")
+        notes = [f"{printable(label)}: {printable(reason)}"]
+        for path in paths:
+            how = self.fs.move_out(path, target / path.name)
+            if how not in ("moved", "gone"):
+                notes.append(f"{printable(path.name)}: {how}")
+        (target / "reason.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
+        with contextlib.suppress(OSError):
+            fsync_dir(target)
+        return target
 
     async def run(
         self,
@@ -271,41 +495,3 @@ class SpoolIntake:
                     failing = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
-
-
-def _unlink_all(paths: list[Path]) -> None:
-    parents = set()
-    for p in paths:
-        try:
-            p.unlink()
-            parents.add(p.parent)
-        except FileNotFoundError:
-            pass
-    for parent in parents:
-        fsync_dir(parent)
-
-
-def _remove_slots(slots: list[SpoolSlot]) -> None:
-    """Audio first, txt last: a lone txt is recognised by its hash as already taken."""
-    audio = [f.path for s in slots for f in ((s.audio,) if s.audio else ()) + s.other_audio]
-    _unlink_all(audio)
-    _unlink_all([s.txt.path for s in slots if s.txt is not None])
-
-
-def _move_aside(slot: SpoolSlot, target: Path, reason: str) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "reason.txt").write_text(f"{slot.label}: {reason}\n", encoding="utf-8")
-    files = [f for f in (slot.txt, slot.audio, *slot.other_audio) if f is not None]
-    for f in files:
-        try:
-            os.replace(f.path, target / f.path.name)
-        except FileNotFoundError:
-            continue
-        except OSError:  # spool on another file system: copy durably, then remove
-            shutil.copy2(f.path, target / f.path.name)
-            with (target / f.path.name).open("rb") as copied:
-                os.fsync(copied.fileno())
-            f.path.unlink()
-    fsync_dir(target)
-    if files:
-        fsync_dir(files[0].path.parent)

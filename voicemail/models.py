@@ -84,7 +84,7 @@ class SpoolMessage:
 class NewRecord:
     """What intake hands the register for one message, before it has a number."""
 
-    intake_key: str  # msg_id, else "sha256:<audio hash>"
+    intake_key: str  # "<context>/<mailbox>/<msg_id>", else "sha256:<audio>:<origtime>:<c/m>"
     msg_id: str | None
     arrived_at: datetime  # aware, UTC: origtime
     context: str
@@ -99,6 +99,9 @@ class NewRecord:
     audio_format: str  # file extension as Asterisk wrote it, e.g. "wav"
     txt_sha256: str
     spool_fields: tuple[tuple[str, str], ...]
+    # The recording this record is a copy of: the same key in several mailboxes (a message
+    # left for `83012&83013`, or forwarded) marks one recording's copies. None: `intake_key`.
+    recording_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,7 @@ class PublicRecord:
     first_heard_at: datetime | None = None
     disposed_at: datetime | None = None
     disposal_rule: str | None = None
+    recording_key: str | None = None  # shared by the copies of one recording (see NewRecord)
 
 
 @dataclass(frozen=True, slots=True)

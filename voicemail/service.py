@@ -11,7 +11,7 @@ from pathlib import Path
 from routing.models import Organisation
 from voicemail import policy
 from voicemail.audiostore import AudioStore
-from voicemail.audit import ChainReport, verify_chain
+from voicemail.audit import ChainReport, RecordsReport, verify_chain, verify_records
 from voicemail.errors import (
     InvalidClassification,
     NotPermitted,
@@ -24,7 +24,7 @@ from voicemail.models import (
     RecordStatus,
     VoicemailSettings,
 )
-from voicemail.store import RecordFilter, RegisterStore, SqliteStore
+from voicemail.store import CONTENT_COLUMNS, RecordFilter, RegisterStore, SqliteStore
 
 log = logging.getLogger("voicemail.register")
 
@@ -65,16 +65,19 @@ class Disposal:
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """`registry verify`: the audit chain, plus the audio copies checked against their hashes."""
+    """`registry verify`: the database's own check, the audit chain, every record row held
+    against the chain, and the audio copies checked against their hashes."""
 
     chain: ChainReport
     audio_checked: int
     audio_mismatch: tuple[str, ...] = field(default_factory=tuple)
+    records: RecordsReport = field(default_factory=lambda: RecordsReport(0))
+    integrity: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
-        """True when the chain holds and every kept audio copy matches its hash."""
-        return self.chain.ok and not self.audio_mismatch
+        """True when nothing at all is wrong."""
+        return self.chain.ok and self.records.ok and not self.audio_mismatch and not self.integrity
 
 
 class Register:
@@ -103,13 +106,22 @@ class Register:
         """Open (creating or migrating) the register: SQLite at `db_path` unless a store is given.
 
         Audio and quarantine live beside `db_path` (default `<data_dir>/voicemail/`) either way.
+        A damaged database (the engine's integrity check), or a register that is new or empty
+        beside an audio store holding another register's messages, raises StorageError: the
+        numbers would start again at 000001 over the kept audio (issue 15).
         """
         path = Path(db_path) if db_path is not None else default_db_path(org)
         if store is None:
             store = SqliteStore(path)
         await store.open()
-        audio = AudioStore(path.parent / "audio")
-        await asyncio.to_thread(audio.clean_incoming)
+        try:
+            audio = AudioStore(path.parent / "audio")
+            register_id = await store.register_id()
+            await asyncio.to_thread(audio.bind, register_id, await store.count())
+            await asyncio.to_thread(audio.clean_incoming)
+        except BaseException:
+            await store.close()
+            raise
         return cls(store, org, settings, audio)
 
     async def close(self) -> None:
@@ -152,6 +164,13 @@ class Register:
     async def records(self, where: RecordFilter | None = None) -> list[PublicRecord]:
         """Records for lists and exports."""
         return await self.store.records(where or RecordFilter())
+
+    async def copies(self, record: PublicRecord) -> list[PublicRecord]:
+        """The other mailboxes' records of the same recording (issue 15), oldest first."""
+        if record.recording_key is None:
+            return []
+        same = await self.store.records(RecordFilter(recording_key=record.recording_key))
+        return [r for r in same if r.id != record.id]
 
     async def mailbox(self, user_id: str) -> list[PublicRecord]:
         """The owner's view: their own messages, minus the ones they deleted (REC-04, HAL-08)."""
@@ -308,15 +327,24 @@ class Register:
         return out
 
     async def verify(self, check_audio: bool = True) -> VerifyReport:
-        """REC-03: walk the audit chain; re-hash every kept audio copy."""
-        chain = verify_chain(await self.store.events(), await self.store.audit_head())
+        """REC-03: the database's integrity check; the audit chain; every record row against
+        what the chain says it holds; every kept audio copy re-hashed against its record."""
+        integrity = tuple(await self.store.integrity_problems(full=True))
+        events = await self.store.events()
+        chain = verify_chain(events, await self.store.audit_head())
+        rows = await self.store.record_contents()
+        records = verify_records(events, rows, CONTENT_COLUMNS)
         mismatch: list[str] = []
         checked = 0
         if check_audio:
+            hashed: dict[tuple[str, str], bool] = {}  # copies share one audio file
             for r in await self.store.records(RecordFilter()):
                 if r.status is RecordStatus.DISPOSED:
                     continue
                 checked += 1
-                if not await asyncio.to_thread(self.audio.verify, r.sha256, r.audio_format):
+                key = (r.sha256, r.audio_format)
+                if key not in hashed:
+                    hashed[key] = await asyncio.to_thread(self.audio.verify, *key)
+                if not hashed[key]:
                     mismatch.append(r.registration_number)
-        return VerifyReport(chain, checked, tuple(mismatch))
+        return VerifyReport(chain, checked, tuple(mismatch), records, integrity)

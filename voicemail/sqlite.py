@@ -62,6 +62,17 @@ async def transaction(db: aiosqlite.Connection, begin: str = "BEGIN") -> AsyncIt
         raise
 
 
+async def integrity_problems(db: aiosqlite.Connection, quick: bool = False) -> list[str]:
+    """What `PRAGMA integrity_check` (or the faster `quick_check`) finds; empty when sound.
+
+    A file SQLite cannot even read as a database raises `aiosqlite.DatabaseError` instead.
+    """
+    pragma = "quick_check" if quick else "integrity_check"
+    rows = await fetchall(db, f"PRAGMA {pragma}")
+    found = [str(r[0]) for r in rows]
+    return [] if found == ["ok"] else found
+
+
 async def schema_version(db: aiosqlite.Connection, table: str) -> int:
     """The highest version in a migrations table (0 when empty)."""
     row = await fetchone(db, f"SELECT MAX(version) FROM {table}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import aiosqlite
 
 from voicemail import sqlite
 from voicemail.audit import GENESIS, canonical, event_hash
-from voicemail.errors import StorageError
+from voicemail.errors import RecordRefused, StorageError
 from voicemail.models import (
     AuditEvent,
     Classification,
@@ -32,6 +33,7 @@ from voicemail.models import (
 )
 
 SYSTEM_ACTOR = "system:intake"
+MIGRATION_ACTOR = "system:migration"
 
 
 def to_db_time(dt: datetime) -> str:
@@ -63,6 +65,7 @@ class RecordFilter:
     year: int | None = None
     limit: int | None = None
     oldest_first: bool = True
+    recording_key: str | None = None  # the copies of one recording
 
 
 class RegisterStore(Protocol):
@@ -82,10 +85,26 @@ class RegisterStore(Protocol):
         """The highest migration applied."""
 
     async def known_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of these intake keys (msg_id or audio hash) are already registered."""
+        """Which of these intake keys are already registered."""
 
-    async def known_txt_hashes(self, hashes: Sequence[str]) -> set[str]:
-        """Which of these `msgNNNN.txt` SHA-256 values belong to registered records."""
+    async def known_messages(
+        self, context: str, messages: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which of these (mailbox, msg_id) pairs of the context are already registered."""
+
+    async def known_txts(
+        self, context: str, txts: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which of these (mailbox, `msgNNNN.txt` SHA-256) pairs belong to registered records."""
+
+    async def register_id(self) -> str:
+        """The register's identity (made once, when the database is created)."""
+
+    async def integrity_problems(self, full: bool = False) -> list[str]:
+        """What the engine's own consistency check finds wrong (empty when nothing)."""
+
+    async def record_contents(self) -> list[dict[str, object]]:
+        """Every record row as stored: `id` and the `CONTENT_COLUMNS`, in id order."""
 
     async def add_records(
         self, items: Sequence[tuple[NewRecord, int]], prefix: str, actor: str, now: datetime
@@ -154,8 +173,35 @@ _RECORD_COLUMNS = (
     "id, registration_number, intake_key, msg_id, arrived_at, registered_at, context, mailbox,"
     " owner_id, caller_raw, caller_number, caller_name, duration_s, sha256, audio_bytes,"
     " audio_format, status, classification, case_reference, summary, classified_at,"
-    " classified_by, hidden_from_owner, first_heard_at, disposed_at, disposal_rule"
+    " classified_by, hidden_from_owner, first_heard_at, disposed_at, disposal_rule,"
+    " recording_key"
 )
+# Everything a record row holds besides its surrogate id: what the audit chain covers.
+INSERT_COLUMNS: tuple[str, ...] = (
+    "registration_number",
+    "reg_prefix",
+    "reg_year",
+    "reg_seq",
+    "intake_key",
+    "msg_id",
+    "txt_sha256",
+    "arrived_at",
+    "registered_at",
+    "context",
+    "mailbox",
+    "owner_id",
+    "caller_raw",
+    "caller_number",
+    "caller_name",
+    "duration_s",
+    "sha256",
+    "audio_bytes",
+    "audio_format",
+    "spool_fields",
+    "status",
+    "recording_key",
+)
+CONTENT_COLUMNS: tuple[str, ...] = INSERT_COLUMNS + tuple(sorted(MUTABLE_FIELDS - {"status"}))
 
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
@@ -222,8 +268,24 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        # Issue 15: a message's identity is (context, mailbox, msg_id), so that the copies
+        # app_voicemail makes for several mailboxes are one record each, linked by the
+        # recording they share; and the audit chain covers every record's content, so rows
+        # that predate this are sealed into the chain when the register next opens.
+        2,
+        (
+            "ALTER TABLE records ADD COLUMN recording_key TEXT",
+            "UPDATE records SET recording_key = COALESCE(msg_id, intake_key)",
+            "CREATE INDEX records_recording ON records (recording_key)",
+            "CREATE UNIQUE INDEX records_message ON records (msg_id, context, mailbox)",
+            "INSERT INTO register_meta (key, value) SELECT 'seal_pending', '2'"
+            " WHERE EXISTS (SELECT 1 FROM records)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+PENDING_SEAL = "seal_pending"
 
 # The only DDL differences between the engines: a surrogate key that numbers itself.
 DIALECTS: dict[str, Mapping[str, str]] = {
@@ -300,6 +362,7 @@ def row_to_record(row: Row) -> PublicRecord:
         first_heard_at=from_db_time(row[23]),
         disposed_at=from_db_time(row[24]),
         disposal_rule=row[25],
+        recording_key=row[26],
     )
 
 
@@ -341,7 +404,16 @@ SET_HEAD_SQL = (
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 GET_HEAD_SQL = "SELECT value FROM register_meta WHERE key = 'audit_head'"
-KEY_EXISTS_SQL = "SELECT 1 FROM records WHERE intake_key = ?"
+KEY_EXISTS_SQL = (
+    "SELECT 1 FROM records WHERE intake_key = ? OR (msg_id = ? AND context = ? AND mailbox = ?)"
+)
+GET_ID_SQL = "SELECT value FROM register_meta WHERE key = 'register_id'"
+ENSURE_ID_SQL = (
+    "INSERT INTO register_meta (key, value) VALUES ('register_id', ?) ON CONFLICT (key) DO NOTHING"
+)
+GET_PENDING_SEAL_SQL = f"SELECT value FROM register_meta WHERE key = '{PENDING_SEAL}'"
+DROP_PENDING_SEAL_SQL = f"DELETE FROM register_meta WHERE key = '{PENDING_SEAL}'"
+CONTENTS_SQL = f"SELECT id, {', '.join(CONTENT_COLUMNS)} FROM records ORDER BY id"
 ENSURE_SERIES_SQL = (
     "INSERT INTO registration_series (prefix, year, last_seq) VALUES (?, ?, 0)"
     " ON CONFLICT (prefix, year) DO NOTHING"
@@ -351,12 +423,8 @@ NEXT_SEQ_SQL = (
     " WHERE prefix = ? AND year = ? RETURNING last_seq"
 )
 INSERT_RECORD_SQL = (
-    "INSERT INTO records (registration_number, reg_prefix, reg_year, reg_seq,"
-    " intake_key, msg_id, txt_sha256, arrived_at, registered_at, context,"
-    " mailbox, owner_id, caller_raw, caller_number, caller_name, duration_s,"
-    " sha256, audio_bytes, audio_format, spool_fields, status)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " RETURNING id"
+    f"INSERT INTO records ({', '.join(INSERT_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in INSERT_COLUMNS)}) RETURNING id"
 )
 EVENT_COLUMNS = "seq, at, actor, action, record_id, before_json, after_json, prev_hash, hash"
 GET_RECORD_SQL = f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ?"
@@ -394,7 +462,49 @@ def record_params(
         new.audio_format,
         canonical([list(f) for f in new.spool_fields]),
         RecordStatus.AWAITING_CLASSIFICATION.value,
+        recording_of(new),
     )
+
+
+def recording_of(new: NewRecord) -> str:
+    """The recording a new record is a copy of: its own key, else msg_id, else intake key."""
+    return new.recording_key or new.msg_id or new.intake_key
+
+
+_INT64 = (1 << 63) - 1
+
+
+def check_new_record(new: NewRecord, year: int) -> None:
+    """RecordRefused when a value cannot be stored alike on both engines (before any SQL)."""
+    texts = {
+        "intake_key": new.intake_key,
+        "msg_id": new.msg_id,
+        "context": new.context,
+        "mailbox": new.mailbox,
+        "owner_id": new.owner_id,
+        "caller_raw": new.caller_raw,
+        "caller_number": new.caller_number,
+        "caller_name": new.caller_name,
+        "sha256": new.sha256,
+        "audio_format": new.audio_format,
+        "txt_sha256": new.txt_sha256,
+        "recording_key": new.recording_key,
+    }
+    texts.update({f"spool field {k!r}": v for k, v in new.spool_fields})
+    for name, value in texts.items():
+        if value is None:
+            continue
+        if "\0" in value:
+            raise RecordRefused(new.intake_key, f"{name} holds a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RecordRefused(new.intake_key, f"{name} is not valid Unicode") from None
+    for name, number in (("duration_s", new.duration_s), ("audio_bytes", new.audio_bytes)):
+        if number is not None and not 0 <= number <= _INT64:
+            raise RecordRefused(new.intake_key, f"{name} {number} is out of range")
+    if not 1 <= year <= 9999 or new.arrived_at.tzinfo is None:
+        raise RecordRefused(new.intake_key, "arrival time out of range")
 
 
 def received_record(new: NewRecord, record_id: int, number: str, now: datetime) -> PublicRecord:
@@ -417,20 +527,24 @@ def received_record(new: NewRecord, record_id: int, number: str, now: datetime) 
         audio_bytes=new.audio_bytes,
         audio_format=new.audio_format,
         status=RecordStatus.AWAITING_CLASSIFICATION,
+        recording_key=recording_of(new),
     )
 
 
-def received_after(new: NewRecord, number: str) -> dict[str, object]:
-    """The `after` of a `record.received` audit event."""
-    return {
-        "registration_number": number,
-        "intake_key": new.intake_key,
-        "arrived_at": to_db_time(new.arrived_at),
-        "mailbox": new.mailbox,
-        "owner_id": new.owner_id,
-        "sha256": new.sha256,
-        "audio_bytes": new.audio_bytes,
-    }
+def received_after(params: Sequence[object]) -> dict[str, object]:
+    """The `after` of a `record.received` audit event: the whole row as inserted
+    (`record_params`), so that `verify` can hold every stored value against the chain."""
+    after = dict(zip(INSERT_COLUMNS, params, strict=True))
+    after.update({name: None for name in MUTABLE_FIELDS - {"status"}})
+    after["hidden_from_owner"] = False
+    return after
+
+
+def row_content(row: Sequence[Any]) -> tuple[int, dict[str, object]]:
+    """A `CONTENTS_SQL` row as (id, content) in the form the audit events hold."""
+    content = dict(zip(CONTENT_COLUMNS, row[1:], strict=True))
+    content["hidden_from_owner"] = bool(content["hidden_from_owner"])
+    return int(row[0]), content
 
 
 def link_event(
@@ -486,6 +600,9 @@ def record_query(where: RecordFilter) -> tuple[str, list[object]]:
     if where.year is not None:
         conds.append("reg_year = ?")
         params.append(where.year)
+    if where.recording_key is not None:
+        conds.append("recording_key = ?")
+        params.append(where.recording_key)
     sql = f"SELECT {_RECORD_COLUMNS} FROM records"
     if conds:
         sql += " WHERE " + " AND ".join(conds)
@@ -545,16 +662,72 @@ class SharedRegister:
         """The open database."""
         raise NotImplementedError
 
-    async def _known(self, column: str, values: Sequence[str]) -> set[str]:
+    async def _rows_in(
+        self, sql: str, params: Sequence[object], values: Sequence[str]
+    ) -> list[Sequence[Any]]:
+        """Rows of `sql`, whose `{in}` is a membership test of its last column in `values`."""
         raise NotImplementedError
 
     async def known_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of these intake keys are already registered."""
-        return await self._known("intake_key", keys)
+        rows = await self._rows_in("SELECT intake_key FROM records WHERE intake_key {in}", (), keys)
+        return {str(r[0]) for r in rows}
 
-    async def known_txt_hashes(self, hashes: Sequence[str]) -> set[str]:
-        """Which of these txt hashes belong to registered records."""
-        return await self._known("txt_sha256", hashes)
+    async def known_messages(
+        self, context: str, messages: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which (mailbox, msg_id) pairs are registered: one message's copies in other
+        mailboxes are other messages (issue 15), not the same one."""
+        sql = "SELECT mailbox, msg_id FROM records WHERE context = ? AND msg_id {in}"
+        rows = await self._rows_in(sql, (context,), sorted({m for _, m in messages}))
+        return {(str(r[0]), str(r[1])) for r in rows} & set(messages)
+
+    async def known_txts(
+        self, context: str, txts: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which (mailbox, txt hash) pairs are registered (copies share the txt's bytes)."""
+        sql = "SELECT mailbox, txt_sha256 FROM records WHERE context = ? AND txt_sha256 {in}"
+        rows = await self._rows_in(sql, (context,), sorted({h for _, h in txts}))
+        return {(str(r[0]), str(r[1])) for r in rows} & set(txts)
+
+    async def register_id(self) -> str:
+        """The register's identity, stored in `register_meta` when it was created."""
+        row = await self.sql.fetchone(GET_ID_SQL)
+        if row is None:
+            raise StorageError(f"{self.where}: the register has no id (not opened?)")
+        return str(row[0])
+
+    async def record_contents(self) -> list[dict[str, object]]:
+        """Every record row as stored (`id` and the content columns), in id order."""
+        out: list[dict[str, object]] = []
+        for row in await self.sql.fetch(CONTENTS_SQL):
+            record_id, content = row_content(row)
+            out.append({"id": record_id, **content})
+        return out
+
+    @property
+    def where(self) -> str:
+        """Where the register lives (for messages)."""
+        raise NotImplementedError
+
+    async def prepare(self, now: datetime | None = None) -> None:
+        """After the migrations: give a new register its id, and seal rows that predate the
+        chain's coverage of record content (`record.sealed`, one per record, once)."""
+        if await self.sql.fetchone(GET_ID_SQL) and not await self.sql.fetchone(
+            GET_PENDING_SEAL_SQL
+        ):
+            return
+        at = now or datetime.now(UTC)
+        async with self.sql.transaction(self.chain_lock) as tx:
+            await tx.execute(ENSURE_ID_SQL, (uuid.uuid4().hex,))
+            if not await tx.fetchone(GET_PENDING_SEAL_SQL):
+                return
+            for row in await tx.fetch(CONTENTS_SQL):
+                record_id, content = row_content(row)
+                await self._append(
+                    tx, MIGRATION_ACTOR, "record.sealed", record_id, None, content, at
+                )
+            await tx.execute(DROP_PENDING_SEAL_SQL)
 
     async def _append(
         self,
@@ -580,23 +753,25 @@ class SharedRegister:
         added: list[PublicRecord] = []
         if not items:
             return added
+        for new, year in items:
+            check_new_record(new, year)
         async with self.sql.transaction(self.chain_lock) as tx:
             # Under the chain lock every statement below sees all earlier commits (READ
             # COMMITTED), so a key another node registered a moment ago is skipped here.
             for new, year in items:
-                if await tx.fetchone(KEY_EXISTS_SQL, (new.intake_key,)):
+                identity = (new.intake_key, new.msg_id, new.context, new.mailbox)
+                if await tx.fetchone(KEY_EXISTS_SQL, identity):
                     continue
                 await tx.execute(ENSURE_SERIES_SQL, (prefix, year))
                 row = await tx.fetchone(NEXT_SEQ_SQL, (prefix, year))
                 assert row is not None
                 seq = int(row[0])
                 number = registration_number(prefix, year, seq)
-                row = await tx.fetchone(
-                    INSERT_RECORD_SQL, record_params(new, number, prefix, year, seq, now)
-                )
+                params = record_params(new, number, prefix, year, seq, now)
+                row = await tx.fetchone(INSERT_RECORD_SQL, params)
                 assert row is not None
                 record = received_record(new, int(row[0]), number, now)
-                after = received_after(new, number)
+                after = received_after(params)
                 await self._append(tx, actor, "record.received", record.id, None, after, now)
                 added.append(record)
         return added
@@ -717,11 +892,28 @@ class SqliteStore(SharedRegister):
 
         migrations = migrations_for(self.engine)
         try:
-            self._db = await sqlite.open_migrated(
-                self.path, "FULL", "schema_migrations", migrations, SCHEMA_VERSION, too_new
-            )
+            db = await sqlite.connect(self.path, "FULL")
         except aiosqlite.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from None
+        try:
+            # A damaged file must stop the start, not be migrated and written on (issue 15).
+            problems = await sqlite.integrity_problems(db, quick=True)
+            if problems:
+                raise StorageError(
+                    f"{self.path}: the database is damaged ({'; '.join(problems[:3])});"
+                    " restore it from backup"
+                )
+            await sqlite.migrate(db, "schema_migrations", migrations, SCHEMA_VERSION, too_new)
+            self._db = db
+            await self.prepare()
+        except aiosqlite.Error as exc:
+            self._db = None
+            await db.close()
+            raise StorageError(f"{self.path}: {exc}") from None
+        except BaseException:
+            self._db = None
+            await db.close()
+            raise
 
     async def close(self) -> None:
         """Close the connection if open."""
@@ -733,13 +925,20 @@ class SqliteStore(SharedRegister):
         """The highest migration applied."""
         return await sqlite.schema_version(self.db, "schema_migrations")
 
-    async def _known(self, column: str, values: Sequence[str]) -> set[str]:
-        found: set[str] = set()
+    async def _rows_in(
+        self, sql: str, params: Sequence[object], values: Sequence[str]
+    ) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = []
         for i in range(0, len(values), 500):
             chunk = list(values[i : i + 500])
             marks = ", ".join("?" for _ in chunk)
-            rows = await self.sql.fetch(
-                f"SELECT {column} FROM records WHERE {column} IN ({marks})", chunk
-            )
-            found.update(str(r[0]) for r in rows)
-        return found
+            rows += await self.sql.fetch(sql.format(**{"in": f"IN ({marks})"}), [*params, *chunk])
+        return rows
+
+    async def integrity_problems(self, full: bool = False) -> list[str]:
+        """SQLite's `integrity_check` (or the faster `quick_check`); a file SQLite cannot
+        read at all is one problem, not an exception."""
+        try:
+            return await sqlite.integrity_problems(self.db, quick=not full)
+        except aiosqlite.DatabaseError as exc:
+            return [str(exc)]

@@ -10,6 +10,7 @@ record and its `record.received` event, and a rolled-back transaction gives its 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -76,6 +77,11 @@ class PostgresStore(SharedRegister):
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise StorageError(f"{self.where}: {exc}") from None
+        try:
+            await self.prepare()
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Close the pool if open."""
@@ -88,10 +94,15 @@ class PostgresStore(SharedRegister):
         value = await self.pool.fetchval(CURRENT_VERSION_SQL)
         return int(value)
 
-    async def _known(self, column: str, values: Sequence[str]) -> set[str]:
+    async def _rows_in(
+        self, sql: str, params: Sequence[object], values: Sequence[str]
+    ) -> list[Sequence[Any]]:
         if not values:
-            return set()
-        rows = await self.pool.fetch(
-            f"SELECT {column} FROM records WHERE {column} = ANY($1::text[])", list(values)
+            return []
+        return await self.sql.fetch(
+            sql.format(**{"in": "= ANY(?::text[])"}), [*params, list(values)]
         )
-        return {str(r[0]) for r in rows}
+
+    async def integrity_problems(self, full: bool = False) -> list[str]:
+        """None to report: PostgreSQL checks its pages itself (checksums, WAL)."""
+        return []

@@ -263,6 +263,7 @@ class AmiClient:
         self.host = ""
         self.port = 0
         self.close_reason = ""
+        self.shutdown_seen = False  # Event: Shutdown arrived: the peer is going away on purpose
 
     @property
     def connected(self) -> bool:
@@ -341,6 +342,9 @@ class AmiClient:
         except AmiConnectionError:
             await self._abort("closed during login")
             raise
+        except Exception as exc:  # e.g. a peer sending 1 MiB without a line end: not AMI
+            await self._abort(f"not an AMI stream: {exc}")
+            raise AmiConnectionError(host, port, f"not an AMI stream: {exc}") from exc
         if not resp.success:
             await self._abort("login refused")
             raise AmiAuthenticationError(username, resp.message or resp.response.name)
@@ -427,6 +431,7 @@ class AmiClient:
             return
         if msg.name.lower() == "shutdown":
             self.close_reason = "Asterisk is shutting down"
+            self.shutdown_seen = True
         self._dispatch(msg)
 
     def _dispatch(self, msg: Message) -> None:
@@ -586,6 +591,11 @@ class AmiSupervisor:
         self.connections = 0
         self.last_error: Exception | None = None
         self._failing = False
+        # After a Shutdown event the peer is restarting: retry every `restart_delay` s (not
+        # the growing backoff, which left calls waiting 11 s) for `restart_window` s.
+        self.restart_delay = 0.5
+        self.restart_window = 120.0
+        self._restart_until = 0.0
 
     def subscribe(self, callback: EventCallback, names: Iterable[str] | None = None) -> None:
         """Subscribe to events on every present and future connection."""
@@ -623,13 +633,25 @@ class AmiSupervisor:
         """Connect and stay connected until cancelled."""
         try:
             while True:
-                auth_failure = await self._one_connection()
-                await self._sleep(self.backoff.delay(auth_failure=auth_failure))
+                try:
+                    auth_failure = await self._one_connection()
+                except Exception as exc:  # whatever ends one attempt, the next one follows
+                    self._report_failure(exc)
+                    auth_failure = False
+                delay = self.backoff.delay(auth_failure=auth_failure)
+                if self.peer_restarting and not auth_failure:
+                    delay = min(delay, self.restart_delay)
+                await self._sleep(delay)
         finally:
             client, self.client = self.client, None
             self._connected.clear()
             if client is not None:
                 await asyncio.shield(client.close(deadline=0.5))
+
+    @property
+    def peer_restarting(self) -> bool:
+        """True for a while after the peer announced its shutdown (Event: Shutdown)."""
+        return asyncio.get_running_loop().time() < self._restart_until
 
     async def _one_connection(self) -> bool:
         """Run one connection to its end; True when it ended because Login was refused."""
@@ -649,6 +671,7 @@ class AmiSupervisor:
         self.client = client
         self.connections += 1
         self.backoff.reset()
+        self._restart_until = 0.0
         if self._failing:
             log.info("ami connection restored to %s:%s", s.host, s.port)
         self._failing = False
@@ -668,6 +691,8 @@ class AmiSupervisor:
             self._resync_wanted.clear()
             self.client = None
         reason = client.close_reason or "closed"
+        if client.shutdown_seen:
+            self._restart_until = asyncio.get_running_loop().time() + self.restart_window
         log.warning("ami connection to %s:%s lost: %s", s.host, s.port, reason)
         if self._on_disconnected is not None:
             self._on_disconnected(reason)

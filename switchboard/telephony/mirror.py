@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from routing import wording
+from routing import spoken, wording
 from routing.effective import EffectiveChange, EffectiveState, UserView
 from routing.models import AbsenceReason, Directory, User
 from switchboard.telephony.ami import AmiClient, AmiResponse, Headers
 from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY
-from switchboard.telephony.errors import AmiConnectionError, AmiNotConnected
+from switchboard.telephony.errors import AmiActionTimeout, AmiConnectionError, AmiNotConnected
 from switchboard.telephony.sounds import SoundRenderer, sound_name
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class MirrorRow:
     redirect: str | None  # AstDB value, None = no row
     presence: str  # CustomPresence value
     text: str | None = None  # the absence message (rendered to the sound the row names)
+    spoken: tuple[str, ...] = ()  # its spoken segments: what the sound says (routing.spoken)
 
 
 def extension_key(user: User, directory: Directory) -> str | None:
@@ -57,8 +58,10 @@ def extension_key(user: User, directory: Directory) -> str | None:
 
 
 def _clean(text: str) -> str:
-    # PRESENCE_STATE splits on commas and AstDB rows on '|': keep both out of free text.
-    return text.replace(",", ";").replace("|", "/").replace("\r", " ").replace("\n", " ")
+    # PRESENCE_STATE splits on commas and AstDB rows on '|': keep both out of free text, and
+    # every control character (CR, LF, NUL) that the AMI encoder would refuse.
+    text = text.replace(",", ";").replace("|", "/")
+    return "".join(" " if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in text)
 
 
 def row_for(view: UserView, directory: Directory, now: datetime, tz: ZoneInfo) -> MirrorRow | None:
@@ -71,18 +74,24 @@ def row_for(view: UserView, directory: Directory, now: datetime, tz: ZoneInfo) -
     if view.state == "blocked":
         text = wording.UNREACHABLE_MESSAGE
         return MirrorRow(
-            key, f"blocked||{sound_name(text)}", f"unavailable,blocked,{_clean(text)}", text
+            key,
+            f"blocked||{sound_name((text,))}",
+            f"unavailable,blocked,{_clean(text)}",
+            text,
+            (text,),
         )
     redirect = view.redirect
     if redirect is None:
         return MirrorRow(key, None, "available,,")
     text = wording.absence_message(user.name, redirect, now, tz)
+    # the sound is the decision's spoken prompts, so the dialplan plays what a call would
+    said = spoken.absence_segments(user.name, redirect, now, tz)
     until = redirect.until
     value = "|".join(
-        (redirect.reason.value, str(int(until.timestamp())) if until else "", sound_name(text))
+        (redirect.reason.value, str(int(until.timestamp())) if until else "", sound_name(said))
     )
     state = "away" if redirect.reason in _AWAY else "dnd"
-    return MirrorRow(key, value, f"{state},{redirect.reason.value},{_clean(text)}", text)
+    return MirrorRow(key, value, f"{state},{redirect.reason.value},{_clean(text)}", text, said)
 
 
 def desired_rows(state: EffectiveState, now: datetime, tz: ZoneInfo) -> dict[str, MirrorRow]:
@@ -100,11 +109,17 @@ async def _bounded(client: AmiClient, jobs: Iterable[tuple[str, Headers]], width
     sem = asyncio.Semaphore(width)
     count = 0
 
-    async def one(action: str, headers: Headers) -> AmiResponse:
+    async def one(action: str, headers: Headers) -> AmiResponse | None:
         async with sem:
-            return await client.send_action(action, headers)
+            try:
+                return await client.send_action(action, headers)
+            except (AmiConnectionError, AmiNotConnected, AmiActionTimeout):
+                raise
+            except Exception as exc:  # one row the encoder refuses: the others still go
+                log.error("PBX row not written (%s): %s: %s", action, type(exc).__name__, exc)
+                return None
 
-    tasks: list[asyncio.Task[AmiResponse]] = []
+    tasks: list[asyncio.Task[AmiResponse | None]] = []
     try:
         async with asyncio.TaskGroup() as tg:
             for action, headers in jobs:
@@ -140,7 +155,7 @@ class StateMirror:
         want = desired_rows(self.state(), now, self.tz)
         if self.renderer is not None:
             # Rows are written now; their sound files follow in the background (bounded).
-            self.renderer.ensure_all(row.text for row in want.values() if row.text)
+            self.renderer.ensure_all(row.spoken for row in want.values() if row.spoken)
         have_redirect = await self._tree(client, REDIRECT_FAMILY)
         have_presence = await self._tree(client, PRESENCE_PROVIDER)
         jobs: list[tuple[str, Headers]] = []
@@ -181,8 +196,8 @@ class StateMirror:
         row = row_for(view, state.directory, now, self.tz)
         if row is None:
             return
-        if self.renderer is not None and row.text:
-            self.renderer.ensure(row.text)  # the file follows the row within one render
+        if self.renderer is not None and row.spoken:
+            self.renderer.ensure(row.spoken)  # the file follows the row within one render
         if row.redirect is None:
             await client.send_action("DBDel", [("Family", REDIRECT_FAMILY), ("Key", row.key)])
         else:

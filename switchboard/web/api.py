@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -14,6 +15,7 @@ from routing.effective import GLOBAL_VOICEMAIL, USER_SWITCHES
 from routing.models import AbsenceReason, NumberingPlan, Redirect
 from routing.numbers import in_plan, normalise
 from routing.presence import manual_redirect
+from switchboard.http_settings import http_settings
 from switchboard.web import board, metrics
 from switchboard.web.auth import Account, Role, Session, verify_password
 from switchboard.web.core import (
@@ -24,7 +26,14 @@ from switchboard.web.core import (
     session,
     state,
 )
-from switchboard.web.errors import InvalidField, LoginFailed, Unavailable, UnknownCall, UnknownUser
+from switchboard.web.errors import (
+    Forbidden,
+    InvalidField,
+    LoginFailed,
+    Unavailable,
+    UnknownCall,
+    UnknownUser,
+)
 from switchboard.web.http import (
     bool_field,
     enum_field,
@@ -84,8 +93,31 @@ def me_json(request: web.Request, acct: Account, sess: Session) -> dict[str, obj
     }
 
 
+def refuse_cross_site(request: web.Request) -> None:
+    """A sign-in only from this site's own pages or a program (login CSRF): JSON, which a
+    foreign page cannot send without a CORS preflight that is never granted, and no foreign
+    Origin or cross-site fetch."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(reason="send the login as application/json")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != "null":
+        try:
+            host = urlsplit(origin).netloc
+        except ValueError:
+            host = ""
+        public = http_settings(services(request).config).public_url
+        ours = {(request.host or "").lower(), urlsplit(public).netloc.lower() if public else ""}
+        if not host or host.lower() not in ours:
+            raise Forbidden("a sign-in from another site is refused")
+    elif origin == "null":
+        raise Forbidden("a sign-in from another site is refused")
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        raise Forbidden("a sign-in from another site is refused")
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /api/login {user, password}: a bearer token (and the session cookie)."""
+    refuse_cross_site(request)
     data = await read_json(request, services(request).max_body)
     user_id = text_field(data, "user", required=True, max_len=100) or ""
     password = data.get("password")
@@ -360,7 +392,7 @@ async def classify_record(
         classification,
         actor,
         svc.now(),
-        summary=text_field(data, "summary", max_len=500),
+        summary=text_field(data, "summary", max_len=500, multiline=True),
         case_reference=text_field(data, "case_reference", max_len=100),
     )
     return record_json(rec, svc.config.org.timezone) | {"id": rec.id}
@@ -559,7 +591,7 @@ async def threat(request: web.Request) -> web.StreamResponse:
     """POST /api/calls/{call_id}/threat {note}."""
     svc = services(request)
     data = await read_json(request, svc.max_body)
-    note = text_field(data, "note", required=True, max_len=2000) or ""
+    note = text_field(data, "note", required=True, max_len=2000, multiline=True) or ""
     incident = await flag_threat(svc, request.match_info["call_id"], note, account(request).user_id)
     return web.json_response(incident.as_json(), status=201)
 

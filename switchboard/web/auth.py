@@ -14,10 +14,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-import yaml
-
 from routing.models import Directory
 from switchboard.web.errors import NotAuthenticated, SessionExpired, TooManyAttempts
+from switchboard.yamlfile import is_name, load_yaml
 
 ACCOUNTS_FILE = "accounts.yaml"
 DEV_PASSWORD_ENV = "SWITCHBOARD_DEV_PASSWORD"
@@ -115,10 +114,15 @@ def load_accounts(
     An entry without `password_hash` takes `dev_password`; if there is none that is an error.
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise AccountsError([f"{path}: {exc}"]) from exc
+    doc = load_yaml(path)  # bounded like every YAML the service reads; values never echoed
+    if doc.problems:
+        raise AccountsError(
+            [
+                f"{path}:{line}: {where or '(file)'}: {message}"
+                for where, line, message in doc.problems
+            ]
+        )
+    raw = doc.data or {}
     problems: list[str] = []
     entries = raw.get("accounts") if isinstance(raw, dict) else None
     if not isinstance(entries, dict):
@@ -127,7 +131,7 @@ def load_accounts(
     used_dev = False
     out: list[Account] = []
     for user_id, settings in entries.items():
-        where = f"{path}: accounts.{user_id}"
+        where = f"{path}: accounts.{user_id if is_name(user_id) else '(key)'}"
         if directory.user(str(user_id)) is None:
             problems.append(f"{where}: not a user in the directory")
             continue
@@ -158,11 +162,16 @@ def load_accounts(
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A verified session: who, until when, and its id (the CSRF token is derived from it)."""
+    """A verified session: who, until when, and its id (the CSRF token is derived from it).
+
+    `roles` is set for a sign-in through the identity provider (OpenID Connect): the roles its
+    ID token gave, signed into the token; None for a local account (roles from accounts.yaml).
+    """
 
     user_id: str
     sid: str
     expires: datetime
+    roles: frozenset[Role] | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -185,12 +194,19 @@ class SessionCodec:
     def _sign(self, data: bytes) -> str:
         return _b64(hmac.new(self.secret, data, hashlib.sha256).digest())
 
-    def issue(self, user_id: str, now: datetime) -> tuple[str, Session]:
-        """A new token and its session."""
-        session = Session(user_id, secrets.token_urlsafe(16), now + self.ttl)
-        payload = json.dumps(
-            {"u": user_id, "sid": session.sid, "exp": int(session.expires.timestamp())}
-        ).encode()
+    def issue(
+        self, user_id: str, now: datetime, roles: frozenset[Role] | None = None
+    ) -> tuple[str, Session]:
+        """A new token and its session; `roles` for a sign-in through the identity provider."""
+        session = Session(user_id, secrets.token_urlsafe(16), now + self.ttl, roles)
+        body: dict[str, object] = {
+            "u": user_id,
+            "sid": session.sid,
+            "exp": int(session.expires.timestamp()),
+        }
+        if roles is not None:
+            body["r"] = sorted(roles)
+        payload = json.dumps(body).encode()
         return f"{_b64(payload)}.{self._sign(payload)}", session
 
     def verify(self, token: str, now: datetime) -> Session:
@@ -202,12 +218,13 @@ class SessionCodec:
                 raise NotAuthenticated("invalid session")
             data = json.loads(payload)
             user_id, sid, exp = str(data["u"]), str(data["sid"]), int(data["exp"])
-        except (ValueError, KeyError, TypeError) as exc:
+            roles = frozenset(Role(r) for r in data["r"]) if "r" in data else None
+            expires = datetime.fromtimestamp(exp, now.tzinfo)
+        except (ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
             raise NotAuthenticated("invalid session") from exc
-        expires = datetime.fromtimestamp(exp, now.tzinfo)
         if now >= expires:
             raise SessionExpired("the session has expired; sign in again")
-        return Session(user_id, sid, expires)
+        return Session(user_id, sid, expires, roles)
 
     def csrf(self, session: Session) -> str:
         """The CSRF token for pages and cookie-authenticated API calls of this session."""

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from switchboard.web.auth import Account, LoginLimiter, Role, Session, SessionCodec
 from switchboard.web.errors import Forbidden, NotAuthenticated
+from switchboard.web.oidc import OidcClient, StateCodec
 from switchboard.web.services import WebServices
 from switchboard.web.store import ChangeHub
 
@@ -49,6 +50,8 @@ class WebState:
     hub: ChangeHub
     endpoints: dict[web.AbstractRoute, Endpoint] = field(default_factory=dict)
     table: list[Endpoint] = field(default_factory=list)
+    oidc: OidcClient | None = None  # sign-in through the identity provider (`http.oidc`)
+    oidc_states: StateCodec | None = None
 
 
 @dataclass(frozen=True, slots=True)

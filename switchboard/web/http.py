@@ -17,6 +17,7 @@ from switchboard.web.errors import BadRecordId, BodyTooLarge, InvalidField, Malf
 E = TypeVar("E", bound=StrEnum)
 # An internal record id, or a registration number like ALV-RÖST-2026-000042: nothing else,
 # so no path separator or dot ever reaches the register or the audio store.
+MIN_YEAR, MAX_YEAR = 2000, 2199  # times the service can compute with (and no-one needs beyond)
 _RECORD_REF = re.compile(r"^(?:\d{1,12}|[A-ZÅÄÖ]{2,8}-[A-ZÅÄÖ]{2,12}-\d{4}-\d{1,9})$")
 
 
@@ -42,8 +43,30 @@ async def read_json(request: web.Request, limit: int) -> dict[str, object]:
     return value
 
 
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """Why `value` is not storable text, or None: a lone surrogate (JSON "\\ud800") breaks
+    every encoder after it, and a CR, LF or NUL in a one-line text would split an AMI frame or
+    a log line (only a multi-line text, e.g. a note, may hold line breaks and tabs)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be text (it holds a lone surrogate escape such as \\ud800)"
+    allowed = "\t\n\r" if multiline else ""
+    for ch in value:
+        if (ord(ch) < 0x20 and ch not in allowed) or ord(ch) == 0x7F:
+            if ch in "\r\n":
+                return "must be one line (no line breaks)"
+            return f"must not contain control characters (U+{ord(ch):04X})"
+    return None
+
+
 def text_field(
-    data: Mapping[str, object], name: str, *, required: bool = False, max_len: int = 500
+    data: Mapping[str, object],
+    name: str,
+    *,
+    required: bool = False,
+    max_len: int = 500,
+    multiline: bool = False,
 ) -> str | None:
     """A string field, stripped; None when absent or empty and not required."""
     value = data.get(name)
@@ -53,6 +76,9 @@ def text_field(
         return None
     if not isinstance(value, str):
         raise InvalidField(name, "must be text")
+    problem = text_problem(value, multiline=multiline)
+    if problem is not None:
+        raise InvalidField(name, problem)
     value = value.strip()
     if len(value) > max_len:
         raise InvalidField(name, f"must be at most {max_len} characters")
@@ -91,6 +117,9 @@ def time_field(data: Mapping[str, object], name: str, tz: ZoneInfo) -> datetime 
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidField(name, "must be a time like 2026-11-24T14:30") from None
+    # 9999-12-31T23:59:59 parses, but adding a day or a zone to it overflows
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise InvalidField(name, f"must be a time between {MIN_YEAR} and {MAX_YEAR}")
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 

@@ -13,7 +13,7 @@ from calendar_sync.errors import CalendarError
 from routing.errors import RoutingError
 from switchboard.telephony.errors import TelephonyError
 from switchboard.web import html
-from switchboard.web.auth import Account
+from switchboard.web.auth import Account, Session
 from switchboard.web.core import (
     SERVICES,
     SESSION_COOKIE,
@@ -31,6 +31,7 @@ from switchboard.web.errors import (
     TooManyAttempts,
     WebError,
 )
+from switchboard.web.services import WebServices
 from voicemail.errors import VoicemailError
 
 log = logging.getLogger("switchboard.web")
@@ -120,6 +121,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(request, 500, "internal-error", "internal error (logged)")
 
 
+def account_of(svc: WebServices, sess: Session) -> Account | None:
+    """The session's account: a local one (accounts.yaml), or for a sign-in through the
+    identity provider the directory user with the roles its token carries."""
+    if sess.roles is None:
+        return svc.accounts.get(sess.user_id)
+    if svc.config.directory.user(sess.user_id) is None:
+        return None  # left the directory since signing in
+    return Account(sess.user_id, sess.roles, "")
+
+
 def _token(request: web.Request) -> tuple[str | None, bool]:
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):
@@ -145,7 +156,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             sess = st.codec.verify(token, now)
             if await svc.store.session_revoked(sess.sid, sess.expires, now):
                 raise SessionExpired("the session has ended; sign in again")
-            acct = svc.accounts.get(sess.user_id)
+            acct = account_of(svc, sess)
             if acct is None:
                 raise NotAuthenticated("the account no longer exists")
             set_identity(request, acct, sess, via_cookie)

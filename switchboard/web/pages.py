@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import web
 
@@ -29,11 +30,21 @@ from switchboard.web.errors import (
     WebError,
 )
 from switchboard.web.html import e, hidden_csrf, page
-from switchboard.web.http import record_ref
+from switchboard.web.http import record_ref, text_problem
 from switchboard.web.middleware import same_token
+from switchboard.web.oidc import (
+    STATE_COOKIE,
+    STATE_TTL,
+    OidcClient,
+    OidcError,
+    OidcNotConfigured,
+    StateCodec,
+)
 from voicemail.errors import VoicemailError
 from voicemail.models import Classification
 
+log = logging.getLogger("switchboard.web")
+OIDC_PATH = "/login/oidc"
 REASON_CHOICES = (
     (AbsenceReason.MEETING, "Möte"),
     (AbsenceReason.LUNCH, "Lunch"),
@@ -149,21 +160,36 @@ def _iso_local(text: object) -> str:
 # ---------------------------------------------------------------- login
 
 
+LOGIN_MESSAGES = {
+    "session-expired": "Din session har gått ut. Logga in igen.",
+    "not-authenticated": "Logga in för att fortsätta.",
+    "login-failed": "Fel användar-id eller lösenord.",
+    "too-many-attempts": "För många försök. Vänta en stund och försök igen.",
+    "csrf-failed": "Formuläret hade gått ut. Försök igen.",
+    "oidc-failed": "Inloggningen med kommunens konto gick inte igenom. Försök igen.",
+    "oidc-unavailable": "Kommunens inloggningstjänst svarar inte just nu. Försök igen om en stund.",
+    "oidc-unknown-user": "Ditt konto finns inte i växelns katalog. Kontakta IT-avdelningen.",
+}
+
+
 def _login_html(request: web.Request, nonce: str, error: str | None) -> str:
     token = state(request).codec.login_csrf(nonce)
-    nxt = request.query.get("next", "/")
-    messages = {
-        "session-expired": "Din session har gått ut. Logga in igen.",
-        "not-authenticated": "Logga in för att fortsätta.",
-        "login-failed": "Fel användar-id eller lösenord.",
-        "too-many-attempts": "För många försök. Vänta en stund och försök igen.",
-        "csrf-failed": "Formuläret hade gått ut. Försök igen.",
-    }
+    nxt = safe_next(request.query.get("next", "/"))
     notice = ""
     if error:
-        notice = f'<div class="notice error" role="alert">{e(messages.get(error, error))}</div>'
-    body = (
-        f'{notice}<form method="post" action="/login?next={e(quote(nxt, safe=""))}">'
+        text = LOGIN_MESSAGES.get(error, "Inloggningen misslyckades.")
+        notice = f'<div class="notice error" role="alert">{e(text)}</div>'
+    body = notice
+    oidc = state(request).oidc
+    if oidc is not None:
+        # staff sign in through the municipality's identity provider; the form below is for
+        # the few local (break-glass) accounts
+        body += (
+            f'<p><a id="oidc" class="button" href="/login/oidc?next={e(quote(nxt, safe=""))}">'
+            f"{e(oidc.settings.label)}</a></p><h2>Reservinloggning med lokalt konto</h2>"
+        )
+    body += (
+        f'<form method="post" action="/login?next={e(quote(nxt, safe=""))}">'
         f"{hidden_csrf(token)}"
         '<label for="user">Användar-id</label>'
         '<input type="text" id="user" name="user" autocomplete="username" required '
@@ -176,20 +202,57 @@ def _login_html(request: web.Request, nonce: str, error: str | None) -> str:
     return page("Logga in", body)
 
 
-async def login_page(request: web.Request) -> web.StreamResponse:
-    """GET /login."""
+def _login_response(request: web.Request, error: str | None, status: int = 200) -> web.Response:
+    """The login page (a new login-form nonce cookie unless the browser has one)."""
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
     resp = web.Response(
-        text=_login_html(request, nonce, request.query.get("error")), content_type="text/html"
+        text=_login_html(request, nonce, error),
+        content_type="text/html",
+        status=status,
+        headers={"Cache-Control": "no-store"},
     )
-    resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="Strict", path="/login")
+    resp.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        httponly=True,
+        samesite="Strict",
+        secure=services(request).secure_cookies,
+        path="/login",
+    )
     return resp
 
 
-def _safe_next(target: str) -> str:
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """GET /login."""
+    error = request.query.get("error")
+    return _login_response(request, error if error in LOGIN_MESSAGES else None)
+
+
+# What may follow a local path in a Location header once it is percent-encoded.
+_PATH_SAFE = "/?&=#%:@!$'()*+,;~-._"
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site, never another one.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as a slash, so
+    `/\t/evil.example` and `/\\evil.example` lead off-site: any of them (and any control
+    character, which could not go in a header anyway) gives "/".
+    """
+    if not target or len(target) > 2000 or not target.startswith("/"):
         return "/"
-    return target
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F or c == "\\" for c in target):
+        return "/"
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return "/"
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return "/"
+    try:
+        return quote(target, safe=_PATH_SAFE)  # ASCII only: a header can always carry it
+    except UnicodeEncodeError:  # a lone surrogate
+        return "/"
 
 
 async def login_post(request: web.Request) -> web.StreamResponse:
@@ -203,16 +266,82 @@ async def login_post(request: web.Request) -> web.StreamResponse:
             request, form.get("user", "").strip()[:100], form.get("password", "")[:200]
         )
     except (LoginFailed, TooManyAttempts) as exc:
-        resp = web.Response(
-            text=_login_html(request, nonce, exc.error_id),
-            content_type="text/html",
-            status=exc.status,
-        )
+        resp = _login_response(request, exc.error_id, exc.status)
         if isinstance(exc, TooManyAttempts):
             resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
-    resp = see_other(_safe_next(request.query.get("next", "/")))
+    resp = see_other(safe_next(request.query.get("next", "/")))
     api.set_session_cookie(resp, request, token)
+    return resp
+
+
+def _oidc(request: web.Request) -> tuple[OidcClient, StateCodec]:
+    st = state(request)
+    if st.oidc is None or st.oidc_states is None:
+        raise OidcNotConfigured("sign-in through an identity provider is not configured")
+    return st.oidc, st.oidc_states
+
+
+def _oidc_refused(request: web.Request, exc: OidcError) -> web.Response:
+    """Back to the login page with a Swedish notice; the reason goes to the log only."""
+    log.warning("sign-in through the identity provider refused: %s", exc.reason)
+    resp = _login_response(request, exc.error_id, exc.status)
+    resp.del_cookie(STATE_COOKIE, path=OIDC_PATH)
+    return resp
+
+
+async def oidc_start(request: web.Request) -> web.StreamResponse:
+    """GET /login/oidc: off to the identity provider (code flow with PKCE); state, nonce and
+    code verifier wait in a signed cookie only this browser sends back."""
+    client, codec = _oidc(request)
+    svc = services(request)
+    try:
+        url, login = await client.begin(safe_next(request.query.get("next")), svc.now())
+    except OidcError as exc:
+        return _oidc_refused(request, exc)
+    resp = see_other(url)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.set_cookie(
+        STATE_COOKIE,
+        codec.dump(login),
+        httponly=True,
+        samesite="Lax",  # sent on the provider's redirect back (a top-level GET)
+        secure=svc.secure_cookies,
+        max_age=int(STATE_TTL.total_seconds()),
+        path=OIDC_PATH,
+    )
+    return resp
+
+
+async def oidc_callback(request: web.Request) -> web.StreamResponse:
+    """GET /login/oidc/callback: the state checked and used once, the code redeemed, the ID
+    token verified; the directory user signed in with the roles the token gives."""
+    client, codec = _oidc(request)
+    svc = services(request)
+    now = svc.now()
+    try:
+        login = codec.load(request.cookies.get(STATE_COOKIE), now)
+        who = await client.finish(login, request.query, svc.config.directory, now)
+    except OidcError as exc:
+        return _oidc_refused(request, exc)
+    token, _ = state(request).codec.issue(who.user_id, now, roles=who.roles)
+    log.info(
+        "signed in through the identity provider",
+        extra={"user": who.user_id, "roles": sorted(who.roles)},
+    )
+    target = safe_next(login.next)
+    # A page, not a redirect: after the provider's cross-site redirect a browser would not
+    # send the SameSite=Strict session cookie on a redirect, but does on this page's refresh.
+    resp = web.Response(
+        text=page(
+            "Inloggad",
+            f'<p>Du är inloggad. <a id="continue" href="{e(target)}">Fortsätt</a></p>',
+        ),
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "Refresh": f"0; url={target}"},
+    )
+    api.set_session_cookie(resp, request, token)
+    resp.del_cookie(STATE_COOKIE, path=OIDC_PATH)
     return resp
 
 
@@ -638,6 +767,8 @@ async def it_threat(request: web.Request) -> web.StreamResponse:
     note = form.get("note", "").strip()[:2000]
     if not note:
         return _back("/it", err="Beskriv hotet innan du flaggar samtalet.")
+    if text_problem(note, multiline=True) is not None:
+        return _back("/it", err="Beskrivningen får inte innehålla styrtecken.")
     incident = await api.flag_threat(
         svc, request.match_info["call_id"], note, account(request).user_id
     )

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from routing.models import AbsenceReason
+from switchboard.http_settings import http_settings
 from switchboard.web import api, openapi, pages
 from switchboard.web.auth import LoginLimiter, SessionCodec
 from switchboard.web.core import (
@@ -26,6 +27,7 @@ from switchboard.web.core import (
     state,
 )
 from switchboard.web.middleware import auth_middleware, error_middleware
+from switchboard.web.oidc import OidcClient, StateCodec
 from switchboard.web.services import WebServices
 from voicemail.models import Classification
 
@@ -220,6 +222,23 @@ def endpoints(include_healthz: bool = True) -> list[Endpoint]:
         # pages
         Endpoint("GET", "/login", pages.login_page, PUBLIC, "Login", "page"),
         Endpoint("POST", "/login", pages.login_post, PUBLIC, "Login", "page"),
+        Endpoint(
+            "GET",
+            "/login/oidc",
+            pages.oidc_start,
+            PUBLIC,
+            "Sign in through the identity provider (OpenID Connect, code + PKCE)",
+            "page",
+            query={"next": "a path on this site to return to"},
+        ),
+        Endpoint(
+            "GET",
+            "/login/oidc/callback",
+            pages.oidc_callback,
+            PUBLIC,
+            "Where the identity provider returns (code and state)",
+            "page",
+        ),
         Endpoint("POST", "/logout", pages.logout_post, STAFF, "Logout", "page"),
         Endpoint("GET", "/", pages.board_page, STAFF, "Availability board", "page"),
         Endpoint("GET", "/min-tillganglighet", pages.my_page, STAFF, "My availability", "page"),
@@ -264,7 +283,13 @@ def setup_web(app: web.Application, services: WebServices) -> None:
     """
     secret = services.session_secret or secrets.token_bytes(32)
     codec = SessionCodec(secret, services.session_ttl)
+    http = http_settings(services.config)
+    services.secure_cookies = services.secure_cookies or http.secure_cookies
     st = WebState(codec, LoginLimiter(services.store), services.store.hub)
+    if http.oidc is not None:
+        st.oidc = OidcClient(http.oidc, used=services.store)
+        st.oidc_states = StateCodec(secret)
+        app.on_cleanup.append(_close_oidc)
     app[SERVICES] = services
     app[STATE] = st
     app.middlewares.append(error_middleware)
@@ -275,6 +300,12 @@ def setup_web(app: web.Application, services: WebServices) -> None:
         st.table.append(ep)
     app.cleanup_ctx.append(_pump_state_changes)
     app.on_shutdown.append(_close_streams)
+
+
+async def _close_oidc(app: web.Application) -> None:
+    client = app[STATE].oidc
+    if client is not None:
+        await client.close()
 
 
 async def _close_streams(app: web.Application) -> None:

@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
+import aiohttp
 from aiohttp import web
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -186,6 +188,10 @@ class EwsServer:
     batches: list[list[str]] = field(default_factory=list)
     requests: int = 0
     raw_response: str | None = None  # serve this verbatim instead (fixture replay)
+    # automatic replies: mailbox -> (OofState, start, end); absent = the documented Disabled
+    oof: dict[str, tuple[str, datetime | None, datetime | None]] = field(default_factory=dict)
+    oof_denied: set[str] = field(default_factory=set)  # answered with the documented fault
+    oof_requests: int = 0
 
     def app(self) -> web.Application:
         """The aiohttp app answering POST /EWS/Exchange.asmx."""
@@ -194,12 +200,15 @@ class EwsServer:
         return app
 
     async def handle(self, request: web.Request) -> web.Response:
-        """Answer one SOAP request as Exchange would."""
-        self.requests += 1
+        """Answer one SOAP request as Exchange would (`requests`, `fail_next`: availability)."""
         expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        body = await request.read()
+        oof = b"GetUserOofSettingsRequest" in body
+        self.requests += not oof
         if request.headers.get("Authorization") != f"Basic {expected}":
             return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="ews"'})
-        body = await request.read()
+        if oof:
+            return self.oof_settings(ET.fromstring(body))
         if self.fail_next:
             failure = self.fail_next.pop(0)
             if failure == "500":
@@ -234,6 +243,21 @@ class EwsServer:
         text = _EWS_HEAD + "".join(parts) + _EWS_TAIL
         return web.Response(text=text, content_type="text/xml", charset="utf-8")
 
+    def oof_settings(self, root: ET.Element) -> web.Response:
+        """GetUserOofSettings, answered in the documented response shape."""
+        self.oof_requests += 1
+        mailbox = _find(root, "Address")
+        if mailbox in self.oof_denied:
+            fault = (FIXTURES / "ews" / "getuseroofsettings_fault_access_denied.xml").read_bytes()
+            return web.Response(status=500, body=fault, content_type="text/xml")
+        text = (FIXTURES / "ews" / "getuseroofsettings_response_disabled.xml").read_text()
+        state, start, end = self.oof.get(mailbox, ("Disabled", None, None))
+        text = text.replace("<OofState>Disabled</OofState>", f"<OofState>{state}</OofState>")
+        if start is not None and end is not None:
+            text = text.replace("2006-11-03T23:00:00", _ews_naive(start))
+            text = text.replace("2006-11-04T23:00:00", _ews_naive(end))
+        return web.Response(text=text, content_type="text/xml", charset="utf-8")
+
 
 # ---------------------------------------------------------------- Microsoft Graph
 
@@ -254,13 +278,136 @@ class GraphServer:
     revoked: set[str] = field(default_factory=set)
     batches: list[list[str]] = field(default_factory=list)
     raw_schedule: dict[str, object] | None = None
+    # automatic replies: user -> (status, start, end); absent = disabled; status_code per user
+    auto_replies: dict[str, tuple[str, datetime | None, datetime | None]] = field(
+        default_factory=dict
+    )
+    auto_replies_denied: set[str] = field(default_factory=set)  # 403 inside the batch
+    batches_posted: int = 0
+    # change notifications: subscription id -> the subscription resource
+    subscriptions: dict[str, dict[str, object]] = field(default_factory=dict)
+    validated: list[str] = field(default_factory=list)  # URLs that passed the handshake
+    renewed: list[str] = field(default_factory=list)  # subscription ids PATCHed
+    deleted: list[str] = field(default_factory=list)
 
     def app(self) -> web.Application:
-        """Token endpoint and getSchedule."""
+        """Token endpoint, getSchedule and JSON batching of automaticRepliesSetting."""
         app = web.Application()
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self.token)
         app.router.add_post("/v1.0/users/{user}/calendar/getSchedule", self.get_schedule)
+        app.router.add_post("/v1.0/$batch", self.batch)
+        app.router.add_post("/v1.0/subscriptions", self.subscribe)
+        app.router.add_patch("/v1.0/subscriptions/{id}", self.renew)
+        app.router.add_delete("/v1.0/subscriptions/{id}", self.unsubscribe)
         return app
+
+    async def _validate(self, url: str) -> bool:
+        """Graph's handshake: POST ?validationToken=…, expect the token back within 10 s."""
+        token = f"Validation: Testing client application reachability {len(self.validated)}"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{url}?validationToken={quote(token)}",
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as resp,
+        ):
+            ok = resp.status == 200 and await resp.text() == token
+        if ok:
+            self.validated.append(url)
+        return ok
+
+    async def subscribe(self, request: web.Request) -> web.Response:
+        """POST /subscriptions: validates both URLs first, then 201 with the subscription."""
+        doc = await request.json()
+        for key in ("notificationUrl", "lifecycleNotificationUrl"):
+            if key in doc and not await self._validate(str(doc[key])):
+                error = {"code": "ValidationError", "message": f"{key} validation failed"}
+                return web.json_response({"error": error}, status=400)
+        sub_id = f"7f105c7d-2dc5-4530-97cd-{len(self.subscriptions) + len(self.deleted):012d}"
+        sub = dict(doc, id=sub_id, applicationId=self.client_id, creatorId="8ee44408")
+        sub["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#subscriptions/$entity"
+        self.subscriptions[sub_id] = sub
+        return web.json_response(sub, status=201)
+
+    async def renew(self, request: web.Request) -> web.Response:
+        """PATCH /subscriptions/{id} with a new expirationDateTime."""
+        sub = self.subscriptions.get(request.match_info["id"])
+        if sub is None:
+            return web.json_response({"error": {"code": "ResourceNotFound"}}, status=404)
+        sub["expirationDateTime"] = (await request.json())["expirationDateTime"]
+        self.renewed.append(str(sub["id"]))
+        return web.json_response(sub)
+
+    async def unsubscribe(self, request: web.Request) -> web.Response:
+        """DELETE /subscriptions/{id}."""
+        if self.subscriptions.pop(request.match_info["id"], None) is None:
+            return web.Response(status=404)
+        self.deleted.append(request.match_info["id"])
+        return web.Response(status=204)
+
+    def subscription_of(self, user: str) -> dict[str, object]:
+        """The live subscription on a user's events."""
+        return next(
+            s
+            for s in self.subscriptions.values()
+            if str(s["resource"]).split("/")[2] == quote(user)
+        )
+
+    async def _post(self, url: str, doc: object) -> int:
+        async with aiohttp.ClientSession() as session, session.post(url, json=doc) as resp:
+            return resp.status
+
+    async def change(self, user: str, events: list[Event], client_state: str | None = None) -> int:
+        """Edit a user's calendar and deliver the change notification (documented shape)."""
+        self.calendars[user] = events
+        sub = self.subscription_of(user)
+        doc = json.loads(
+            (FIXTURES / "graph" / "change_notification_event_updated.json").read_text()
+        )
+        item = doc["value"][0]
+        item["subscriptionId"] = sub["id"]
+        item["subscriptionExpirationDateTime"] = sub["expirationDateTime"]
+        item["clientState"] = sub["clientState"] if client_state is None else client_state
+        item["resource"] = f"Users/{user}/Events/AAMkAGI2THVSAAA="
+        return await self._post(str(sub["notificationUrl"]), doc)
+
+    async def lifecycle(self, user: str, event: str) -> int:
+        """Deliver a lifecycle notification for a user's subscription."""
+        sub = self.subscription_of(user)
+        doc = json.loads((FIXTURES / "graph" / "lifecycle_notification.json").read_text())
+        item = doc["value"][0]
+        item.update(subscriptionId=sub["id"], clientState=sub["clientState"], lifecycleEvent=event)
+        if event == "subscriptionRemoved":
+            self.subscriptions.pop(str(sub["id"]))
+            self.deleted.append(str(sub["id"]))
+        return await self._post(str(sub["lifecycleNotificationUrl"]), doc)
+
+    async def batch(self, request: web.Request) -> web.Response:
+        """JSON batching ($batch) of GET …/mailboxSettings/automaticRepliesSetting requests."""
+        if not request.headers.get("Authorization", "").startswith("Bearer token-"):
+            return web.json_response({"error": {"code": "InvalidAuthenticationToken"}}, status=401)
+        self.batches_posted += 1
+        doc = await request.json()
+        assert len(doc["requests"]) <= 20
+        template = json.loads(
+            (FIXTURES / "graph" / "automaticrepliessetting_response.json").read_text()
+        )
+        answers = []
+        for sub in doc["requests"]:
+            user = unquote(sub["url"].split("/")[2])
+            if user in self.auto_replies_denied:
+                error = {"error": {"code": "ErrorAccessDenied", "message": "Access is denied."}}
+                answers.append({"id": sub["id"], "status": 403, "body": error})
+                continue
+            status, start, end = self.auto_replies.get(user, ("disabled", None, None))
+            body = dict(template, status=status)
+            for key, value in (("scheduledStartDateTime", start), ("scheduledEndDateTime", end)):
+                if value is not None:
+                    stamp = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000")
+                    body[key] = {"dateTime": stamp, "timeZone": "UTC"}
+            answers.append({"id": sub["id"], "status": 200, "body": body})
+        return web.json_response({"responses": answers})
 
     async def token(self, request: web.Request) -> web.Response:
         """Client-credentials grant, answered like the documented token response."""

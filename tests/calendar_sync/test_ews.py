@@ -32,6 +32,12 @@ def settings(base: str, **kw: object) -> ExchangeSettings:
     return replace(s, **kw)  # type: ignore[arg-type]
 
 
+def client_for(s: ExchangeSettings, user: str, password: str, offload: bool = False) -> EwsClient:
+    """An EwsClient; the XML work in a helper process (production) only where a test says so,
+    since each helper is a fresh interpreter importing exchangelib."""
+    return EwsClient(s, user, password, offload=offload)
+
+
 @pytest.fixture
 async def ews() -> AsyncIterator[tuple[EwsServer, str]]:
     """A local Exchange server and its base URL."""
@@ -51,7 +57,8 @@ async def fetch(client: EwsClient, mailboxes: list[str]) -> dict[str, object]:
 async def test_detailed_merged_events_with_subject_and_private_flag(
     ews: tuple[EwsServer, str],
 ) -> None:
-    """Busy, OOF and private events come through with subject (hidden when private), in UTC."""
+    """Busy, OOF and private events come through with subject (hidden when private), in UTC;
+    exchangelib's requests and XML parsing run in the helper process, not the event loop's."""
     server, base = ews
     server.calendars["anna@example.se"] = [
         Event(T0 + timedelta(hours=1), T0 + timedelta(hours=2), "Busy", "Möte om budget", "Rum 3"),
@@ -59,9 +66,9 @@ async def test_detailed_merged_events_with_subject_and_private_flag(
         Event(T0 + timedelta(days=1), T0 + timedelta(days=2), "OOF", "Semester"),
         Event(T0 + timedelta(hours=5), T0 + timedelta(hours=6), "WorkingElsewhere", "Hemma"),
     ]
-    result = await fetch(
-        EwsClient(settings(base), "svc-switchboard", "secret"), ["anna@example.se"]
-    )
+    client = client_for(settings(base), "svc-switchboard", "secret", offload=True)
+    result = await fetch(client, ["anna@example.se"])
+    assert client._calls is not None and client._calls.calls == 2  # availability + OOF, off-loop
     blocks = result["anna@example.se"]
     assert isinstance(blocks, list)
     assert [(b.start, b.status, b.subject, b.private) for b in blocks] == [
@@ -79,7 +86,7 @@ async def test_150_mailboxes_split_100_and_50(ews: tuple[EwsServer, str]) -> Non
     boxes = [f"user{i:03d}@example.se" for i in range(150)]
     for i, m in enumerate(boxes):
         server.calendars[m] = [Event(T0 + timedelta(minutes=i), T0 + timedelta(hours=1, minutes=i))]
-    result = await fetch(EwsClient(settings(base), "svc-switchboard", "secret"), boxes)
+    result = await fetch(client_for(settings(base), "svc-switchboard", "secret"), boxes)
     assert sorted(len(b) for b in server.batches) == [50, 100]
     assert set(result) == set(boxes)
     first = result["user149@example.se"]
@@ -92,7 +99,7 @@ async def test_no_data_for_one_mailbox(ews: tuple[EwsServer, str]) -> None:
     server.no_data.add("hidden@example.se")
     server.calendars["anna@example.se"] = [Event(T0, T0 + timedelta(hours=1))]
     result = await fetch(
-        EwsClient(settings(base), "svc-switchboard", "secret"),
+        client_for(settings(base), "svc-switchboard", "secret"),
         ["anna@example.se", "hidden@example.se"],
     )
     hidden = result["hidden@example.se"]
@@ -109,7 +116,7 @@ async def test_mail_recipient_not_found_keeps_the_rest_of_the_batch(
     server.not_found.add("gone@example.se")
     server.calendars["anna@example.se"] = [Event(T0, T0 + timedelta(hours=1))]
     result = await fetch(
-        EwsClient(settings(base), "svc-switchboard", "secret"),
+        client_for(settings(base), "svc-switchboard", "secret"),
         ["anna@example.se", "gone@example.se", "bo@example.se"],
     )
     assert isinstance(result["gone@example.se"], MailboxNotFound)
@@ -122,7 +129,7 @@ async def test_http_500_then_recovery(ews: tuple[EwsServer, str]) -> None:
     server, base = ews
     server.fail_next = ["500", "500"]
     server.calendars["anna@example.se"] = [Event(T0, T0 + timedelta(hours=1))]
-    client = EwsClient(settings(base, attempts=1), "svc-switchboard", "secret")
+    client = client_for(settings(base, attempts=1), "svc-switchboard", "secret")
     try:
         with pytest.raises(CalendarUnavailable):
             await client.fetch(["anna@example.se"], *WINDOW)
@@ -139,7 +146,8 @@ async def test_short_retry_policy_rides_over_one_500(ews: tuple[EwsServer, str])
     server, base = ews
     server.fail_next = ["500"]
     result = await fetch(
-        EwsClient(settings(base, attempts=2), "svc-switchboard", "secret"), ["a@example.se"]
+        client_for(settings(base, attempts=2), "svc-switchboard", "secret", offload=True),
+        ["a@example.se"],
     )
     assert result["a@example.se"] == [] and server.requests == 2
 
@@ -148,7 +156,7 @@ async def test_server_busy_fault_carries_back_off(ews: tuple[EwsServer, str]) ->
     """ErrorServerBusy's BackOffMilliseconds becomes retry_after; no retry within the cycle."""
     server, base = ews
     server.fail_next = ["busy"]
-    client = EwsClient(settings(base), "svc-switchboard", "secret")
+    client = client_for(settings(base), "svc-switchboard", "secret")
     try:
         with pytest.raises(CalendarUnavailable) as info:
             await client.fetch(["a@example.se"], *WINDOW)
@@ -161,7 +169,7 @@ async def test_server_busy_fault_carries_back_off(ews: tuple[EwsServer, str]) ->
 async def test_401_is_auth_failure(ews: tuple[EwsServer, str]) -> None:
     """Wrong credentials: one request, CalendarAuthFailed, no retry."""
     server, base = ews
-    client = EwsClient(settings(base), "svc-switchboard", "wrong")
+    client = client_for(settings(base), "svc-switchboard", "wrong")
     try:
         with pytest.raises(CalendarAuthFailed):
             await client.fetch(["a@example.se"], *WINDOW)
@@ -177,7 +185,7 @@ async def test_documented_detailed_merged_response_replayed(ews: tuple[EwsServer
         FIXTURES / "ews" / "getuseravailability_response_detailedmerged.xml"
     ).read_text()
     result = await fetch(
-        EwsClient(settings(base), "svc-switchboard", "secret"),
+        client_for(settings(base), "svc-switchboard", "secret"),
         ["user1@example.com", "user2@example.com"],
     )
     u1 = result["user1@example.com"]
@@ -195,7 +203,7 @@ async def test_captured_mail_recipient_not_found_replayed(ews: tuple[EwsServer, 
         FIXTURES / "ews" / "getuseravailability_response_error_mailrecipientnotfound.xml"
     ).read_text()
     result = await fetch(
-        EwsClient(settings(base), "svc-switchboard", "secret"), ["someone@example.com"]
+        client_for(settings(base), "svc-switchboard", "secret"), ["someone@example.com"]
     )
     assert isinstance(result["someone@example.com"], MailboxNotFound)
 
@@ -209,3 +217,33 @@ def test_merged_digits_parsed_defensively() -> None:
         (timedelta(hours=3), BusyStatus.NO_DATA),
     ]
     assert blocks[0].end == T0 + timedelta(hours=2)
+
+
+async def test_scheduled_oof_is_an_absence_with_its_end_time(
+    ews: tuple[EwsServer, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """GetUserOofSettings (the documented response shape): Scheduled → an OOF absence ending
+    at EndTime; Enabled → OOF over the window; a mailbox whose setting is refused (the
+    documented AccessDenied fault) keeps its free/busy, logged once."""
+    server, base = ews
+    back = T0 + timedelta(days=4, hours=1)
+    server.oof["anna@example.se"] = ("Scheduled", T0 + timedelta(days=1), back)
+    server.oof["bo@example.se"] = ("Enabled", None, None)
+    server.oof_denied.add("dan@example.se")
+    server.calendars["dan@example.se"] = [Event(T0, T0 + timedelta(hours=1), "Busy", "Möte")]
+    mailboxes = ["anna@example.se", "bo@example.se", "cecilia@example.se", "dan@example.se"]
+    client = client_for(settings(base), "svc-switchboard", "secret", offload=True)
+    result = await fetch(client, mailboxes)
+    oof = {
+        m: [(b.start, b.end) for b in r if b.status is BusyStatus.OOF]
+        for m, r in result.items()
+        if isinstance(r, list)
+    }
+    assert oof["anna@example.se"] == [(T0 + timedelta(days=1), back)]
+    assert oof["bo@example.se"] == [WINDOW]
+    assert oof["cecilia@example.se"] == [] and oof["dan@example.se"] == []
+    dan = result["dan@example.se"]
+    assert isinstance(dan, list) and [b.subject for b in dan] == ["Möte"]
+    assert server.oof_requests == 4
+    denied = [r for r in caplog.records if "automatic replies not readable" in r.getMessage()]
+    assert len(denied) == 1

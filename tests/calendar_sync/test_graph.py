@@ -217,3 +217,58 @@ def test_private_item_subject_hidden_even_if_sent() -> None:
     }
     (block,) = blocks_from_schedule(info)
     assert block.subject is None and block.private and block.status is BusyStatus.OOF
+
+
+async def test_automatic_replies_are_absences_read_in_one_json_batch(
+    graph: tuple[GraphServer, GraphClient, FakeTime], caplog: pytest.LogCaptureFixture
+) -> None:
+    """automaticRepliesSetting (the documented shape) through $batch: scheduled → an OOF absence
+    with its end time, alwaysEnabled → OOF over the window, disabled → nothing; a user whose
+    setting is denied keeps free/busy, logged once; read again only after the interval."""
+    server, client, fake = graph
+    users = ["anna@contoso.se", "bo@contoso.se", "cecilia@contoso.se", "dan@contoso.se"]
+    for u in users:
+        server.calendars[u] = [Event(T0, T0 + timedelta(hours=1), "Busy", "Lunch")]
+    server.auto_replies["anna@contoso.se"] = (
+        "scheduled",
+        T0 + timedelta(days=1),
+        T0 + timedelta(days=3),
+    )
+    server.auto_replies["bo@contoso.se"] = ("alwaysEnabled", None, None)
+    server.auto_replies_denied.add("dan@contoso.se")
+    result = await client.fetch(users, *WINDOW)
+    oof = {
+        u: [(b.start, b.end) for b in r if b.status is BusyStatus.OOF]
+        for u, r in result.items()
+        if isinstance(r, list)
+    }
+    assert oof == {
+        "anna@contoso.se": [(T0 + timedelta(days=1), T0 + timedelta(days=3))],
+        "bo@contoso.se": [WINDOW],
+        "cecilia@contoso.se": [],
+        "dan@contoso.se": [],
+    }
+    assert all(len(r) >= 1 for r in result.values() if isinstance(r, list))  # lunch kept
+    anna = [b for b in result["anna@contoso.se"] if b.status is BusyStatus.OOF]  # type: ignore[union-attr]
+    assert anna[0].subject is None and not anna[0].private  # the reply text is never read
+    assert server.batches_posted == 1
+    await client.fetch(users, *WINDOW)
+    assert server.batches_posted == 1  # within the interval: the last reading stands
+    fake.t += client.settings.automatic_replies_interval_s
+    await client.fetch(users, *WINDOW)
+    assert server.batches_posted == 2
+    denied = [r for r in caplog.records if "automatic replies not readable" in r.getMessage()]
+    assert len(denied) == 1 and "HTTP 403" in denied[0].getMessage()
+
+
+def test_automatic_replies_setting_fixture_parses() -> None:
+    """The documented automaticRepliesSetting response: alwaysEnabled, no schedule needed."""
+    from calendar_sync.graph import auto_replies_from_graph
+
+    doc = json.loads((FIXTURES / "graph" / "automaticrepliessetting_response.json").read_text())
+    reading = auto_replies_from_graph(doc)
+    assert reading.state == "always"
+    assert reading.blocks(*WINDOW)[0].status is BusyStatus.OOF
+    scheduled = auto_replies_from_graph(dict(doc, status="Scheduled"))  # mailboxSettings casing
+    assert scheduled.start == datetime(2016, 3, 19, 2, 0, tzinfo=UTC)
+    assert scheduled.blocks(*WINDOW) == []  # 2016 lies outside the window

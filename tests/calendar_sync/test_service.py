@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -179,17 +180,21 @@ async def test_feed_etag_304_and_malformed_keeps_last_good(
         clock = ManualClock(T0)
         sync = CalendarSync(RULES, clock)
         client = IcsFeedClient(session, TZ)
-        url = f"{base}/feeds/anna.ics"
-        sync.add_source("ics_url", client, POLL, {"anna": url})
-        (first,) = await sync.sync_once()
-        assert first.after.redirect is not None
-        assert await sync.sync_once() == []
-        assert server.answered == [200, 304] and client.parses == 1
-        server.put("anna", b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:garbage\r\n")
-        (flagged,) = await sync.sync_once()
-        assert flagged.after.stale and flagged.after.error and flagged.after.redirect is not None
-        assert await sync.sync_once() == []
-        assert server.answered[-2:] == [200, 304]
+        try:
+            url = f"{base}/feeds/anna.ics"
+            sync.add_source("ics_url", client, POLL, {"anna": url})
+            (first,) = await sync.sync_once()
+            assert first.after.redirect is not None
+            assert await sync.sync_once() == []
+            assert server.answered == [200, 304] and client.parses == 1
+            server.put("anna", b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:garbage\r\n")
+            (flagged,) = await sync.sync_once()
+            assert flagged.after.stale and flagged.after.error
+            assert flagged.after.redirect is not None
+            assert await sync.sync_once() == []
+            assert server.answered[-2:] == [200, 304]
+        finally:
+            await client.aclose()
     failing = [r for r in caplog.records if "failing" in r.getMessage()]
     assert len(failing) == 1
 
@@ -200,10 +205,12 @@ async def test_watched_file_change_picked_up_within_a_second(tmp_path: Path) -> 
     path.write_bytes(ics())
     clock = ManualClock(T0)
     sync = CalendarSync(RULES, clock)
-    sync.add_source(
-        "ics", IcsFileWatcher(TZ), PollSettings(0.5, 900, jitter=0), {"anna": str(path)}
-    )
-    async with sync.subscribe() as sub, sync:
+    watcher = IcsFileWatcher(TZ)
+    sync.add_source("ics", watcher, PollSettings(0.5, 900, jitter=0), {"anna": str(path)})
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(watcher.aclose)
+        sub = await stack.enter_async_context(sync.subscribe())
+        await stack.enter_async_context(sync)
         await settle()
         # replaced atomically, as calendar exports and sync tools write files
         tmp = path.with_suffix(".tmp")

@@ -48,7 +48,8 @@ def test_alv06_redirected_extension_hears_message_then_covering_point() -> None:
     d = decide(Call("83012"), directory(), book({"anna.andersson": MEETING}), POLICY, NOW)
     assert d.action is Action.REDIRECT
     assert d.message == "Anna Andersson är på möte, åter klockan 14.30."
-    assert d.prompts == ("Anna Andersson", "är på möte", "åter klockan 14.30")
+    # the prompts are the spoken segments (routing.spoken); the message stays written
+    assert d.prompts == ("Anna Andersson", "är på möte,", "åter klockan", "fjorton och trettio.")
     assert d.target == "+462683013" and d.next is None
     assert d.until == local(2026, 11, 24, 14, 30)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from calendar_sync.errors import CalendarParseError
-from calendar_sync.ics import parse_ics
+from calendar_sync.ics import IcsRead, parse_ics, read_ics
 from calendar_sync.status import event_status, named_status
 from calendar_sync.zones import known_zone, zone
 from routing.models import BusyStatus
@@ -190,3 +190,110 @@ def test_known_vtimezone_replaced_is_faster_than_walking_1601_rules() -> None:
     slow = parse_ics(custom, *WINDOW, TZ)
     assert t1 > t0
     assert [(b.start, b.end) for b in fast] == [(b.start, b.end) for b in slow]
+
+
+# ---------------------------------------------------------------- issue 16: regression calendars
+
+NOV = (datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 12, 1, 22, 0, tzinfo=UTC))
+
+
+def read(name: str, window: tuple[datetime, datetime] = NOV) -> IcsRead:
+    """Read one fixture over a window in late November 2026."""
+    return read_ics((ICS / name).read_bytes(), *window, TZ, name)
+
+
+def test_a_zone_defined_in_a_file_applies_to_that_file_only() -> None:
+    """Anna's and Bertil's "Customized Time Zone" are +05:00 and −03:00: each calendar is read
+    with its own definition, whichever was read first (icalendar caches zones by TZID)."""
+    anna = "customized_time_zone_utc_plus5_anna.ics"
+    bertil = "customized_time_zone_utc_minus3_bertil.ics"
+    for name, utc in [(anna, 4), (bertil, 13), (anna, 4), (bertil, 13)]:
+        (block,) = read(name).blocks
+        assert block.start == datetime(2026, 11, 24, utc, 0, tzinfo=UTC), name
+
+
+def test_an_empty_exdate_drops_that_exdate_not_the_lunch_series() -> None:
+    """`EXDATE;TZID=…:` without a value: the weekday lunch series stays, the EXDATE is reported."""
+    got = read("lunch_series_empty_exdate.ics")
+    days = [b.start.astimezone(TZ).date().isoformat() for b in got.blocks]
+    assert days[:5] == ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
+    assert all(b.start.astimezone(TZ).hour == 11 and b.subject == "Lunch" for b in got.blocks)
+    (skip,) = got.skipped
+    assert (skip.uid, skip.what) == ("lunch-weekdays", "EXDATE") and "ignored" in skip.why
+
+
+def test_a_bad_valarm_geo_or_attachment_never_loses_the_vacation() -> None:
+    """A malformed VALARM trigger, GEO and base64 ATTACH cannot change busy time: ignored, and
+    the five-day vacation (OOF) is read."""
+    (vacation,) = read("vacation_bad_valarm_geo_attach.ics").blocks
+    assert vacation.status is BusyStatus.OOF and vacation.subject == "Semester"
+    assert vacation.start == local(2026, 11, 23, 0, 0) and vacation.end == local(2026, 11, 28, 0, 0)
+
+
+def test_one_bad_moved_occurrence_keeps_the_rest_of_the_series() -> None:
+    """A RECURRENCE-ID override with an unreadable DTSTART is skipped (reported with its UID);
+    every other Monday of the series is still there, the moved one at its original time."""
+    got = read("weekly_meeting_one_bad_moved_occurrence.ics")
+    mondays = [b.start.astimezone(TZ).replace(tzinfo=None) for b in got.blocks]
+    assert mondays == [datetime(2026, 11, 23, 9, 0), datetime(2026, 11, 30, 9, 0)]
+    assert [(s.uid, s.what) for s in got.skipped] == [
+        ("ledning-weekly", "DTSTART"),
+        ("ledning-weekly", "VEVENT"),
+    ]
+    assert "2026-11-23 13:00" in got.skipped[0].why
+
+
+def test_what_was_skipped_is_logged_per_event(caplog: pytest.LogCaptureFixture) -> None:
+    """parse_ics logs one line per skipped item: source, UID, property and why."""
+    parse_ics((ICS / "lunch_series_empty_exdate.ics").read_bytes(), *NOV, TZ, "lunch.ics")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "calendar_sync.ics"]
+    assert line.startswith("calendar lunch.ics: UID lunch-weekdays: EXDATE: unreadable")
+
+
+def test_an_event_without_dtstart_is_named_in_the_error() -> None:
+    """When no event can be read, the error says which event and why (not just "no event")."""
+    with pytest.raises(CalendarParseError) as info:
+        read("event_without_dtstart.ics")
+    assert "UID no-start-1" in str(info.value) and "no DTSTART" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART:x\r\n\r\nY\r\n",
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART:2026\nEND:VEVENT\r\nEND:VCALENDAR",
+        b"BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:X\r\nBEGIN:STANDARD\r\nTZOFFSETTO:+99\r\n"
+        b"END:STANDARD\r\nEND:VTIMEZONE\r\nEND:VCALENDAR\r\n",
+        b"<html>\r\n<body>Logga in</body>\r\n</html>\r\n",
+    ],
+    ids=["mismatched-end", "truncated", "bad-dtstart", "bad-vtimezone", "html"],
+)
+def test_error_messages_are_one_line_without_file_text(data: bytes) -> None:
+    """No CR, LF or other control character of the file reaches an error message."""
+    try:
+        got = read_ics(data, *NOV, TZ, "x.ics")
+    except CalendarParseError as exc:
+        text = str(exc)
+    else:
+        text = " ".join(str(s) for s in got.skipped)
+    assert text.isprintable(), repr(text)
+    assert "Logga in" not in text
+
+
+def test_a_utf16_outlook_export_is_read() -> None:
+    """Outlook's "Unicode" save (UTF-16 LE with BOM) is a calendar, not "not an iCalendar file"."""
+    (block,) = read("outlook_unicode_utf16le_bom.ics").blocks
+    assert block.subject == "Möte på Älvkarleby bruk"
+
+
+def test_several_vcalendars_in_one_stream_are_all_read() -> None:
+    """RFC 5545 allows several VCALENDAR objects in one stream: events of both are read."""
+    got = read("two_vcalendars_one_stream.ics")
+    assert [b.subject for b in got.blocks] == ["Möte", "Utbildning"]
+
+
+def test_a_floating_time_in_the_last_hour_of_a_utc_window_is_kept() -> None:
+    """Window ends 22:00 UTC (23:00 in Stockholm); a floating 22:30 local event is 21:30 UTC."""
+    (block,) = read("floating_time_evening.ics").blocks
+    assert block.start == datetime(2026, 12, 1, 21, 30, tzinfo=UTC)

@@ -183,3 +183,18 @@ def test_hv02_property_return_time_never_before_now(blocks: list, offset: int) -
     if r is not None:
         assert r.return_time is not None and r.return_time >= now
         assert r.until is not None and r.until > now
+
+
+def test_hv01_scheduled_automatic_reply_is_an_absence_until_its_end() -> None:
+    """HV-01: an Outlook automatic reply scheduled Tuesday 13:00 to Thursday 15:00 redirects as
+    "away" (the reply text is never read) and returns at its end; outside it, nothing."""
+    from calendar_sync.autoreply import AutomaticReplies
+
+    start, end = local(2026, 11, 24, 13), local(2026, 11, 26, 15)
+    window = (local(2026, 11, 23), local(2026, 12, 1))
+    oof = AutomaticReplies.of("Scheduled", start, end).blocks(*window)
+    p = build_user_presence("a", oof, RULES)
+    now = p.at(local(2026, 11, 25, 10))
+    assert now is not None and now.reason is AbsenceReason.AWAY and now.until == end
+    assert p.at(local(2026, 11, 24, 12, 59)) is None and p.at(end) is None
+    assert AutomaticReplies.of("Disabled", start, end).blocks(*window) == []

@@ -48,7 +48,7 @@ async def test_migrations_applied_once_even_when_nodes_start_together(pg_dsn: st
         assert [await s.schema_version() for s in stores] == [SCHEMA_VERSION] * 4
         conn = await asyncpg.connect(pg_dsn)
         try:
-            assert await conn.fetchval("SELECT COUNT(*) FROM schema_migrations") == 1
+            assert await conn.fetchval("SELECT COUNT(*) FROM schema_migrations") == SCHEMA_VERSION
         finally:
             await conn.close()
     finally:

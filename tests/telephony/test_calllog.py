@@ -13,7 +13,7 @@ from typing import cast
 import pytest
 from storekit import ENGINES, Storage, make_storage
 
-from switchboard.telephony.ami import Message
+from switchboard.telephony.ami import FrameParser, Message
 from switchboard.telephony.calllog import (
     DB_NAME,
     SCHEMA_VERSION,
@@ -134,18 +134,30 @@ async def test_calls_is_the_web_layers_call_log_source(storage: Storage, tmp_pat
     assert {"start", "answer", "end", "duration_s", "dialled", "outcome"} <= set(calls[0])
 
 
+def chan(name: str, uid: str, linked: str, **headers: str) -> Message:
+    """A channel event as Asterisk 22 writes it (Channel, Uniqueid, Linkedid, …)."""
+    base = {"Channel": f"PJSIP/trunk-{uid}", "Uniqueid": uid, "Linkedid": linked}
+    return ev(name, **{**base, **headers})
+
+
 async def test_calllog_folds_events_and_rewrites_after_a_late_cdr(
     storage: Storage, tmp_path: Path
 ) -> None:
-    """Newchannel/Dial/Cdr events plus the service's outcome make one entry; a late Cdr updates it."""
+    """ALV-18: channel events plus the service's outcome make one entry; a Cdr arriving after
+    the end (as Asterisk 22 sends them) updates it; times from the service's clock."""
     now = [T0]
     async with storage.call_log(tmp_path / "c.sqlite3") as store:
         log = CallLog(store, lambda: now[0])
-        log.on_event(ev("Newchannel", CallerIDNum="0701112233", Exten="02683012", Linkedid="u1"))
-        log.on_event(ev("DialBegin", DialString="PJSIP/83013", Linkedid="u1"))
-        log.on_event(ev("DialEnd", DialStatus="NOANSWER", Linkedid="u1"))
+        log.on_event(chan("Newchannel", "u1", "u1", CallerIDNum="0701112233", Exten="02683012"))
+        now[0] = T0 + timedelta(seconds=1)
+        log.on_event(chan("Newstate", "u1", "u1", ChannelState="6"))
+        log.on_event(chan("DialBegin", "u1", "u1", DialString="PJSIP/83013"))
+        log.on_event(chan("DialEnd", "u1", "u1", DialStatus="NOANSWER"))
         now[0] = T0 + timedelta(seconds=40)
-        log.on_call_done("u1", caller=None, called=None, outcome="completed", action="redirect")
+        log.on_call_done(
+            "u1", caller=None, called=None, outcome="voicemail_left", action="redirect"
+        )
+        log.on_event(chan("Hangup", "u1", "u1", Cause="16"))
         await log.flush()
         first = await store.get("u1")
         log.on_event(
@@ -154,9 +166,90 @@ async def test_calllog_folds_events_and_rewrites_after_a_late_cdr(
         await log.flush()
         final = await store.get("u1")
     assert first is not None and first.duration_s == 40 and first.dial_status == "NOANSWER"
-    assert final is not None and final.duration_s == 41 and final.billable_s == 35
-    assert final.answer == T0 + timedelta(seconds=5)
-    assert final.dialled == ("PJSIP/83013",) and final.outcome == "completed"
+    assert first.answer == T0 + timedelta(seconds=1) and first.billable_s == 39
+    assert final is not None and final.disposition == "ANSWERED" and final.duration_s == 40
+    assert final.dialled == ("PJSIP/83013",) and final.outcome == "voicemail_left"
+
+
+def captured_events(name: str) -> list[Message]:
+    """The events of a capture (rx bytes as Asterisk sent them)."""
+    data = (Path(__file__).parents[1] / "fixtures" / "ami" / f"{name}.rx.txt").read_bytes()
+    return [m for m in FrameParser().feed(data) if m.kind == "event"]
+
+
+class Ticking:
+    """A clock that moves 10 ms per reading: each event happens after the one before."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=10)
+        return self.now
+
+
+async def test_alv18_real_cdrs_give_one_row_per_call_with_ordered_times(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Issue 14.5 on Asterisk 22's own events (k_service_voicemail): one call has two Local
+    legs and three Cdr events that carry only the channel's UniqueID (no Linkedid), two of them
+    after the last Hangup. One row (the Linkedid), start ≤ answer ≤ end, the voicemail the
+    caller left is the outcome (not `caller_hung_up` / NO ANSWER)."""
+    events = captured_events("k_service_voicemail")
+    agi = next(e for e in events if e.name == "AGIExecStart")
+    linked, uid = agi["Linkedid"], agi["Uniqueid"]
+    async with storage.call_log(tmp_path / "c.sqlite3") as store:
+        log = CallLog(store, Ticking())
+        for event in events:
+            log.on_event(event)
+            if event.name == "MessageWaiting":  # the service ends its handling here
+                log.on_call_done(
+                    uid, caller="0701234567", called="02683012", outcome="voicemail_left",
+                    action="redirect",
+                )  # fmt: skip
+        await log.flush()
+        calls = await store.calls()
+    assert [c["call_id"] for c in calls] == [linked] and uid != linked
+    row = calls[0]
+    assert str(row["start"]) <= str(row["answer"]) <= str(row["end"])
+    assert row["outcome"] == "voicemail_left" and row["disposition"] == "ANSWERED"
+    assert row["dialled"] == ["83013@phones"] and row["dial_status"] == "NOANSWER"
+    assert row["caller"] == "0701234567" and row["called"] == "02683012"
+
+
+async def test_alv18_fallback_call_is_logged_with_what_the_caller_got(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Issue 14.5, k_fallback_voicemail: a call the dialplan handled alone (service down,
+    AMI watched by a standby or a restarted service) is one row whose outcome is the
+    fallback's (ChanVariable SWITCHBOARD_OUTCOME on the Hangup; MessageWaiting on its channel)."""
+    async with storage.call_log(tmp_path / "c.sqlite3") as store:
+        log = CallLog(store, Ticking())
+        for event in captured_events("k_fallback_voicemail"):
+            log.on_event(event)
+        await log.flush()
+        calls = await store.calls()
+    assert len(calls) == 1
+    assert calls[0]["outcome"] == "fallback_voicemail_left" and calls[0]["action"] is None
+    assert str(calls[0]["start"]) <= str(calls[0]["answer"]) <= str(calls[0]["end"])
+    assert log.open_calls == 0
+
+
+async def test_alv18_call_without_any_cdr_is_closed_at_its_last_hangup(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Issue 14.5, k_chanunavail: a CHANUNAVAIL dial gives no Cdr at all; the call is closed
+    when its last channel hangs up (not left open and later written `interrupted`)."""
+    async with storage.call_log(tmp_path / "c.sqlite3") as store:
+        log = CallLog(store, Ticking())
+        for event in captured_events("k_chanunavail"):
+            log.on_event(event)
+        left = log.interrupt_open()  # the link breaks later: nothing is still open
+        await log.flush()
+        calls = await store.calls()
+    assert left == [] and log.open_calls == 0
+    assert [(c["outcome"], c["interrupted"]) for c in calls] == [("fallback_no_answer", False)]
+    assert calls[0]["end"] is not None
 
 
 async def test_interrupt_open_logs_calls_seen_on_the_wire(storage: Storage, tmp_path: Path) -> None:
@@ -208,20 +301,19 @@ async def test_rapid_updates_to_one_call_leave_one_row_with_the_last_state(
     async with storage.call_log(path) as store:
         counted = WriterCount(store)
         log = CallLog(cast(CallLogStorage, counted), lambda: T0)
-        log.on_event(ev("Newchannel", CallerIDNum="0701112233", Exten="02683012", Linkedid="u1"))
-        log.on_call_done("u1", caller=None, called=None, outcome="completed", action="ring")
+        log.on_event(chan("Newchannel", "u1", "u1", CallerIDNum="0701112233", Exten="02683012"))
+        log.on_call_done("u1", caller=None, called=None, outcome="answered", action="ring")
+        log.on_event(chan("Hangup", "u1", "u1"))
         for n in range(60):  # every event after the end rewrites the entry
-            log.on_event(ev("DialBegin", DialString=f"PJSIP/{83000 + n}", Linkedid="u1"))
-        log.on_event(
-            ev("Cdr", UniqueID="u1", Duration="41", BillableSeconds="35", Disposition="ANSWERED")
-        )
+            log.on_event(chan("DialBegin", "u1", "u1", DialString=f"PJSIP/{83000 + n}"))
+        log.on_event(ev("Cdr", UniqueID="u1", Disposition="ANSWERED"))
         await log.flush()
         final = await store.get("u1")
     rows = await storage.raw("SELECT call_id FROM calls", path)
     assert rows == [("u1",)]
     assert counted.most_at_once == 1 and counted.failed == 0
-    assert final is not None and final.billable_s == 35 and len(final.dialled) == 60
-    assert final.dialled[-1] == "PJSIP/83059" and final.outcome == "completed"
+    assert final is not None and final.disposition == "ANSWERED" and len(final.dialled) == 60
+    assert final.dialled[-1] == "PJSIP/83059" and final.outcome == "answered"
 
 
 async def test_concurrent_records_of_one_call_are_an_upsert(

@@ -258,4 +258,6 @@ async def test_run_reloads_on_sighup_and_stops_on_sigterm(tmp_path: Path) -> Non
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+        # read stderr to its end: an undrained pipe keeps the transport open until GC warns
+        await asyncio.wait_for(proc.stderr.read(), 10)
     assert (tmp_path / "d" / "alvkarleby" / "calllog.sqlite3").exists()

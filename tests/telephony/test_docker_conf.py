@@ -23,13 +23,20 @@ def _sections(name: str) -> dict[str, list[str]]:
     return out
 
 
-def test_dialplan_contexts_use_async_agi_and_the_astdb_family() -> None:
-    """Inbound and outbound contexts hand calls to AGI(agi:async); fallback reads our AstDB family."""
+def test_dialplan_contexts_use_fastagi_and_the_astdb_families() -> None:
+    """Inbound and outbound calls are offered to the service over FastAGI (never AGI(agi:async),
+    which waits forever when the service is down); the fallback reads our AstDB families."""
     ext = _sections("extensions.conf")
+    text = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    assert "agi:async" not in text
     for ctx in (INBOUND_CONTEXT, OUTBOUND_CONTEXT):
-        assert any("AGI(agi:async)" in line for line in ext[ctx]), ctx
-    assert any(f"DB({REDIRECT_FAMILY}/" in line for line in ext[INBOUND_CONTEXT])
-    assert any("VoiceMail(" in line for line in ext[INBOUND_CONTEXT])
+        assert any("Goto(switchboard-fallback" in line for line in ext[ctx]), ctx
+    fallback = ext["switchboard-fallback"]
+    assert any("AGI(${SBAGI}/call)" in line for line in fallback)
+    assert any(f"DB({REDIRECT_FAMILY}/" in line for line in fallback)
+    assert any("VoiceMail(${MBOX},s)" in line for line in fallback)
+    manager = _sections("manager.conf")["general"]
+    assert "channelvars = SWITCHBOARD_OUTCOME" in manager
 
 
 def test_manager_user_is_least_privilege() -> None:
@@ -69,7 +76,8 @@ def test_container_organisation_loads_and_points_at_asterisk(tmp_path: Path) -> 
     telephony = config.settings["telephony"]
     assert isinstance(telephony, TelephonySettings)
     assert telephony.platform == "asterisk"
-    assert telephony.sounds_dir == "/var/lib/asterisk/sounds/switchboard"
+    # Asterisk's sounds directory; the messages go to its switchboard/ folder (issue 14.4)
+    assert telephony.sounds_dir == "/var/lib/asterisk/sounds"
     assert config.voicemail.spool == "/var/spool/asterisk/voicemail"
     compose = (root / "docker" / "compose.yaml").read_text(encoding="utf-8")
     for mount in ("/var/spool/asterisk/voicemail", "/var/lib/asterisk/sounds/switchboard"):

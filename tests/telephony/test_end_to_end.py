@@ -1,4 +1,6 @@
-"""The telephone adapter end to end over TCP against the simulated platform (ALV-01/04/06/18/19)."""
+"""The telephone adapter end to end over TCP against the simulated platform (ALV-01/04/06/18/19).
+
+The platform runs the dialplan the service generates; calls reach the service over FastAGI."""
 
 from __future__ import annotations
 
@@ -60,10 +62,15 @@ async def service(
     book: Book,
     changes: asyncio.Queue[object] | None = None,
     renderer: SoundRenderer | None = None,
+    platform: SimulatedAsterisk | None = None,
 ) -> AsyncIterator[tuple[TelephonyService, SimulatedAsterisk]]:
-    """A started TelephonyService on a simulated platform with a call log; stopped afterwards."""
-    sim = SimulatedAsterisk(secret="t", sounds_dir=renderer.root if renderer else None)
-    await sim.start()
+    """A started TelephonyService on a simulated platform (a started `platform`, or a new
+    one) with a call log; stopped afterwards."""
+    sim = platform or SimulatedAsterisk(
+        secret="t", sounds_dir=renderer.root if renderer else None, clock=NOW.timestamp
+    )
+    if platform is None:
+        await sim.start()
     store = CallLogStore.in_data_dir(tmp_path)
     await store.open()
 
@@ -144,7 +151,9 @@ async def test_alv06_redirected_extension_hears_message_then_voicemail(tmp_path:
     assert str(steps[0]["sound"]).startswith("switchboard/")
     assert steps[3]["mailbox"] == "83012"
     log = await logged(tmp_path)
-    assert log[0]["outcome"] == "completed" and log[0]["action"] == "redirect"
+    assert len(log) == 1  # one row per call
+    # the caller hung up at the beep without a message: they reached the voicemail
+    assert log[0]["outcome"] == "voicemail_empty" and log[0]["action"] == "redirect"
     assert log[0]["called"] == "02683012" and log[0]["caller"] == "0701112233"
     assert log[0]["dialled"] == ["PJSIP/83013"] and log[0]["dial_status"] == "NOANSWER"
     assert log[0]["start"] == "2026-11-24T10:00:00.000+00:00" and log[0]["end"] is not None
@@ -181,36 +190,47 @@ async def test_alv19_international_call_blocked_with_swedish_message(tmp_path: P
 
 
 async def test_caller_hangs_up_mid_message(tmp_path: Path) -> None:
-    """AsyncAGIEnd mid-call ends the service's handling; the log says the caller hung up."""
+    """A hangup while the message plays (FastAGI: `HANGUP`, Playback returns -1) ends the
+    service's handling at once: nothing more is sent, the log says the caller hung up."""
     book = Book()
     book.away(ANNA)
     async with service(tmp_path, book) as (svc, sim):
-        call = await sim.place_call("02683012", "0701112233")
-        sim.caller_hangs_up(call)
+        call = await sim.place_call("02683012", "0701112233", hang_up_at="message")
         await call.wait(3)
         await svc.controller.wait_idle(3)
+    assert [s.step for s in call.steps] == ["message", "hangup"]
+    assert not any(c.startswith(("EXEC Dial", "EXEC VoiceMail")) for c in call.commands)
     log = await logged(tmp_path)
-    assert log[0]["outcome"] in ("caller_hung_up", "completed")
+    assert [e["outcome"] for e in log] == ["caller_hung_up"]
 
 
-async def test_server_drops_mid_call_and_state_is_restored(tmp_path: Path) -> None:
-    """After the platform drops mid-call and comes back: call logged interrupted, state restored."""
+async def test_ami_drops_mid_call_the_fastagi_call_goes_on_and_state_is_restored(
+    tmp_path: Path,
+) -> None:
+    """The AMI link drops while a call rings the covering point: the call (on its own FastAGI
+    connection) still ends in voicemail and is logged once; AstDB is restored on reconnect."""
     book = Book()
     book.away(ANNA)
+    ringing = asyncio.Event()
     async with service(tmp_path, book) as (svc, sim):
-        sim.fail_after_actions = 0  # the next action (the call's first AGI) kills the link
-        svc.mirrored.clear()
-        call = await sim.place_call("02683012", "0701112233")
+        call = await sim.place_call(
+            "02683012", "0701112233", answer=False, leave_message="Hej", hold=ringing
+        )
         async with asyncio.timeout(3):
-            while svc.controller.active or not svc.calllog.written:  # noqa: ASYNC110 - bounded by the timeout
+            while not any(s.step == "message" for s in call.steps):  # noqa: ASYNC110 - bounded by the timeout
                 await asyncio.sleep(0.001)
-        sim.fail_after_actions = None
-        sim.astdb.clear()  # Asterisk came back with an empty AstDB
+        svc.mirrored.clear()
+        await sim.drop_sessions()
+        sim.astdb.clear()  # and AstDB lost its rows meanwhile
+        ringing.set()
+        await call.wait(3)
+        await svc.controller.wait_idle(3)
         await asyncio.wait_for(svc.mirrored.wait(), 5)
         assert sim.astdb["switchboard/redirect"]["83012"].startswith("meeting|")
-        assert not call.done.is_set() or call.ended_by
+        assert sim.astdb["switchboard/fallback"]["83012"].startswith("PJSIP/83012|PJSIP/83013|")
+    assert [s.step for s in call.steps] == ["message", "ring", "greeting", "voicemail", "hangup"]
     log = await logged(tmp_path)
-    assert log[0]["outcome"] == "interrupted" and log[0]["interrupted"] is True
+    assert [(e["outcome"], e["interrupted"]) for e in log] == [("voicemail_left", False)]
 
 
 @pytest.mark.parametrize("deadline", [0.05])
@@ -240,8 +260,10 @@ async def test_call_handed_back_when_no_decision_in_time(tmp_path: Path, deadlin
     finally:
         gate.set()
         await svc.stop()
-    assert call.commands == ["ASYNCAGI BREAK"]
-    assert [s.step for s in call.steps] == ["dialplan", "hangup"]
+    # FastAGI: nothing was sent; the connection closed and the dialplan's fallback rang Anna
+    assert call.commands == []
+    assert [s.step for s in call.steps] == ["fallback", "ring", "hangup"]
+    assert call.steps[1].detail["target"] == "PJSIP/83012"
 
 
 async def test_hal09_premium_rate_call_blocked_with_swedish_message(tmp_path: Path) -> None:
@@ -259,7 +281,8 @@ async def test_hal09_premium_rate_call_blocked_with_swedish_message(tmp_path: Pa
     ("caller", "to", "target"),
     [
         ("83023", "0900123456", "PJSIP/0900123456@trunk"),  # Lena Lund: premium_unlocked
-        ("83020", "00493012345678", "PJSIP/+493012345678@trunk"),  # Ivar: international_unlocked
+        # Ivar: international_unlocked; the trunk gets 0049…, what the shipped dialplan expects
+        ("83020", "00493012345678", "PJSIP/00493012345678@trunk"),
     ],
 )
 async def test_per_user_unlock_dials_out(tmp_path: Path, caller: str, to: str, target: str) -> None:
@@ -294,8 +317,9 @@ async def test_messages_are_rendered_to_the_files_astdb_names(tmp_path: Path) ->
 async def test_agi_command_without_answer_is_a_timeout_and_the_call_is_handed_back(
     tmp_path: Path,
 ) -> None:
-    """A command that gets no AsyncAGIExec in time ends as `timeout` (not `caller_hung_up`),
-    and the call goes back to the dialplan instead of hanging."""
+    """A command that gets no answer in time ends the service's handling as `timeout` (not
+    `caller_hung_up`), and the call goes back to the dialplan instead of hanging: its fallback
+    plays the message and rings the covering point, and the log says so."""
     book = Book()
     book.away(ANNA)
     async with service(tmp_path, book) as (svc, sim):
@@ -304,6 +328,7 @@ async def test_agi_command_without_answer_is_a_timeout_and_the_call_is_handed_ba
         call = await sim.place_call("02683012", "0701112233")
         await call.wait(5)
         await svc.controller.wait_idle(5)
-    assert call.commands[-1] == "ASYNCAGI BREAK"
+    assert call.commands[-1].startswith("EXEC Playback")
+    assert [s.step for s in call.steps] == ["fallback", "message", "ring", "hangup"]
     log = await logged(tmp_path)
-    assert log[-1]["outcome"] == "timeout"
+    assert [e["outcome"] for e in log] == ["fallback_covering_point"]

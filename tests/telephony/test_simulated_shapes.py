@@ -162,3 +162,35 @@ async def test_asyncagi_frames_have_the_captured_shape() -> None:
     assert exec_["CommandId"] == "c1"
     assert unquote(exec_["Result"]) == "200 result=1 (Örjan Öst)\n"
     assert exec_["Result"] == "200%20result%3D1%20(%C3%96rjan%20%C3%96st)%0A"  # as captured
+
+
+async def test_parked_call_in_coreshowchannels_has_the_captured_shape() -> None:
+    """A call parked in AGI(agi:async) is listed by CoreShowChannels as Asterisk 22 lists it
+    (i_call_in_progress_queries): the same headers, Application AGI, ApplicationData agi:async
+    — what the service looks for on every connection to hand such calls back (issue 14.1)."""
+    captured = messages(rx_bytes(load_capture("i_call_in_progress_queries")))
+    cap = [m for m in captured if m.name == "CoreShowChannel"][-1]
+    sim = SimulatedAsterisk(secret="test")
+    await sim.start()
+    try:
+        call = await sim.place_call("02683012", "0701234567", "Örjan Öst")
+        reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
+        writer.write(
+            b"Action: Login\r\nActionID: l\r\nUsername: switchboard\r\nSecret: test\r\n\r\n"
+            b"Action: CoreShowChannels\r\nActionID: c\r\n\r\n"
+        )
+        parser = FrameParser()
+        got: list[Message] = []
+        async with asyncio.timeout(3):
+            while not any(m.name == "CoreShowChannelsComplete" for m in got):
+                got.extend(parser.feed(await reader.read(65536)))
+        writer.close()
+        await writer.wait_closed()
+        sim.caller_hangs_up(call)
+        await call.wait(2)
+    finally:
+        await sim.close()
+    ours = next(m for m in got if m.name == "CoreShowChannel")
+    assert _shape(ours) == _shape(cap)
+    assert ours["Application"] == cap["Application"] == "AGI"
+    assert ours["ApplicationData"] == cap["ApplicationData"] == "agi:async"

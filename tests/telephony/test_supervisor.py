@@ -123,6 +123,34 @@ async def test_reconnect_after_the_server_drops_and_resync_again() -> None:
         assert sleep.delays and sleep.delays[0] >= 0.5
 
 
+async def _delays_while_down(shutdown: bool) -> list[float]:
+    """The reconnect delays while the peer is away for 6 attempts, after a Shutdown event or a
+    plain drop; then it comes back and the supervisor reconnects."""
+    sleep = FakeSleep()
+    async with platform() as sim:
+        sup = AmiSupervisor(_settings(sim), sleep=sleep, backoff=Backoff(jitter=0.0))
+        async with running(sup):
+            await sup.wait_connected(2)
+            if shutdown:
+                await sim.shut_down()
+            else:
+                await sim.close()
+            while len(sleep.delays) < 6:
+                sleep.called.clear()
+                await asyncio.wait_for(sleep.called.wait(), 2)
+            await sim.restart()
+            await sup.wait_connected(2)
+        return sleep.delays[:6]
+
+
+async def test_reconnect_is_prompt_while_asterisk_restarts() -> None:
+    """14.8: after a Shutdown event (Asterisk restarting) the supervisor retries every 0.5 s,
+    not on the growing backoff (up to 30 s) that left calls waiting 11 s; a link that just
+    dropped keeps the backoff."""
+    assert await _delays_while_down(shutdown=True) == [0.5] * 6
+    assert await _delays_while_down(shutdown=False) == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+
+
 async def test_wrong_credentials_back_off_without_a_tight_loop() -> None:
     """Refused logins: a clear error each time, growing delays from 5 s, never a busy loop."""
     sleep = FakeSleep(stop_after=4)

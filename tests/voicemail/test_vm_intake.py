@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storekit import Storage
@@ -16,6 +16,8 @@ from voicemail.intake import SpoolIntake
 from voicemail.models import RecordStatus
 from voicemail.service import Register
 from voicemail.store import RecordFilter
+
+FOUR_S = b"\x01\x00" * 8000 * 4  # four seconds of 8 kHz 16-bit audio (the fixture's duration=4)
 
 
 async def test_alv15_arrival_is_origtime_of_real_message(register: Register, spool: Path) -> None:
@@ -66,9 +68,9 @@ async def test_keep_spool_mode_is_idempotent(register: Register, spool: Path) ->
 
 async def test_message_without_msg_id_keyed_by_audio_hash(register: Register, spool: Path) -> None:
     """Without msg_id the audio hash keys the message; two silent calls stay two records."""
-    txt = (VM_FIXTURES / "asterisk18_no_msg_id.txt").read_bytes()
-    put_message(spool, "83013", 0, txt, wav(b"hello"), folder="INBOX")
-    put_message(spool, "83013", 0, txt, wav(b"hello"), folder="Old")  # same message twice
+    txt = (VM_FIXTURES / "asterisk18_no_msg_id.txt").read_bytes()  # duration=4
+    put_message(spool, "83013", 0, txt, wav(FOUR_S), folder="INBOX")
+    put_message(spool, "83013", 0, txt, wav(FOUR_S), folder="Old")  # same message twice
     silent = (VM_FIXTURES / "zero_length_silent_call.txt").read_bytes()
     put_message(spool, "83012", 0, silent, b"")
     put_message(spool, "83012", 1, silent.replace(b"1795424400", b"1795424460"), b"")
@@ -90,7 +92,7 @@ async def test_rec04_zero_length_message_is_registered(register: Register, spool
 async def test_rec05_stored_2359_arrives_that_day(register: Register, spool: Path) -> None:
     """REC-05: stored 23:59:30 local arrives that day, whenever it is taken in or opened."""
     txt = (VM_FIXTURES / "asterisk18_no_msg_id.txt").read_bytes()
-    put_message(spool, "83013", 0, txt, wav(b"late"))
+    put_message(spool, "83013", 0, txt, wav(b"late" + FOUR_S))
     [record] = (await SpoolIntake(register, spool).run_once(LATER)).taken
     local = record.arrived_at.astimezone(STHLM)
     assert (local.date().isoformat(), local.strftime("%H:%M:%S")) == ("2026-03-27", "23:59:30")
@@ -113,8 +115,11 @@ async def test_half_written_message_waits_then_is_taken(register: Register, spoo
     report = await intake.run_once(LATER)
     assert report.taken == [] and len(report.waiting) == 1
     (d / "msg0000.txt").write_bytes(message_txt(1795449850, "1795449850-00000003"))
-    # the moment the file system says the txt was written (not today's date: faketime-safe)
-    now = datetime.fromtimestamp((d / "msg0000.txt").stat().st_mtime, UTC)
+    # the moment the file system says the txt was written (not today's date: faketime-safe),
+    # plus 2 µs: a datetime keeps whole microseconds, and a moment a hair before the file's
+    # own time is one the file is "ahead of" (file_age then counts it as settled)
+    mtime = (d / "msg0000.txt").stat().st_mtime
+    now = datetime.fromtimestamp(mtime, UTC) + timedelta(microseconds=2)
     assert (await intake.run_once(now)).taken == []  # just written: may still be growing
     report = await intake.run_once(LATER)
     assert len(report.taken) == 1

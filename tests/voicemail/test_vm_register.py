@@ -14,6 +14,7 @@ from voicemail.errors import InvalidClassification, NotPermitted, RecordDisposed
 from voicemail.intake import SpoolIntake
 from voicemail.models import Classification, PublicRecord, RecordStatus
 from voicemail.service import Register
+from voicemail.store import SCHEMA_VERSION
 
 REGISTRAR = "rut.registrator"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 10.00 Stockholm
@@ -269,7 +270,7 @@ async def test_reopen_migrates_once_and_keeps_records(
     await take(register, spool, int(T0.timestamp()))
     async with await storage.open_register(register.org, register.settings) as again:
         assert await again.store.count() == 1
-    assert await storage.raw("SELECT COUNT(*) FROM schema_migrations") == [(1,)]
+    assert await storage.raw("SELECT COUNT(*) FROM schema_migrations") == [(SCHEMA_VERSION,)]
     if storage.engine == "sqlite":
         assert await storage.raw("PRAGMA journal_mode") == [("wal",)]
 

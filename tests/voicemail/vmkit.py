@@ -106,9 +106,10 @@ def message_txt(
     msg_id: str | None,
     callerid: str = '"Örjan Öst" <0701234567>',
     mailbox: str = "83012",
-    duration: int = 9,
+    duration: int = 1,
 ) -> bytes:
-    """A `msgNNNN.txt` in Asterisk 22's exact layout."""
+    """A `msgNNNN.txt` in Asterisk 22's exact layout (`duration` as long as the tests' short
+    audio: intake refuses audio shorter than the txt says)."""
     lines = [
         ";",
         "; Message Information file",

@@ -49,7 +49,8 @@ def concrete(path: str, user: str, ref: str) -> str:
 # the register's records (a staff account, ALV-14) and a caller without a session; a
 # `{user_id}` is the caller. On pages, 303 is the form's redirect, or for "anon" the way to
 # /login. POST /api/login answers 422 to everyone (public: validation speaks) and POST /login 403
-# (public: the login form's own CSRF check speaks).
+# (public: the login form's own CSRF check speaks); the identity provider's sign-in is 404 when
+# none is configured (tests/web/test_oidc.py configures one).
 MATRIX = """
 method path                                         staff registrar admin it  owner anon
 GET    /healthz                                     200   200       200   200 200   200
@@ -78,6 +79,8 @@ POST   /api/calls/{call_id}/threat                  403   403       403   201 40
 GET    /api/incidents                               403   403       403   200 403   401
 GET    /login                                       200   200       200   200 200   200
 POST   /login                                       403   403       403   403 403   403
+GET    /login/oidc                                  404   404       404   404 404   404
+GET    /login/oidc/callback                         404   404       404   404 404   404
 POST   /logout                                      303   303       303   303 303   303
 GET    /                                            200   200       200   200 200   303
 GET    /min-tillganglighet                          200   200       200   200 200   303

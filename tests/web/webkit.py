@@ -159,7 +159,7 @@ def put_message(spool: Path, mailbox: str, n: int, origtime: int, caller: str) -
             "",
         ]
     )
-    tone = bytes((i * 7) % 256 for i in range(16000))
+    tone = bytes((i * 7) % 256 for i in range(4 * 16000))  # as long as duration=4 says
     for ext, data in (("wav", wav(tone)), ("txt", txt.encode())):
         p = d / f"msg{n:04d}.{ext}"
         p.write_bytes(data)
