@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import sys
 from pathlib import Path
@@ -27,7 +28,17 @@ def _web(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return 2
     print(f"switchboard web: http://{args.host}:{args.port}/", file=sys.stderr)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    try:
+        web.run_app(app, host=args.host, port=args.port, print=None)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"switchboard: error: port {args.port} on {args.host} is already in use;"
+            " stop what uses it or choose another with --port",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -64,6 +64,9 @@ def decode_text(data: bytes) -> str:
         return data.decode("latin-1")
 
 
+_NUMBER = re.compile(r"\+?[\d\s()-]+")
+
+
 def parse_callerid(raw: str) -> CallerId:
     """Split app_voicemail's callerid (`"Örjan Öst" <0701234567>`, `<070…>`, `070…`, `Unknown`).
 
@@ -72,15 +75,18 @@ def parse_callerid(raw: str) -> CallerId:
     """
     text = raw.strip()
     lt = text.rfind("<")
-    if text.endswith(">") and lt >= 0 and ">" not in text[lt + 1 : -1]:
-        number = text[lt + 1 : -1].strip()
+    inside = text[lt + 1 : -1] if text.endswith(">") else text[lt + 1 :]
+    if lt >= 0 and ">" not in inside and (text.endswith(">") or _NUMBER.fullmatch(inside.strip())):
+        # `"Name" <number>`, and the damaged forms `"Name <number>` / `Name <number` (an
+        # unbalanced quote or a lost `>` keeps the number)
+        number = inside.strip()
         before = text[:lt].strip()
         if len(before) >= 2 and before[0] == before[-1] == '"':
             name = before[1:-1].replace('\\"', '"')
         else:
-            name = before
+            name = before.strip('"')
         return CallerId(raw, name.strip() or None, number or None)
-    if text and re.fullmatch(r"\+?[\d\s()-]+", text):
+    if text and _NUMBER.fullmatch(text):
         return CallerId(raw, None, text)
     # Asterisk writes "Unknown" (or a bare name) when the network gave no number.
     return CallerId(raw, text or None if text.lower() not in ("", "unknown") else None, None)
