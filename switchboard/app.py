@@ -465,6 +465,7 @@ def _setup_web(app: web.Application, rt: Runtime) -> None:
         now=rt.clock,
         session_secret=session_secret(_announce),
     )
+    services.telephony_metrics = lambda: rt.telephony.metrics_text() if rt.telephony else ""
     rt.web = services
     setup_web(app, services)
 

@@ -260,3 +260,17 @@ async def test_alv05_mobile_follows_calendar_switched_on_the_web_reaches_calls_a
     assert "Anna Andersson" in say_commands(commands)
     routed = service.route("070-123 45 67", meeting)
     assert routed["action"] == "redirect" and routed["reason"] == "meeting"
+
+
+async def test_metrics_count_users_by_state_and_show_call_latency(service: Service) -> None:
+    """`/metrics` reads the effective state (users by state) and the call path's histograms
+    (decision time, AGI round trip) from the running service."""
+    await service.call(BERTIL_NUMBER)
+    async with service.http.get(
+        f"{service.base}/metrics", headers=await service.token("ivar.isaksson")
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        text = await resp.text()
+    assert 'switchboard_users{state="available"}' in text
+    assert "switchboard_call_decision_seconds_count 1" in text
+    assert "switchboard_agi_round_trip_seconds" in text

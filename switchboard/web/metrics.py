@@ -111,4 +111,7 @@ async def render(svc: WebServices, sse_clients: int) -> str:
     out += _family(
         "switchboard_board_clients", "gauge", "Open server-sent-event streams.", [("", sse_clients)]
     )
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    if svc.telephony_metrics is not None:
+        text += svc.telephony_metrics()  # decision and AGI round-trip histograms
+    return text

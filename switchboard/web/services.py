@@ -220,6 +220,7 @@ class WebServices:
     sse_write_timeout_s: float = 10.0  # a board client that stops reading is dropped
     max_body: int = 64 * 1024
     hub: EffectiveHub | None = None  # the running service's effective state (else computed here)
+    telephony_metrics: Callable[[], str] | None = None  # the call path's latency histograms
 
     def org(self) -> Organisation:
         """The organisation with the administrators' switches applied."""
