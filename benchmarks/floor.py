@@ -219,14 +219,6 @@ def durable_files(folder: Path, count: int, size: int) -> float:
     return count / elapsed
 
 
-def mean_seconds(fn: Callable[[bytes], object], inputs: Sequence[bytes]) -> float:
-    """Mean wall time of fn over the inputs, one after another (garbage collection included)."""
-    t0 = time.perf_counter()
-    for x in inputs:
-        fn(x)
-    return (time.perf_counter() - t0) / len(inputs)
-
-
 def median_seconds(fn: Callable[[], object], runs: int) -> float:
     """Median wall time of fn() over `runs` runs."""
     samples = []
