@@ -16,11 +16,14 @@ STATUS (plus the status, privacy and subject properties that word an absence), s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
+import signal
+import threading
 import zoneinfo
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar
@@ -323,8 +326,12 @@ def _drop_broken(component: Any, name: str) -> None:
         component.add(name, value, encode=False)
 
 
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def _rule_problem(rule: Any) -> str | None:
-    """Why an RRULE cannot be expanded safely, or None (dateutil loops on INTERVAL=0)."""
+    """Why an RRULE cannot be expanded safely, or None (dateutil loops on INTERVAL=0, and searches
+    up to year 9999 for a date that does not exist)."""
     freq = rule.get("FREQ")
     if not freq:
         return "no FREQ"
@@ -332,6 +339,10 @@ def _rule_problem(rule: Any) -> str | None:
         for value in rule.get(key) or ():
             if not isinstance(value, int) or value < 1:
                 return f"{key}={clean(value, 20)} (must be 1 or more)"
+    days = [d for d in rule.get("BYMONTHDAY") or () if isinstance(d, int)]
+    months = [m for m in rule.get("BYMONTH") or () if isinstance(m, int) and 1 <= m <= 12]
+    if days and not any(abs(d) <= _MONTH_DAYS[m - 1] for d in days for m in months or range(1, 13)):
+        return "BYMONTH/BYMONTHDAY name a day that does not exist (never occurs)"
     return None
 
 
@@ -374,6 +385,9 @@ def _check_events(cal: icalendar.Calendar, skipped: list[Skipped]) -> int:
         if rules is not None:
             good_rules = []
             for rule in rules if isinstance(rules, list) else [rules]:
+                if rule.get("COUNT") and rule.get("UNTIL"):  # RFC 5545: one or the other
+                    del rule["COUNT"]
+                    skipped.append(Skipped(uid, "RRULE", "COUNT with UNTIL: COUNT ignored"))
                 problem = _rule_problem(rule)
                 if problem is None:
                     good_rules.append(rule)
@@ -436,14 +450,46 @@ def _aware(value: date | datetime, tz: zoneinfo.ZoneInfo) -> datetime:
     return value.astimezone(UTC)
 
 
-def _series_error(cal: icalendar.Calendar, uid: str, lo: datetime, hi: datetime) -> str:
+class _SeriesTimeout(Exception):
+    """One series' expansion ran past its time budget."""
+
+
+@contextlib.contextmanager
+def _series_budget(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block after `seconds` (SIGALRM; main thread only, as in a worker process).
+
+    dateutil walks every candidate from DTSTART: `FREQ=SECONDLY` since 2007 takes minutes, and a
+    rule that never matches is searched up to year 9999. The worker stays alive and answers why.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _SeriesTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _series_error(
+    cal: icalendar.Calendar, uid: str, lo: datetime, hi: datetime, budget: float | None
+) -> str:
     """Why recurring_ical_events skipped the series `uid` (asked again, without skipping)."""
     single = icalendar.Calendar()
     for comp in cal.subcomponents:
         if comp.name == "VEVENT" and _series_key(comp) == uid:
             single.add_component(comp)
     try:
-        recurring_ical_events.of(single).between(lo, hi)
+        with _series_budget(budget):
+            recurring_ical_events.of(single).between(lo, hi)
+    except _SeriesTimeout:
+        return f"expanding it took more than {budget:g} s"
     except Exception as exc:
         return f"{type(exc).__name__}: {clean(exc, 120)}"
     return "skipped by the recurrence expansion"
@@ -467,6 +513,7 @@ def _expand(
     source: str,
     max_occurrences: int,
     skipped: list[Skipped],
+    series_time_s: float | None = None,
 ) -> tuple[list[CalendarBlock], int, int]:
     """Blocks overlapping the window, how many series there were, and how many failed."""
     lo = (window_start - _FLOATING_MARGIN).astimezone(tz)
@@ -477,21 +524,29 @@ def _expand(
     failed = 0
     for key in sorted(keys - have):
         failed += 1
-        skipped.append(Skipped(clean(key, 120), "VEVENT", _series_error(cal, key, lo, hi)))
+        why = _series_error(cal, key, lo, hi, series_time_s)
+        skipped.append(Skipped(clean(key, 120), "VEVENT", why))
     suppressed = tuple(_Query.suppressed_errors)
     occurrences: list[Any] = []
     for series in query.series:
         found: list[Any] = []
         try:
-            for occurrence in series.between(lo, hi):
-                found.append(occurrence)
-                if len(occurrences) + len(found) > max_occurrences:
-                    raise CalendarTooComplex(
-                        source,
-                        f"more than {max_occurrences} occurrences between {lo:%Y-%m-%d} and"
-                        f" {hi:%Y-%m-%d} (reached in UID {clean(series.uid, 80)}"
-                        f"{_rule_text(series)})",
-                    )
+            with _series_budget(series_time_s):
+                for occurrence in series.between(lo, hi):
+                    found.append(occurrence)
+                    if len(occurrences) + len(found) > max_occurrences:
+                        raise CalendarTooComplex(
+                            source,
+                            f"more than {max_occurrences} occurrences between {lo:%Y-%m-%d} and"
+                            f" {hi:%Y-%m-%d} (reached in UID {clean(series.uid, 80)}"
+                            f"{_rule_text(series)})",
+                        )
+        except _SeriesTimeout:
+            raise CalendarTooComplex(
+                source,
+                f"expanding UID {clean(series.uid, 80)}{_rule_text(series)} took more than"
+                f" {series_time_s:g} s (an endless, very frequent or impossible RRULE?)",
+            ) from None
         except suppressed as exc:
             failed += 1
             why = f"series skipped: {type(exc).__name__}: {clean(exc, 120)}"
@@ -551,6 +606,7 @@ def read_ics(
     tz: zoneinfo.ZoneInfo,
     source: str = "calendar",
     max_occurrences: int = MAX_OCCURRENCES,
+    series_time_s: float | None = None,
 ) -> IcsRead:
     """Read iCalendar bytes over [window_start, window_end): sorted blocks and what was skipped.
 
@@ -559,7 +615,7 @@ def read_ics(
     """
     cal, skipped, events = load(data, source)
     blocks, series, failed = _expand(
-        cal, window_start, window_end, tz, source, max_occurrences, skipped
+        cal, window_start, window_end, tz, source, max_occurrences, skipped, series_time_s
     )
     if events and failed == series:  # every event had a problem: say the first one
         first = next((s for s in skipped if s.what == "VEVENT"), skipped[0] if skipped else "")

@@ -45,6 +45,7 @@ class ReadLimits:
     """Bounds of one calendar read."""
 
     time_s: float = 5.0  # a typical Outlook calendar takes ~10 ms
+    series_time_s: float = 1.5  # one series' expansion (the worker answers instead of being ended)
     occurrences: int = MAX_OCCURRENCES
     memory_mb: int = 768  # the worker's heap (RLIMIT_DATA)
     jobs_per_worker: int = 2000
@@ -83,34 +84,38 @@ def _serve(jobs: Connection, answers: Connection, limits: ReadLimits) -> None:
     answers.send(("ready", None))
     while True:
         try:
-            job: ReadJob = jobs.recv()
+            batch: list[ReadJob] = jobs.recv()  # read in turn, one answer as each is done
         except (EOFError, OSError):
             return
-        answer: tuple[str, Any]
-        try:
-            read = read_ics(
-                job.data,
-                job.window_start,
-                job.window_end,
-                ZoneInfo(job.tz),
-                job.source,
-                limits.occurrences,
-            )
-            answer = ("ok", read)
-        except CalendarError as exc:
-            answer = ("error", _error_fields(exc))
-        except MemoryError:
-            why = f"reading it needed more than {limits.memory_mb} MB"
-            answer = ("error", ("too-complex", job.source, why))
-        except RecursionError:
-            answer = ("error", ("too-complex", job.source, "nested too deeply to read"))
-        except Exception as exc:  # a library bug on odd input: this calendar only
-            why = f"unreadable ({type(exc).__name__}: {clean(exc, 120)})"
-            answer = ("error", ("parse", job.source, why))
-        try:
-            answers.send(answer)
-        except (OSError, ValueError):
-            return
+        for job in batch:
+            try:
+                answers.send(_answer(job, limits, read_ics))
+            except (OSError, ValueError):
+                return
+
+
+def _answer(job: ReadJob, limits: ReadLimits, read_ics: Any) -> tuple[str, Any]:
+    try:
+        read = read_ics(
+            job.data,
+            job.window_start,
+            job.window_end,
+            ZoneInfo(job.tz),
+            job.source,
+            limits.occurrences,
+            limits.series_time_s,
+        )
+        return ("ok", read)
+    except CalendarError as exc:
+        return ("error", _error_fields(exc))
+    except MemoryError:
+        why = f"reading it needed more than {limits.memory_mb} MB"
+        return ("error", ("too-complex", job.source, why))
+    except RecursionError:
+        return ("error", ("too-complex", job.source, "nested too deeply to read"))
+    except Exception as exc:  # a library bug on odd input: this calendar only
+        why = f"unreadable ({type(exc).__name__}: {clean(exc, 120)})"
+        return ("error", ("parse", job.source, why))
 
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
@@ -131,6 +136,7 @@ class _Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
         args = [str(job_r), str(answer_w), str(limits.memory_mb), str(limits.occurrences)]
+        args.append(str(limits.series_time_s))
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "calendar_sync.workers", *args],
@@ -165,6 +171,15 @@ class _Worker:
             self.process.kill()
             self.process.wait(2.0)
         self.answers.close()
+
+
+def _outcome(kind: str, value: Any) -> ReadOutcome:
+    if kind == "ok":
+        assert isinstance(value, IcsRead)
+        return value
+    error_kind, source, reason = value
+    error = CalendarTooComplex if error_kind == "too-complex" else CalendarParseError
+    return error(source, reason)
 
 
 def _stop_all(workers: set[_Worker]) -> None:
@@ -214,40 +229,54 @@ class CalendarReaders:
     def read(self, job: ReadJob) -> ReadOutcome:
         """Read one calendar in a worker; an error (never an exception) for a calendar that
         cannot be read within the limits."""
+        return self.read_batch([job])[0]
+
+    def read_batch(self, jobs: list[ReadJob]) -> list[ReadOutcome]:
+        """Read calendars in turn in one worker (one message out, an answer per calendar, each
+        within the time limit). Past the limit the worker is ended, that calendar answered with
+        the reason, and the rest read by a fresh worker."""
+        out: list[ReadOutcome] = []
+        while len(out) < len(jobs):
+            out.extend(self._read_some(jobs[len(out) :]))
+        return out
+
+    def _read_some(self, jobs: list[ReadJob]) -> list[ReadOutcome]:
+        """Answers for a prefix of `jobs` (all of them unless a read failed its bounds)."""
+        out: list[ReadOutcome] = []
         with self._slots:
             try:
                 worker = self._take()
             except OSError as exc:
-                return CalendarUnavailable(job.source, f"no calendar reader: {exc}")
+                return [CalendarUnavailable(j.source, f"no calendar reader: {exc}") for j in jobs]
             healthy = False
             try:
-                worker.jobs += 1
-                worker.jobs_out.send(job)
-                if not worker.answers.poll(self.limits.time_s):
-                    self.stopped += 1
-                    why = (
-                        f"reading it took longer than {self.limits.time_s:g} s (an endless or very"
-                        " frequent RRULE?)"
-                    )
-                    return CalendarReadTimeout(job.source, why)
-                kind, value = worker.answers.recv()
+                worker.jobs += len(jobs)
+                worker.jobs_out.send(jobs)
+                for job in jobs:
+                    if not worker.answers.poll(self.limits.time_s):
+                        self.stopped += 1
+                        why = (
+                            f"reading it took longer than {self.limits.time_s:g} s (an endless"
+                            " or very frequent RRULE?)"
+                        )
+                        out.append(CalendarReadTimeout(job.source, why))
+                        return out
+                    out.append(_outcome(*worker.answers.recv()))
                 healthy = True
             except (EOFError, OSError) as exc:
                 self.stopped += 1
                 why = f"the reader stopped while reading it ({type(exc).__name__})"
-                return CalendarTooComplex(job.source, why)
+                out.append(CalendarTooComplex(jobs[len(out)].source, why))
             finally:
                 self._give_back(worker, healthy)
-        if kind == "ok":
-            assert isinstance(value, IcsRead)
-            return value
-        error_kind, source, reason = value
-        error = CalendarTooComplex if error_kind == "too-complex" else CalendarParseError
-        return error(source, reason)
+        return out
 
-    def read_many(self, jobs: Iterable[ReadJob]) -> list[ReadOutcome]:
-        """Read many calendars, `size` at a time, in order."""
-        return list(self._executor().map(self.read, jobs))
+    def read_many(self, jobs: Iterable[ReadJob], chunk: int = 16) -> list[ReadOutcome]:
+        """Read many calendars, `size` workers at a time, `chunk` calendars per message, in
+        order."""
+        todo = list(jobs)
+        chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+        return [o for part in self._executor().map(self.read_batch, chunks) for o in part]
 
     async def aread(self, job: ReadJob) -> ReadOutcome:
         """`read` from the event loop, in the pool's own threads (never the loop's executor)."""
@@ -277,9 +306,10 @@ class CalendarReaders:
 
 
 def main(argv: list[str]) -> None:
-    """Worker entry: `python -m calendar_sync.workers JOB_FD ANSWER_FD MEMORY_MB OCCURRENCES`."""
-    job_fd, answer_fd, memory_mb, occurrences = (int(a) for a in argv)
-    limits = ReadLimits(memory_mb=memory_mb, occurrences=occurrences)
+    """Worker entry: `python -m calendar_sync.workers JOB_FD ANSWER_FD MEMORY_MB OCCURRENCES
+    SERIES_TIME_S`."""
+    job_fd, answer_fd, memory_mb, occurrences = (int(a) for a in argv[:4])
+    limits = ReadLimits(memory_mb=memory_mb, occurrences=occurrences, series_time_s=float(argv[4]))
     _serve(Connection(job_fd, writable=False), Connection(answer_fd, readable=False), limits)
 
 

@@ -125,3 +125,34 @@ async def test_a_timed_out_read_is_tried_again_later_other_errors_stand(
         assert expander.parses == 2
     finally:
         await expander.aclose()
+
+
+def test_one_worker_reads_each_customized_time_zone_with_its_own_offset(tmp_path: Path) -> None:
+    """What `route` reads: Anna's and Bertil's calendars, both "Customized Time Zone" (+05:00 and
+    −03:00), read one after the other by the same worker process, each at its own offset."""
+    users = []
+    for uid, name in (
+        ("anna", "customized_time_zone_utc_plus5_anna.ics"),
+        ("bertil", "customized_time_zone_utc_minus3_bertil.ics"),
+    ):
+        (tmp_path / f"{uid}.ics").write_bytes((ICS / name).read_bytes())
+        users.append(user(uid, tmp_path / f"{uid}.ics"))
+    reads = read_ics_calendars(users, WINDOW, TZ, BlockCache(), workers=1)
+    assert reads["anna"].blocks[0].start == datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+    assert reads["bertil"].blocks[0].start == datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
+
+
+def test_a_read_past_its_limit_inside_a_batch_leaves_the_rest_of_the_batch_read() -> None:
+    """Calendars go to a worker a batch at a time; one that passes the time limit ends that
+    worker, and the calendars after it in the batch are read by a fresh one."""
+    no_series_budget = ReadLimits(time_s=1.0, series_time_s=0.0)
+    with CalendarReaders(1, no_series_budget) as readers:
+        got = readers.read_batch(
+            [
+                job("outlook_oof_over_weekend.ics"),
+                job("hostile_minutely_since_2007_no_until.ics"),
+                job("lunch_series_empty_exdate.ics"),
+            ]
+        )
+    assert isinstance(got[0], IcsRead) and isinstance(got[2], IcsRead) and got[2].blocks
+    assert isinstance(got[1], CalendarReadTimeout) and readers.stopped == 1

@@ -297,3 +297,16 @@ def test_a_floating_time_in_the_last_hour_of_a_utc_window_is_kept() -> None:
     """Window ends 22:00 UTC (23:00 in Stockholm); a floating 22:30 local event is 21:30 UTC."""
     (block,) = read("floating_time_evening.ics").blocks
     assert block.start == datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
+
+
+def test_count_with_until_keeps_until_without_dateutil_warning() -> None:
+    """Found by the fuzzer: RFC 5545 allows COUNT or UNTIL; with both, dateutil warns (and will
+    raise). UNTIL is kept, COUNT ignored and reported."""
+    data = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:both\r\nDTSTART:20261123T090000Z\r\n"
+        b"DURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=10;UNTIL=20261125T090000Z\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    got = read_ics(data, *NOV, TZ, "x")
+    assert [b.start.day for b in got.blocks] == [23, 24, 25]
+    assert [(s.uid, s.what) for s in got.skipped] == [("both", "RRULE")]
