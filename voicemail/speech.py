@@ -145,7 +145,15 @@ async def _run(argv: list[str], stdin: bytes | None = None) -> tuple[bytes, str,
     except BaseException:  # cancelled (shutdown): never leave the process or its pipes behind
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        await proc.wait()
+        # Close the pipes too: asyncio keeps them open (and wait() waiting) until EOF, which a
+        # grandchild holding them may delay for ever, and an open one is reported when the
+        # garbage collector finds it — in some later, unrelated piece of work. Process has no
+        # public close().
+        transport = getattr(proc, "_transport", None)
+        if transport is not None:
+            transport.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5)
         raise
     return out, err.decode("utf-8", errors="replace"), proc.returncode or 0
 

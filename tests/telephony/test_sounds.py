@@ -322,3 +322,26 @@ async def test_alv06_the_call_plays_the_spoken_prompts_the_astdb_row_names(
     assert message["text"] == "Anna Andersson är på möte, åter klockan 14.30."
     path = Path(str(message["audio"]))
     assert path.with_suffix(".txt").read_text("utf-8").startswith(" ".join(spoken))
+
+
+async def test_a_cancelled_render_leaves_no_process_or_pipe_behind() -> None:
+    """A render cancelled at shutdown kills its helper and closes every pipe: nothing is left
+    for the garbage collector to report as unclosed (in some later, unrelated test)."""
+    import gc
+    import warnings
+
+    from voicemail.speech import _run
+
+    # a helper whose own child keeps the pipes open (as a stuck pipeline would)
+    task = asyncio.create_task(_run(["sh", "-c", "cat >/dev/null; sleep 120"], stdin=b"x" * 10))
+    await asyncio.sleep(0.2)  # the helper runs
+    task.cancel()
+    async with asyncio.timeout(20):  # a shutdown does not wait for the grandchild
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    del task
+    await asyncio.sleep(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
