@@ -86,6 +86,7 @@ class CalDavClient:
         self._clients: dict[str, Any] = {}
         self._collections: dict[str, _Collection] = {}
         self._lock = threading.Lock()
+        self._negotiating = threading.Lock()  # first polls of a server, until auth is known
         self._semaphore = asyncio.Semaphore(settings.poll.concurrency)
         self._expander = Expander(tz, parser, SOURCE, readers)
         self.deliver_late = self._expander.deliver_late
@@ -116,8 +117,18 @@ class CalDavClient:
 
     def _poll_sync(self, url: str) -> bytes | None:
         """The collection as one iCalendar stream, or None when its markers say unchanged."""
+        client = self._client(url)
+        if client.auth is None:
+            # caldav negotiates the auth scheme on the first 401 and is not thread-safe while
+            # doing so: a second thread's 401 then looks like refused credentials. The first
+            # polls of a server go one at a time, until the scheme is known.
+            with self._negotiating:
+                return self._poll_collection(url, client)
+        return self._poll_collection(url, client)
+
+    def _poll_collection(self, url: str, client: Any) -> bytes | None:
         state = self._collections.setdefault(url, _Collection())
-        calendar = caldav.Calendar(client=self._client(url), url=url)
+        calendar = caldav.Calendar(client=client, url=url)
         self.propfinds += 1
         props = calendar.get_properties([dav.SyncToken(), _GetCTag()])
         token, ctag = props.get(dav.SyncToken.tag), props.get(_GetCTag.tag)
@@ -125,16 +136,25 @@ class CalDavClient:
         if state.marker is not None and marker == state.marker and any(marker):
             return None
         self.reports += 1
-        if state.synced is None or not token:
-            synced = calendar.objects_by_sync_token(load_objects=True)
-            state.objects = {str(o.url.canonical()): _data(o) for o in synced}
-            state.synced = synced if token else None
-        else:
-            updated, deleted = state.synced.sync()
-            for obj in updated:
-                state.objects[str(obj.url.canonical())] = _data(obj)
-            for obj in deleted:
-                state.objects.pop(str(obj.url.canonical()), None)
+        synced = state.synced
+        if synced is not None and token:
+            try:
+                updated, deleted = synced.sync()
+            except (dav_error.AuthorizationError, dav_error.ReportError):
+                # RFC 6578: a token the server no longer knows (Radicale forgets them after
+                # 30 days, others after a restart) is refused with 403 valid-sync-token. The
+                # collection is read whole and synchronisation starts again from its token.
+                log.info("caldav %s: sync token refused; reading the collection whole", url)
+                synced = None
+            else:
+                for obj in updated:
+                    state.objects[str(obj.url.canonical())] = _data(obj)
+                for obj in deleted:
+                    state.objects.pop(str(obj.url.canonical()), None)
+        if synced is None or not token:
+            whole = calendar.objects_by_sync_token(load_objects=True)
+            state.objects = {str(o.url.canonical()): _data(o) for o in whole}
+            state.synced = whole if token else None
         state.marker = marker
         return b"".join(state.objects[href] for href in sorted(state.objects))
 

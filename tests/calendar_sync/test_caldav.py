@@ -200,3 +200,22 @@ async def test_a_calendar_edit_on_caldav_reaches_presence(
     assert sync.presence["anna"].redirects[0].until == T0 + timedelta(minutes=55)
     busy = [b for b in (sync.snapshot("anna").blocks or ()) if b.status is BusyStatus.BUSY]  # type: ignore[union-attr]
     assert len(busy) == 1
+
+
+async def test_a_sync_token_the_server_forgot_reads_the_collection_whole(
+    radicale: Radicale, dav: CalDavClient
+) -> None:
+    """A server that no longer knows the client's sync token (Radicale forgets tokens after 30
+    days; RFC 6578 answers 403 valid-sync-token) costs one whole read, not a calendar error."""
+    anna = await asyncio.to_thread(radicale.calendar, "anna")
+    await asyncio.to_thread(anna.save_event, event("a1", T0, 1, "Möte"))
+    url = str(anna.url)
+    assert subjects((await dav.fetch([url], *WINDOW))[url]) == ["Möte"]
+    synced = dav._collections[url].synced
+    assert synced is not None
+    synced.sync_token = "http://radicale.org/ns/sync/" + "0" * 64  # a token Radicale never gave
+    await asyncio.to_thread(anna.save_event, event("a2", T0 + timedelta(hours=3), 1, "Lunch"))
+    result = (await dav.fetch([url], *WINDOW))[url]
+    assert subjects(result) == ["Möte", "Lunch"]
+    await asyncio.to_thread(anna.save_event, event("a3", T0 + timedelta(hours=5), 1, "Fika"))
+    assert subjects((await dav.fetch([url], *WINDOW))[url]) == ["Möte", "Lunch", "Fika"]
