@@ -98,10 +98,10 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class CalendarRef:
-    """Where a user's calendar comes from: kind is ics, ics_url, exchange or graph."""
+    """Where a user's calendar comes from: kind is ics, ics_url, exchange, graph or caldav."""
 
-    kind: Literal["ics", "ics_url", "exchange", "graph"]
-    location: str  # absolute file path, URL, mailbox address or Graph user id
+    kind: Literal["ics", "ics_url", "exchange", "graph", "caldav"]
+    location: str  # absolute file path, URL, mailbox address, Graph user id or CalDAV collection
 
 
 @dataclass(frozen=True, slots=True)

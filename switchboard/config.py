@@ -513,10 +513,10 @@ def load_config(folder: str | Path) -> Config:
 def _calendar_ref(c: Checker, value: Any, path: str, root: Path) -> CalendarRef | None:
     if value is None:
         return None
-    m = c.mapping(value, path, {"ics", "ics_url", "exchange", "graph"})
+    m = c.mapping(value, path, {"ics", "ics_url", "exchange", "graph", "caldav"})
     if len(m) != 1:
         if m:
-            c.err(path, "choose exactly one of: ics, ics_url, exchange, graph")
+            c.err(path, "choose exactly one of: ics, ics_url, exchange, graph, caldav")
         return None
     kind, location = next(iter(m.items()))
     if not isinstance(location, str) or not location.strip():
@@ -534,11 +534,13 @@ def _calendar_ref(c: Checker, value: Any, path: str, root: Path) -> CalendarRef 
             c.err(f"{path}.ics", f"calendar file {location!r} does not exist")
             return None
         return CalendarRef("ics", str(file))
-    if kind == "ics_url":
+    if kind in ("ics_url", "caldav"):
         if not location.startswith(("http://", "https://")):
-            c.err(f"{path}.ics_url", "must be an http:// or https:// address")
+            c.err(f"{path}.{kind}", "must be an http:// or https:// address")
             return None
-        return CalendarRef("ics_url", location)
+        if kind == "caldav" and not location.endswith("/"):
+            location += "/"  # a collection URL: caldav compares it with the server's hrefs
+        return CalendarRef("ics_url" if kind == "ics_url" else "caldav", location)
     if kind == "exchange":
         if "@" not in location:
             c.err(f"{path}.exchange", "must be a mailbox address")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import caldav
 import pytest
+from aiohttp import web
 
 from calendar_sync.clock import ManualClock
 from calendar_sync.dav import CalDavClient
@@ -23,9 +25,13 @@ from calendar_sync.errors import CalendarAuthFailed, CalendarError, MailboxNotFo
 from calendar_sync.feed import UNCHANGED
 from calendar_sync.service import CalendarSync
 from calendar_sync.sources import CalDavSettings, PollSettings, Secret
-from routing.models import BusyStatus, CalendarBlock, Hours
+from routing.models import BusyStatus, CalendarBlock, CalendarRef, Hours
 from routing.presence import PresenceRules
+from switchboard.app import RUNTIME, create_app
+from switchboard.config import ConfigError, load_config
+from switchboard.telephony.config import REDIRECT_FAMILY
 
+ALV = Path(__file__).resolve().parents[2] / "config" / "alvkarleby"
 TZ = ZoneInfo("Europe/Stockholm")
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # Tuesday 10:00 in Stockholm
 WINDOW = (T0 - timedelta(hours=1), T0 + timedelta(days=8))
@@ -219,3 +225,56 @@ async def test_a_sync_token_the_server_forgot_reads_the_collection_whole(
     assert subjects(result) == ["Möte", "Lunch"]
     await asyncio.to_thread(anna.save_event, event("a3", T0 + timedelta(hours=5), 1, "Fika"))
     assert subjects((await dav.fetch([url], *WINDOW))[url]) == ["Möte", "Lunch", "Fika"]
+
+
+async def test_a_user_with_a_caldav_calendar_is_redirected_by_its_events(
+    radicale: Radicale, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`calendar: {caldav: URL}` in directory.yaml and a `calendar_sources.caldav` account are
+    enough: Anna's meeting in a CalDAV collection is her redirect in the running service."""
+    anna = await asyncio.to_thread(radicale.calendar, "anna")
+    await asyncio.to_thread(anna.save_event, event("m1", T0, 2, "Styrelsemöte"))
+    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SB_TEST_DAV_USER", USER)
+    monkeypatch.setenv("SB_TEST_DAV_PASSWORD", PASSWORD)
+    folder = tmp_path / "alvkarleby"
+    shutil.copytree(ALV, folder, ignore=shutil.ignore_patterns("data", "scenarios"))
+    directory = folder / "directory.yaml"
+    url = f"{radicale.base}/{USER}/anna"  # without the final slash, as people write it
+    directory.write_text(
+        directory.read_text("utf-8").replace("ics: calendars/anna.andersson.ics", f"caldav: {url}"),
+        "utf-8",
+    )
+    with (folder / "organisation.yaml").open("a", encoding="utf-8") as f:
+        f.write(
+            "calendar_sources:\n  caldav:\n    username_env: SB_TEST_DAV_USER\n"
+            "    password_env: SB_TEST_DAV_PASSWORD\n"
+        )
+    config = load_config(folder)
+    (user,) = [u for u in config.org.directory.users if u.id == "anna.andersson"]
+    assert user.calendar == CalendarRef("caldav", url + "/")
+    runner = web.AppRunner(create_app(config, clock=ManualClock(T0 + timedelta(minutes=15))))
+    await runner.setup()
+    try:
+        sim = runner.app[RUNTIME].simulated
+        assert sim is not None
+        async with asyncio.timeout(20):  # bounded: the first load reads the collection
+            while not sim.astdb.get(REDIRECT_FAMILY, {}).get("83012", "").startswith("meeting|"):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # bounded by the timeout above
+    finally:
+        await runner.cleanup()
+
+
+def test_a_caldav_calendar_must_be_an_http_address(tmp_path: Path) -> None:
+    """`caldav:` takes a collection URL; anything else is a configuration error naming the key."""
+    folder = tmp_path / "alvkarleby"
+    shutil.copytree(ALV, folder, ignore=shutil.ignore_patterns("data", "scenarios"))
+    directory = folder / "directory.yaml"
+    directory.write_text(
+        directory.read_text("utf-8").replace(
+            "ics: calendars/anna.andersson.ics", "caldav: nextcloud.alvkarleby.se/anna"
+        ),
+        "utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"calendar\.caldav.*http:// or https://"):
+        load_config(folder)
