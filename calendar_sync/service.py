@@ -976,6 +976,18 @@ async def open_calendar_sync(
             user_name = ex.username.resolve("exchange", environ)
             ews = EwsClient(ex, user_name, ex.password.resolve("exchange", environ))
             add("exchange", ews, ex.poll, by_kind["exchange"])
+            if ex.streaming:
+                from calendar_sync.ews_stream import EwsStreaming, StreamSettings
+
+                streaming = EwsStreaming(
+                    ex,
+                    user_name,
+                    ex.password.resolve("exchange", environ),
+                    functools.partial(sync.refresh, ews),
+                    StreamSettings(connection_timeout_min=ex.streaming_connection_timeout_min),
+                )
+                mailboxes = sorted(set(by_kind["exchange"].values()))
+                sync.companions.append(functools.partial(streaming.run, mailboxes))
         if by_kind["graph"]:
             session = aiohttp.ClientSession()
         if by_kind["graph"]:

@@ -74,6 +74,9 @@ class ExchangeSettings:
     automatic_replies: bool = True  # GetUserOofSettings: a scheduled OOF is an absence
     automatic_replies_interval_s: float = 300.0
     poll: PollSettings = PollSettings(interval_s=60.0, max_age_s=900.0)
+    # EWS streaming notifications (needs ApplicationImpersonation); polling stays the safety net
+    streaming: bool = True
+    streaming_connection_timeout_min: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +283,7 @@ def _exchange(raw: Mapping[str, object], problems: list[ConfigProblem]) -> Excha
         {"endpoint", "auth", "server_version", "batch_size", "merged_interval", "attempts"}
         | {"retry_delay", "verify_tls", "username_env", "username_file", "password_env"}
         | {"password_file", "automatic_replies", "automatic_replies_interval"}
+        | {"streaming", "streaming_connection_timeout"}
         | _POLL_KEYS
     )
     before = len(problems)
@@ -304,6 +308,10 @@ def _exchange(raw: Mapping[str, object], problems: list[ConfigProblem]) -> Excha
         verify_tls=r.boolean("verify_tls", True),
         automatic_replies=r.boolean("automatic_replies", True),
         automatic_replies_interval_s=r.duration("automatic_replies_interval", 300.0, minimum=10.0),
+        streaming=r.boolean("streaming", True),
+        streaming_connection_timeout_min=min(
+            30, round(r.duration("streaming_connection_timeout", 1800.0, minimum=60.0) / 60)
+        ),  # Exchange keeps a streaming connection open 1–30 minutes
         poll=r.poll(PollSettings(interval_s=60.0, max_age_s=900.0)),
     )
     return settings if len(problems) == before else None
