@@ -429,6 +429,7 @@ async def latency(rounds: int, intervals: dict[str, float]) -> dict[str, list[fl
     import caldav
 
     from calendar_sync.dav import CalDavClient
+    from calendar_sync.ews_stream import EwsStreaming
     from calendar_sync.graph_notify import GraphNotifications, NotifySettings
     from calendar_sync.sources import CalDavSettings
 
@@ -447,8 +448,11 @@ async def latency(rounds: int, intervals: dict[str, float]) -> dict[str, list[fl
         subprocess.Popen, args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     out: dict[str, list[float]] = {
-        k: [] for k in ("file", "feed", "caldav", "ews", "graph", "graph-push")
+        k: [] for k in ("file", "feed", "caldav", "ews", "ews-push", "graph", "graph-push")
     }
+    from tests.calendar_sync.ews_stream_server import EwsStreamingServer
+
+    ews_streaming = EwsStreamingServer()
     ews, graph, feeds = EwsServer(), GraphServer(), FeedServer()
     feeds.put("f", ics())
     path = folder / "w.ics"
@@ -468,6 +472,7 @@ async def latency(rounds: int, intervals: dict[str, float]) -> dict[str, list[fl
             e = await stack.enter_async_context(serve(ews.app()))
             g = await stack.enter_async_context(serve(graph.app()))
             f = await stack.enter_async_context(serve(feeds.app()))
+            es = await stack.enter_async_context(serve(ews_streaming.app()))
             session = await stack.enter_async_context(aiohttp.ClientSession())
             sync = CalendarSync(RULES, SystemClock())
             poll = lambda k: PollSettings(interval_s=intervals[k], max_age_s=900, jitter=0.0)  # noqa: E731
@@ -516,11 +521,31 @@ async def latency(rounds: int, intervals: dict[str, float]) -> dict[str, list[fl
             assert notifier.local_url is not None
             notifier.settings = replace(notifier.settings, public_url=notifier.local_url)
             sync.companions.append(functools.partial(notifier.run, ["p@example.se"]))
+            ex_push = replace(
+                ExchangeSettings(f"{es}/EWS/Exchange.asmx", Secret("U"), Secret("P")),
+                auth="basic",
+                automatic_replies=False,
+            )
+            ews_push_client = EwsClient(ex_push, ews_streaming.username, ews_streaming.password)
+            stack.push_async_callback(asyncio.to_thread, ews_push_client.close)
+            sync.add_source(
+                "ews-push",
+                ews_push_client,
+                PollSettings(3600, 7200, jitter=0.0),
+                {"ews-push": "s@example.se"},
+            )
+            streaming = EwsStreaming(
+                ex_push,
+                ews_streaming.username,
+                ews_streaming.password,
+                functools.partial(sync.refresh, ews_push_client),
+            )
+            sync.companions.append(functools.partial(streaming.run, ["s@example.se"]))
             sub = await stack.enter_async_context(sync.subscribe())
             await stack.enter_async_context(sync)
             await asyncio.wait_for(sync.loaded.wait(), 120)
             for _ in range(1200):  # the subscription's validation handshake (bounded)
-                if notifier.by_user:
+                if notifier.by_user and ews_streaming.streams:
                     break
                 await asyncio.sleep(0.05)
             for k in range(rounds):
@@ -546,6 +571,7 @@ async def latency(rounds: int, intervals: dict[str, float]) -> dict[str, list[fl
                 ews.calendars["e@example.se"] = ev
                 graph.calendars["g@example.se"] = ev
                 await graph.change("p@example.se", ev)
+                ews_streaming.change("s@example.se", ev)
                 seen: dict[str, float] = {}
                 deadline = t0 + 3 * max(intervals.values()) + 30
                 while len(seen) < len(out) and time.perf_counter() < deadline:
@@ -570,7 +596,7 @@ async def latency(rounds: int, intervals: dict[str, float]) -> dict[str, list[fl
     for who, values in out.items():
         if values:
             interval = (
-                f"push, poll {3600:g} s" if who == "graph-push" else f"poll {intervals[who]:g} s"
+                f"push, poll {3600:g} s" if who.endswith("-push") else f"poll {intervals[who]:g} s"
             )
             print(
                 f"  {who:10s} ({interval}): median {statistics.median(values):.2f} s, max {max(values):.2f} s"
