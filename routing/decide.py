@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
-from routing import spoken, wording
+from routing import closed, spoken, wording
 from routing.models import (
     Action,
     Call,
@@ -138,7 +138,11 @@ class DecisionTable:
         follows = (
             not user.blocked
             and user.redirect_enabled
-            and (kind is NumberKind.USER_EXTENSION or user.mobile_follows_calendar)
+            and (
+                kind is NumberKind.USER_EXTENSION
+                or user.mobile_follows_calendar  # ALV-05
+                or self.policy.personal_subscription == "mobile"  # HAL-16: mobile-based
+            )
         )
         number = UserNumber(
             e164,
@@ -193,9 +197,8 @@ def _covering_target(
             return entry.extension
         return None
     if isinstance(entry, Group):
-        local = now.astimezone(policy.timezone)
-        if entry.telephone_hours is not None and not entry.telephone_hours.contains(local):
-            return None
+        if not closed.group_open(entry, policy, now.astimezone(policy.timezone)):
+            return None  # ALV-08 outside its hours, HAL-15 a holiday it keeps closed
         if any(_group_ring_list(entry, directory, presence, now)):
             return entry.number
     return None
@@ -338,14 +341,24 @@ def _group_call(
     table: DecisionTable,
 ) -> RouteDecision:
     hours = group.telephone_hours
-    if hours is not None and not hours.contains(now.astimezone(policy.timezone)):
-        key = ("hours", group.id)
-        texts = table.fixed.get(key)
-        if texts is None:
-            texts = table.fixed[key] = (
-                wording.telephone_hours_message(group.designation, hours, directory.switchboard),
-                spoken.telephone_hours_segments(group.designation, hours, directory.switchboard),
-            )
+    local = now.astimezone(policy.timezone) if hours is not None else now
+    if hours is not None and not closed.group_open(group, policy, local):
+        holiday = closed.closed_for_holiday(group, policy, local)
+        transfer = directory.switchboard is not None
+        if not holiday and closed.contact_centre_open(policy, local):  # the fixed message
+            key = ("hours", group.id)
+            texts = table.fixed.get(key)
+            if texts is None:
+                texts = table.fixed[key] = (
+                    wording.telephone_hours_message(
+                        group.designation, hours, directory.switchboard
+                    ),
+                    spoken.telephone_hours_segments(
+                        group.designation, hours, directory.switchboard
+                    ),
+                )
+        else:  # HAL-15 holiday wording; ALV-27 no transfer while Medborgarservice is closed
+            texts, transfer = closed.group_closed(group, policy, now, directory.switchboard)
         return RouteDecision(
             e164,
             NumberKind.GROUP,
@@ -353,13 +366,26 @@ def _group_call(
             owner=group.id,
             message=texts[0],
             prompts=texts[1],
-            reason="outside_telephone_hours",
-            next="transfer" if directory.switchboard else None,
-            target=directory.switchboard,
+            reason="outside_telephone_hours",  # a holiday closes telephone hours (HAL-15)
+            next="transfer" if transfer else None,
+            target=directory.switchboard if transfer else None,
         )
     ring = _group_ring_list(group, directory, presence, now)
     if ring:
         return RouteDecision(e164, NumberKind.GROUP, Action.RING, owner=group.id, ring=ring)
+    if policy.contact_centre is not None and not closed.contact_centre_open(
+        policy, now.astimezone(policy.timezone)
+    ):  # ALV-27: nobody to pass the call on to either; the caller hears when it opens
+        message, prompts = closed.nobody_available(policy, now)
+        return RouteDecision(
+            e164,
+            NumberKind.GROUP,
+            Action.REDIRECT,
+            owner=group.id,
+            message=message,
+            prompts=prompts,
+            reason="no_member_available",
+        )
     return RouteDecision(
         e164,
         NumberKind.GROUP,
@@ -448,6 +474,18 @@ def decide(
         if isinstance(owner, SharedPhone):
             return _shared_phone_call(e164, owner, directory)
     if kind is NumberKind.SWITCHBOARD:
+        if policy.contact_centre is not None and not closed.contact_centre_open(
+            policy, now.astimezone(policy.timezone)
+        ):  # ALV-27: outside Medborgarservice's hours the caller hears when it opens
+            message, prompts = closed.contact_centre_closed(policy, now)
+            return RouteDecision(
+                e164,
+                kind,
+                Action.REDIRECT,
+                message=message,
+                prompts=prompts,
+                reason="contact_centre_closed",
+            )
         return RouteDecision(e164, kind, Action.RING, target=e164, ring=(e164,))
     if kind is NumberKind.INTERNAL_UNASSIGNED:
         return RouteDecision(

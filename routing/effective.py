@@ -80,7 +80,13 @@ class Switches:
             }
             users.append(dataclasses.replace(u, **changes) if changes else u)  # type: ignore[arg-type]
         d = org.directory
-        directory = Directory.build(tuple(users), d.groups, d.shared_phones, d.switchboard, d.plan)
+        shared = tuple(  # HAL-12: a unit's administrator blocks its shared phones (ALV-21)
+            dataclasses.replace(p, blocked=self.values[(p.id, "blocked")])
+            if (p.id, "blocked") in self.values
+            else p
+            for p in d.shared_phones
+        )
+        directory = Directory.build(tuple(users), d.groups, shared, d.switchboard, d.plan)
         policy = org.policy
         if ("", GLOBAL_VOICEMAIL) in self.values:
             policy = dataclasses.replace(

@@ -94,6 +94,22 @@ class Policy:
     international_calls: Literal["blocked", "allowed"] = "blocked"
     premium_rate: Literal["blocked", "allowed"] = "blocked"
     voicemail_extension_users: bool = True  # ALV-12 global switch
+    holidays: frozenset[date] = frozenset()  # HAL-15: closed unless a group is open on them
+    contact_centre: ContactCentre | None = None  # ALV-27: Medborgarservice's own hours
+    # HAL-16: "mobile" (a mobile-based switchboard): the personal mobile follows the calendar
+    personal_subscription: Literal["extension", "mobile"] = "extension"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCentre:
+    """Medborgarservice / kontaktcenter (ALV-27): opening hours, own closed days, message."""
+
+    name: str = "Medborgarservice"
+    opening_hours: Hours | None = None  # None: always open
+    closed_days: frozenset[date] = frozenset()  # its own, besides the organisation's holidays
+    open_on_holidays: bool = False
+    out_of_hours_message: str | None = None  # said after the generated "opens again" sentence
+    groups: tuple[str, ...] = ()  # group ids that are the contact centre (never covering, HAL-03)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +172,15 @@ class Group:
     telephone_hours: Hours | None = None
     unit: str = ""
     on_call: bool = False  # jour number (HAL-05)
+    open_on_holidays: bool = False  # HAL-15: telephone hours also on the organisation's holidays
+    email: str = ""  # HAL-10: a non-personal subscription holds these too
+    cost_centre: str = ""
+    visiting_address: str = ""
+    keywords: tuple[str, ...] = ()
+
+    def public(self) -> dict[str, object]:
+        """The phone book's fields (HAL-06), marked as a group."""
+        return _non_personal(self, "group", self.number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +192,28 @@ class SharedPhone:
     mobile: str  # E.164
     unit: str = ""
     blocked: bool = False
+    email: str = ""  # HAL-10: a non-personal subscription holds these too
+    cost_centre: str = ""
+    visiting_address: str = ""
+    keywords: tuple[str, ...] = ()
+
+    def public(self) -> dict[str, object]:
+        """The phone book's fields (HAL-06), marked as a shared phone."""
+        return _non_personal(self, "shared_phone", self.mobile)
+
+
+def _non_personal(entry: Group | SharedPhone, kind: str, number: str) -> dict[str, object]:
+    """A non-personal subscription as the phone book shows it: a designation, never a name."""
+    return {
+        "id": entry.id,
+        "kind": kind,
+        "designation": entry.designation,
+        "number": number,
+        "unit": entry.unit,
+        "email": entry.email,
+        "visiting_address": entry.visiting_address,
+        "keywords": list(entry.keywords),
+    }
 
 
 Entry = User | Group | SharedPhone
@@ -281,10 +328,13 @@ class Redirect:
     text: str | None = None  # free text (manual) – never a private subject
     forward_to: str | None = None  # E.164 from a '>NUMBER' override (HV-05)
     returns: datetime | None = None  # spoken return time: `until`, or next working day (HV-02)
+    open_ended: bool = False  # manual, "tills vidare": `until` is only the organisation's maximum
 
     @property
     def return_time(self) -> datetime | None:
-        """When the caller is told the person is back."""
+        """When the caller is told the person is back; none for "tills vidare" (ALV-02)."""
+        if self.open_ended:
+            return None
         return self.returns or self.until
 
 
@@ -298,6 +348,7 @@ class ManualRedirect:
     text: str | None = None
     set_at: datetime | None = None
     returns: datetime | None = None  # `until` moved to the next working day's start (HV-02)
+    open_ended: bool = False  # "tills vidare" (ALV-02): `until` is the organisation's maximum
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,10 +405,14 @@ class PresenceBook:
         m = self.manual.get(user_id)
         if m is not None and (m.until is None or now < m.until):
             if m.set_at is None:  # it starts whenever it is looked at
-                return Redirect(m.reason, now, m.until, "manual", m.text, returns=m.returns)
+                return Redirect(
+                    m.reason, now, m.until, "manual", m.text, None, m.returns, m.open_ended
+                )
             known = self._manual_redirects.get(user_id)
             if known is None or known[0] is not m:
-                made = Redirect(m.reason, m.set_at, m.until, "manual", m.text, returns=m.returns)
+                made = Redirect(
+                    m.reason, m.set_at, m.until, "manual", m.text, None, m.returns, m.open_ended
+                )
                 known = self._manual_redirects[user_id] = (m, made)
             return known[1]
         p = self.users.get(user_id)

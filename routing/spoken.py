@@ -427,6 +427,8 @@ def blocked_outbound_segments(kind: str, switchboard_display: str | None) -> tup
             digit_groups(switchboard_display) + ",",
             "om du behöver öppna dem.",
         ]
+        if kind == "international":  # ALV-26
+            parts.append(wording.ASSISTED_INTERNATIONAL)
     return tuple(parts)
 
 

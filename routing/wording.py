@@ -123,11 +123,16 @@ def blocked_what(kind: str) -> str:
     return "Samtal till utlandet" if kind == "international" else "Samtal till betalnummer"
 
 
+ASSISTED_INTERNATIONAL = "Ett enstaka samtal till utlandet kan Medborgarservice koppla åt dig."
+
+
 def blocked_outbound_message(kind: str, switchboard_display: str | None) -> str:
     """ALV-19 / HAL-09: what a member of staff hears when an outbound call is blocked."""
     text = f"{blocked_what(kind)} är spärrade."
     if switchboard_display:
         text += f" Kontakta Medborgarservice på {switchboard_display} om du behöver öppna dem."
+        if kind == "international":  # ALV-26: an occasional call, connected for you
+            text += f" {ASSISTED_INTERNATIONAL}"
     return text
 
 

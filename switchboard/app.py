@@ -23,6 +23,7 @@ from aiohttp import web
 
 from calendar_sync.clock import Clock, SystemClock
 from routing.effective import EffectiveState
+from routing.models import UserPresence
 from switchboard.config import Config
 from switchboard.effective import EffectiveHub
 from switchboard.leadership import Leadership, SoleLeader, make_leadership
@@ -33,6 +34,9 @@ from switchboard.telephony.service import TelephonyService, sounds_dir
 from switchboard.telephony.simulated import SimulatedAsterisk
 from switchboard.telephony.sounds import SoundRenderer
 from voicemail.intake import IntakeReport, SpoolIntake
+from voicemail.notify_config import NotifySettings
+from voicemail.owner_checks import OwnerSide
+from voicemail.owner_greeting import greetings_of, watch_greetings
 from voicemail.service import Register
 
 log = logging.getLogger(__name__)
@@ -305,6 +309,9 @@ class LeaderTerm:
                 simulated=rt.simulated,
             )
             stack.push_async_callback(self._stop_telephony, svc)
+            if rt.register is not None:  # ALV-11: the owner's chosen greeting on calls
+                sounds = sounds_dir(settings, rt.config.org.data_dir)
+                svc.controller.own_greeting = greetings_of(rt.register, sounds).sound_for
             await svc.start()
             rt.telephony = svc
             stop = asyncio.Event()
@@ -324,8 +331,17 @@ class LeaderTerm:
         rt = self.rt
         assert rt.register is not None
         intake = SpoolIntake(rt.register, spool_dir(rt.config), settle_s=rt.intake_settle_s)
+        side = owner_side(rt)  # issue 17: e-mail notifications, when configured
+        if side is not None:
+            sender = asyncio.create_task(side.run(stop, rt.clock), name="voicemail-owner-side")
+        greetings = asyncio.create_task(
+            watch_greetings(rt.register, greetings_of(rt.register), intake.spool, stop, rt.clock),
+            name="voicemail-greetings",
+        )
 
         async def refresh(report: IntakeReport) -> None:
+            if side is not None:
+                await side.taken(report.taken, rt.clock())
             if report.taken:
                 rt.intake_reports.append(report)
                 del rt.intake_reports[:-100]
@@ -336,7 +352,16 @@ class LeaderTerm:
                     rt.refreshed.append(f"{mailbox}@{context}")
                     del rt.refreshed[:-1000]
 
-        await run_intake(intake, stop, rt.intake_interval_s, rt.clock, refresh)
+        try:
+            await run_intake(intake, stop, rt.intake_interval_s, rt.clock, refresh)
+        finally:
+            if side is not None:  # an e-mail being sent stays queued and goes next term
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+            greetings.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await greetings
 
     @staticmethod
     async def _stop_intake(task: asyncio.Task[None], stop: asyncio.Event) -> None:
@@ -348,6 +373,18 @@ class LeaderTerm:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def owner_side(rt: Runtime) -> OwnerSide | None:
+    """The owner side's e-mail work (issue 17) when `notifications:` is configured."""
+    notify = rt.config.settings.get("notifications")
+    if not isinstance(notify, NotifySettings) or rt.register is None:
+        return None
+
+    async def presence(now: datetime) -> Mapping[str, UserPresence]:
+        return rt.calendar.presence if rt.calendar is not None else {}
+
+    return OwnerSide(rt.register, notify, presence, lambda: rt.state().org)
 
 
 async def _leader_ctx(app: web.Application) -> AsyncIterator[None]:

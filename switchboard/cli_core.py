@@ -23,9 +23,12 @@ def fail(message: str) -> int:
     return 2
 
 
-def load_or_report(folder: str) -> Config | None:
-    """Load an organisation, printing every problem (no traceback) when it is invalid."""
+def load_or_report(folder: str, previous: Config | None = None) -> Config | None:
+    """Load an organisation, printing every problem (no traceback) when it is invalid; with
+    `previous`, numbers passed to a successor must have a new PIN (HAL-11)."""
     try:
+        if previous is not None:
+            return load_config(folder, previous.directory)
         return load_config(folder)
     except ConfigError as exc:
         for line in exc.problems:
@@ -49,15 +52,24 @@ def parse_at(text: str | None, tz: ZoneInfo) -> datetime:
 
 def _check_config(args: argparse.Namespace) -> int:
     """Exit 0 with a one-line summary, or 2 with one line per problem; never a traceback."""
-    config = load_or_report(args.dir)
+    previous = None
+    if args.previous is not None:  # HAL-11: the folder as it was before this change
+        previous = load_or_report(args.previous)
+        if previous is None:
+            return 2
+    config = load_or_report(args.dir, previous)
     if config is None:
         return 2
     d = config.directory
+    for warning in config.warnings:  # HAL-16: reported, and the folder is still valid
+        print(warning, file=sys.stderr)
     with_calendar = sum(1 for u in d.users if u.calendar is not None)
+    warned = f" with {len(config.warnings)} warning(s)" if config.warnings else ""
     print(
         f"{config.org.name}: {len(d.users)} users ({with_calendar} with calendars), "
         f"{len(d.groups)} groups, {len(d.shared_phones)} shared phones, "
-        f"series {', '.join(p.replace('X', 'x') for p in config.org.plan.patterns_e164())}: ok"
+        f"series {', '.join(p.replace('X', 'x') for p in config.org.plan.patterns_e164())}: "
+        f"ok{warned}"
     )
     return 0
 
@@ -128,6 +140,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add check-config, route and presence."""
     p = sub.add_parser("check-config", help="validate an organisation folder")
     p.add_argument("dir")
+    p.add_argument(
+        "--previous",
+        metavar="DIR",
+        help="the folder as it is in force: a number passed to a successor needs a new PIN",
+    )
     p.set_defaults(func=_check_config)
 
     p = sub.add_parser("route", help="decide a call: what happens if someone calls NUMBER")

@@ -142,7 +142,7 @@ def cmd_intake(args: argparse.Namespace) -> int:
             register,
             spool,
             settle_s=args.settle,
-            remove_taken=not args.keep_spool,
+            remove_taken=args.empty_spool and not args.keep_spool,
         )
         if args.once:
             report = await intake.run_once(_now(args))
@@ -436,7 +436,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--once", action="store_true", help="take in what is there now and exit")
     p.add_argument("--interval", type=_nonnegative, default=2.0, help="seconds between passes")
     p.add_argument("--settle", type=_nonnegative, default=2.0, help="seconds a file must be quiet")
-    p.add_argument("--keep-spool", action="store_true", help="leave taken messages in the spool")
+    p.add_argument(
+        "--keep-spool", action="store_true", help="the default: the spool is the phone mailbox"
+    )
+    p.add_argument(
+        "--empty-spool",
+        action="store_true",
+        help="remove taken messages from the spool (empties the owners' phone mailboxes)",
+    )
     p.set_defaults(func=cmd_intake)
 
     p = sub.add_parser("list", help="list records; --queue: awaiting classification, oldest first")

@@ -283,7 +283,9 @@ class Server:
         """Validate the folder again and start it beside the running app; swap to it only once
         it runs. A refused or failing configuration leaves the running one serving (logged)."""
         try:
-            new = await asyncio.to_thread(load_config, self.folder)
+            # the directory in force: a number passed to a successor needs a new PIN (HAL-11)
+            previous = self.config.org.directory if self.config is not None else None
+            new = await asyncio.to_thread(load_config, self.folder, previous)
         except ConfigError as exc:
             log.error(
                 "reload refused, keeping the running configuration",

@@ -34,18 +34,35 @@ from routing.models import (
 )
 from routing.numbers import in_plan, make_plan, normalise, validate_e164
 from routing.presence import DEFAULT_REASON_CODES, PresenceRules
+from switchboard.admin_settings import parse_administration
+from switchboard.config_policy import (
+    PERSONAL_SUBSCRIPTIONS,
+    calendar_warnings,
+    covering_problems,
+    handover_problems,
+    parse_contact_centre,
+    pin_problems,
+)
 from switchboard.http_settings import parse_http
 from switchboard.storage import parse_storage
 from switchboard.telephony.config import parse_telephony
 from switchboard.yamlfile import Checker, load_yaml
 from voicemail.models import Classification, DisposalRule, VoicemailSettings
+from voicemail.notify_config import parse_notifications
 from voicemail.policy import check_voicemail
 
 ORGANISATION_FILE = "organisation.yaml"
 DIRECTORY_FILE = "directory.yaml"
 DEFAULT_HOURS = Hours(frozenset(range(5)), time(8, 0), time(16, 30))
 # Sections other features own; they are validated by the parsers in SECTION_PARSERS.
-EXTENSION_SECTIONS = ("telephony", "calendar_sources", "storage", "http")
+EXTENSION_SECTIONS = (
+    "telephony",
+    "calendar_sources",
+    "storage",
+    "http",
+    "administration",
+    "notifications",  # e-mail notifications (issue 17)
+)
 
 # name -> parser(raw) -> (settings, problems) for the sections other features own.
 SectionParser = Callable[[object], tuple[object, list[ConfigProblem]]]
@@ -54,6 +71,8 @@ SECTION_PARSERS: dict[str, SectionParser] = {
     "telephony": parse_telephony,
     "storage": parse_storage,
     "http": parse_http,
+    "administration": parse_administration,
+    "notifications": parse_notifications,
 }
 
 
@@ -77,6 +96,7 @@ class Config:
     folder: Path
     sections: Mapping[str, object] = field(default_factory=dict)
     settings: Mapping[str, object] = field(default_factory=dict)  # parsed extension sections
+    warnings: tuple[str, ...] = ()  # FILE:LINE: path: message, not errors (HAL-16)
 
     @property
     def policy(self) -> Policy:
@@ -105,6 +125,7 @@ _ORG_KEYS = {
     "voicemail",
     "calendar",
     "data_dir",
+    "contact_centre",
     *EXTENSION_SECTIONS,
 }
 _USER_KEYS = {
@@ -133,8 +154,21 @@ _USER_KEYS = {
     "cost_centre",
     "visiting_address",
 }
-_GROUP_KEYS = {"id", "designation", "number", "telephone_hours", "members", "unit", "on_call"}
+# HAL-10: a non-personal subscription has a designation, never a name or personal_id
+_NON_PERSONAL_KEYS = {"email", "cost_centre", "visiting_address", "keywords", "personal_id"}
+_GROUP_KEYS = {
+    "id",
+    "designation",
+    "number",
+    "telephone_hours",
+    "members",
+    "unit",
+    "on_call",
+    "open_on_holidays",
+    *_NON_PERSONAL_KEYS,
+}
 _SHARED_KEYS = {"id", "designation", "mobile", "unit", "blocked", "telephone_hours"}
+_SHARED_KEYS |= _NON_PERSONAL_KEYS
 _REASONS = {r.value: r for r in AbsenceReason}
 
 
@@ -161,8 +195,10 @@ def _mailbox_for(extension: str | None, mobile: str | None, plan: NumberingPlan)
     return None
 
 
-def load_config(folder: str | Path) -> Config:
-    """Load and validate an organisation folder; raise ConfigError listing every problem."""
+def load_config(folder: str | Path, previous: Directory | None = None) -> Config:
+    """Load and validate an organisation folder; raise ConfigError listing every problem.
+    With `previous` (the directory in force), a number passed to a successor must not keep
+    the predecessor's PIN (HAL-11)."""
     root = Path(folder)
     problems: list[str] = []
     if not root.is_dir():
@@ -220,8 +256,12 @@ def load_config(folder: str | Path) -> Config:
             o.err(f"holidays[{i}]", f'{h!r} is not a date like "2026-12-24"')
 
     pol = o.mapping(
-        org_raw.get("policy"), "policy", {"redirect_on", "international_calls", "premium_rate"}
+        org_raw.get("policy"),
+        "policy",
+        {"redirect_on", "international_calls", "premium_rate", "personal_subscription"},
     )
+    personal = o.choice(pol, "personal_subscription", "policy", PERSONAL_SUBSCRIPTIONS)
+    contact_centre = parse_contact_centre(o, org_raw.get("contact_centre"), o.day)
     statuses = {s.value.lower(): s for s in BusyStatus}
     redirect_on: set[BusyStatus] = set()
     for i, s in enumerate(pol.get("redirect_on", ["busy", "oof"]) or []):
@@ -296,6 +336,9 @@ def load_config(folder: str | Path) -> Config:
         international_calls="allowed" if international == "allowed" else "blocked",
         premium_rate="allowed" if premium == "allowed" else "blocked",
         voicemail_extension_users=vm_enabled,
+        holidays=frozenset(holidays),
+        contact_centre=contact_centre,
+        personal_subscription="mobile" if personal == "mobile" else "extension",
     )
     rules = PresenceRules(
         timezone=tz,
@@ -438,6 +481,8 @@ def load_config(folder: str | Path) -> Config:
                 telephone_hours=hours,
                 unit=d.string(m, "unit", path) or "",
                 on_call=d.boolean(m, "on_call", path, False),
+                open_on_holidays=d.boolean(m, "open_on_holidays", path, False),
+                **_non_personal(d, m, path),
             )
         )
 
@@ -462,6 +507,7 @@ def load_config(folder: str | Path) -> Config:
                 mobile=mob,
                 unit=d.string(m, "unit", path) or "",
                 blocked=d.boolean(m, "blocked", path, False),
+                **_non_personal(d, m, path),
             )
         )
 
@@ -489,6 +535,16 @@ def load_config(folder: str | Path) -> Config:
     for problem in check_voicemail(directory, vm_settings):
         checker = o if problem.path.startswith("voicemail") else d
         checker.err(problem.path, problem.message)
+    for problem in [
+        *covering_problems(directory, contact_centre),  # HAL-03
+        *pin_problems(directory, vm_settings, plan),  # HAL-07, HAL-11
+        *(handover_problems(previous, directory) if previous is not None else ()),  # HAL-11
+    ]:
+        d.err(problem.path, problem.message)
+    warnings = [  # HAL-16
+        f"{dir_doc.file}:{dir_doc.line(w.path)}: warning: {w.path}: {w.message}"
+        for w in calendar_warnings(directory)
+    ]
 
     if problems:
         raise ConfigError(problems)
@@ -507,7 +563,22 @@ def load_config(folder: str | Path) -> Config:
         data_dir=_data_dir(root.resolve(), org_id, o.string(org_raw, "data_dir", "")),
         voicemail_context=vm_settings.context,
     )
-    return Config(org, rules, vm_settings, root.resolve(), sections, settings)
+    return Config(org, rules, vm_settings, root.resolve(), sections, settings, tuple(warnings))
+
+
+def _non_personal(c: Checker, m: dict[str, Any], path: str) -> dict[str, Any]:
+    """HAL-10: what a group or shared phone may hold besides its designation."""
+    if "personal_id" in m:  # never echo the value
+        c.err(
+            f"{path}.personal_id",
+            "a group or shared phone never has a personal identity number (HAL-10): remove it",
+        )
+    return {
+        "email": c.string(m, "email", path) or "",
+        "cost_centre": c.string(m, "cost_centre", path) or "",
+        "visiting_address": c.string(m, "visiting_address", path) or "",
+        "keywords": c.strings(m, "keywords", path),
+    }
 
 
 def _calendar_ref(c: Checker, value: Any, path: str, root: Path) -> CalendarRef | None:

@@ -7,9 +7,12 @@ Order per batch, so a SIGKILL at any instant loses and duplicates nothing:
    mailbox byte for byte, and each copy is its own record, linked by `recording_key`;
 2. copy the audio into the content-addressed audio store (tmp, fsync, rename, dir fsync);
 3. one transaction inserts the records, their numbers and audit events (WAL, synchronous=FULL);
-4. only then remove the spool files: audio first, txt last. A txt left without audio is
-   recognised by its hash, in its own mailbox, on the next pass and removed; never registered
-   twice.
+4. the spool's copy stays: it is the owner's phone mailbox (ALV-23). `voicemail.phonewatch`
+   then follows what the owner does with it on the phone (listens, deletes), and remembers
+   what each file held, so a message already taken in is skipped, unread, on every later pass
+   and never registered twice (by (mailbox, msg_id), else the audio hash). With
+   `remove_taken` (the old mode) the spool files are removed instead: audio first, txt last;
+   a txt left without audio is recognised by its hash, in its own mailbox, and removed.
 
 One message never holds up the others: every spool entry is reached through
 `voicemail.spoolfs` (no link followed, no FIFO opened, nothing removed outside the spool); a
@@ -38,6 +41,7 @@ from voicemail import policy
 from voicemail.audiostore import fsync_dir
 from voicemail.errors import AudioIncomplete, RecordRefused, SpoolFormatError, UnsafeSpoolEntry
 from voicemail.models import NewRecord, PublicRecord, SpoolMessage
+from voicemail.phonewatch import PhoneReport, PhoneWatch
 from voicemail.service import Register
 from voicemail.spool import (
     HEADER_BYTES,
@@ -82,6 +86,8 @@ class IntakeReport:
     waiting: list[tuple[str, str]] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     unknown_mailboxes: set[str] = field(default_factory=set)
+    kept: int = 0  # already in the register, unchanged in the owner's phone mailbox: skipped
+    phone: PhoneReport | None = None  # what the owners did on the phone (keep mode)
 
 
 def caller_e164(number: str | None, register: Register) -> str | None:
@@ -104,10 +110,11 @@ class SpoolIntake:
         context: str | None = None,
         settle_s: float = 2.0,
         orphan_txt_after_s: float = 300.0,
-        remove_taken: bool = True,
+        remove_taken: bool = False,
         batch_size: int = 64,
         quarantine_dir: str | Path | None = None,
         incomplete_after_s: float | None = None,
+        missing_after_s: float = 30.0,
     ) -> None:
         self.register = register
         self.spool = Path(spool)
@@ -125,6 +132,9 @@ class SpoolIntake:
         self.quarantine_dir = Path(quarantine_dir) if quarantine_dir else db_dir / "quarantine"
         self._reported_unknown: set[str] = set()
         self._troubled: set[str] = set()
+        # the phone mailbox: seconds a message may be out of sight (being renumbered) before
+        # it counts as deleted on the phone
+        self.watch = PhoneWatch(register.store, self.fs, self.context, missing_after_s)
 
     async def run_once(self, now: datetime) -> IntakeReport:
         """One pass: take in everything ready now; report what waits or was quarantined."""
@@ -159,6 +169,8 @@ class SpoolIntake:
                 printable(mailbox),
             )
         self._reported_unknown |= report.unknown_mailboxes
+        if not self.remove_taken:
+            report.phone = await self.watch.observe(listing, owners, now)
         return report
 
     def _trouble(self, label: str, exc: BaseException, report: IntakeReport) -> None:
@@ -178,6 +190,9 @@ class SpoolIntake:
         orphans: list[SpoolSlot],
     ) -> Ready | None:
         """The slot's parsed txt when it can be taken now; else waits, orphan or quarantine."""
+        if not self.remove_taken and self.watch.registered(slot):
+            report.kept += 1
+            return None
         bad = slot.unsafe()
         if bad is not None:
             why = f"{bad.path.name} is a {KIND_NAMES[bad.kind]}, not a file: never followed"
@@ -203,6 +218,7 @@ class SpoolIntake:
         except SpoolFormatError as exc:
             await self._set_aside(slot, exc.reason, now, report)
             return None
+        self.watch.note(slot, message.msg_id, data)
         if message.duration_s is None:
             why = "msgNNNN.txt has no duration line yet: the recording is not finished"
             await self._incomplete(slot, why, now_epoch, now, report)

@@ -265,6 +265,7 @@ class FileState:
     mtime: float
     kind: FileKind = "file"
     mtime_ns: int = 0
+    ino: int = 0  # a rename (app_voicemail renumbering) keeps it; a new file has another
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +347,7 @@ def _lstat(path: Path) -> FileState | None:
         st = os.lstat(path)
     except FileNotFoundError:
         return None
-    return FileState(path, st.st_size, st.st_mtime, kind_of(st.st_mode), st.st_mtime_ns)
+    return FileState(path, st.st_size, st.st_mtime, kind_of(st.st_mode), st.st_mtime_ns, st.st_ino)
 
 
 def _dirs(path: Path) -> tuple[list[str], list[str]]:

@@ -31,6 +31,7 @@ from voicemail.models import (
     PublicRecord,
     RecordStatus,
 )
+from voicemail.owner_schema import OWNER_MIGRATION
 
 SYSTEM_ACTOR = "system:intake"
 MIGRATION_ACTOR = "system:migration"
@@ -283,6 +284,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             " WHERE EXISTS (SELECT 1 FROM records)",
         ),
     ),
+    OWNER_MIGRATION,  # issue 17: phone copies, notification outbox, owners' greetings
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 PENDING_SEAL = "seal_pending"

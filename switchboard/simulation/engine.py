@@ -21,6 +21,7 @@ from routing.effective import effective_state
 from routing.models import (
     Action,
     Call,
+    ContactCentre,
     Directory,
     Group,
     Organisation,
@@ -29,6 +30,7 @@ from routing.models import (
     SharedPhone,
     User,
 )
+from switchboard.config_policy import is_contact_centre
 from switchboard.simulation.models import (
     CALL_KINDS,
     Arrival,
@@ -44,7 +46,6 @@ PresenceFor = Callable[[date], PresenceBook]
 Progress = Callable[[int, int], None]
 
 GREETING_S = 10  # greeting and absence message before the beep
-CONTACT_CENTRE_WORDS = ("kontaktcenter", "medborgarservice", "kundcenter", "växel")
 _RELEASE, _ARRIVAL = 0, 1  # at equal instants a line is freed before the next call arrives
 
 
@@ -77,14 +78,17 @@ def call_targets(directory: Directory) -> dict[str, list[Target]]:
 SWITCHBOARD_UNIT = "Switchboard"
 
 
-def contact_centre_numbers(directory: Directory, group_ids: Iterable[str] | None) -> frozenset[str]:
-    """The switchboard and the contact-centre groups' numbers: never a covering point (HAL-03)."""
+def contact_centre_numbers(
+    directory: Directory, group_ids: Iterable[str] | None, centre: ContactCentre | None = None
+) -> frozenset[str]:
+    """The switchboard and the contact-centre groups' numbers: never a covering point (HAL-03).
+    The scenario's list wins, then organisation.yaml's `contact_centre.groups`, then the name."""
     numbers = {directory.switchboard} if directory.switchboard else set()
     for g in directory.groups:
         if group_ids is not None:
             if g.id in group_ids:
                 numbers.add(g.number)
-        elif any(w in f"{g.id} {g.designation}".casefold() for w in CONTACT_CENTRE_WORDS):
+        elif is_contact_centre(g, centre):
             numbers.add(g.number)
     return frozenset(numbers)
 
@@ -265,7 +269,9 @@ class _Day:
                 self._mailbox(user),
             )
         if d.action is Action.REDIRECT:
-            if user is None:  # a group outside its telephone hours (ALV-08)
+            if user is None and d.reason == "no_member_available":  # and nobody to pass it on to
+                return Outcome.NO_ANSWER, d.message or "nobody available", None, None
+            if user is None:  # a group outside its telephone hours (ALV-08), a closed centre
                 return (
                     Outcome.OUTSIDE_TELEPHONE_HOURS,
                     d.message or "outside telephone hours",
@@ -370,7 +376,8 @@ def _member_available(
 def coverage_gaps(
     org: Organisation, presence: PresenceBook, day: date, holidays: frozenset[date] | None = None
 ) -> list[CoverageWarning]:
-    """HAL-05: stretches of a group's hours (on-call: working hours) with nobody available."""
+    """HAL-05: stretches of a group's hours (on-call: working hours) with nobody available.
+    HAL-15: on a holiday only the groups open on holidays are checked (the others are closed)."""
     tz = org.timezone
     off = org.holidays if holidays is None else holidays
     warnings: list[CoverageWarning] = []
@@ -380,7 +387,7 @@ def coverage_gaps(
             if not g.on_call:
                 continue
             hours = org.working_hours
-        if day.weekday() not in hours.days or day in off:
+        if day.weekday() not in hours.days or (day in off and not g.open_on_holidays):
             continue
         start = datetime.combine(day, hours.start, tzinfo=tz)
         end = datetime.combine(day, hours.end, tzinfo=tz)
@@ -420,7 +427,9 @@ def simulate(
 ) -> RunResult:
     """Run the scenario's days on one organisation, deterministic per seed; `arrivals` overrides."""
     targets = call_targets(org.directory)
-    contact_centre = contact_centre_numbers(org.directory, scenario.contact_centre_groups)
+    contact_centre = contact_centre_numbers(
+        org.directory, scenario.contact_centre_groups, org.policy.contact_centre
+    )
     draw = arrivals or (lambda day: arrivals_for_day(scenario, day, org.timezone))
     days = [(day, sorted(draw(day), key=lambda a: a.at)) for day in scenario.dates]
     total = sum(len(a) for _, a in days)

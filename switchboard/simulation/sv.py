@@ -57,6 +57,7 @@ REASONS_SV: Mapping[str, str] = {
     "blocked": "abonnemanget är spärrat",
     "no_member_available": "ingen i gruppen tillgänglig",
     "outside_telephone_hours": "utanför telefontid",
+    "contact_centre_closed": "Medborgarservice har stängt",  # ALV-27
     "invalid_number": "ogiltigt nummer",
     "unassigned_number": "numret är inte tilldelat",
     "international_blocked": "utlandssamtal är spärrade",

@@ -23,6 +23,13 @@ import aiosqlite
 
 from switchboard.telephony.ami import Message
 from switchboard.telephony.errors import TelephonyError
+from switchboard.telephony.records import (
+    MIGRATION_2,
+    CallRow,
+    DirectoryChange,
+    Notice,
+    ServiceRecords,
+)
 from voicemail import sqlite
 from voicemail.store import Db
 
@@ -30,7 +37,7 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "calllog.sqlite3"
 VERSION_TABLE = "calllog_schema"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
         1,
@@ -62,6 +69,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             " call_json TEXT NOT NULL)",
         ),
     ),
+    (2, MIGRATION_2),  # directory history, notices, assisted calls (switchboard.telephony.records)
 )
 CSV_FIELDS = (
     "call_id",
@@ -303,6 +311,44 @@ class CallLogStorage(Protocol):
     async def incidents(self) -> list[Incident]:
         """Every incident, oldest first."""
 
+    # the service records beside the call log (switchboard.telephony.records, issue 19)
+
+    async def call_rows(self, since: datetime, until: datetime) -> list[CallRow]:
+        """Light rows of the calls started in [since, until)."""
+
+    async def directory_snapshot(self) -> str | None:
+        """The directory as last seen (HAL-13)."""
+
+    async def save_directory(
+        self, snapshot: str, changes: Sequence[DirectoryChange], now: datetime
+    ) -> None:
+        """Store directory changes and the new snapshot (HAL-13)."""
+
+    async def directory_history(self, limit: int = 1000) -> list[DirectoryChange]:
+        """Directory changes, newest first (HAL-13)."""
+
+    async def add_notice(
+        self, recipient: str, kind: str, subject: str, body: str, now: datetime
+    ) -> Notice:
+        """A notice in the outbox (HAL-12)."""
+
+    async def notices(self, recipients: Sequence[str], limit: int = 500) -> list[Notice]:
+        """Notices to these recipients, newest first (HAL-12)."""
+
+    async def add_assisted(
+        self,
+        call_id: str,
+        user_id: str,
+        destination: str,
+        placed_by: str,
+        status: str,
+        now: datetime,
+    ) -> int:
+        """An assisted international call (ALV-26)."""
+
+    async def assisted(self, limit: int = 500) -> list[dict[str, object]]:
+        """Assisted calls, newest first (ALV-26)."""
+
 
 def _row_entry(row: Sequence[Any]) -> CallEntry:
     (cid, channel, start, answer, end, dur, bill, caller, called, dialled, outcome, action) = row[
@@ -328,7 +374,7 @@ def _row_entry(row: Sequence[Any]) -> CallEntry:
     )
 
 
-class SharedCallLog:
+class SharedCallLog(ServiceRecords):
     """The `CallLogStorage` methods both engines run alike, over `sql` (a `voicemail.store.Db`).
 
     An engine supplies `sql` and its plumbing (open, close, migrations); on PostgreSQL incident

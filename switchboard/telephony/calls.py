@@ -143,6 +143,9 @@ class CallController:
             )
         )
         self.on_done = on_done
+        # ALV-11: the sound of the owner's own recorded greeting, None for the generated one
+        # (set by the composition root from `voicemail.owner_greeting.OwnerGreetings`)
+        self.own_greeting: Callable[[str], str | None] = lambda _user_id: None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._waiting: dict[str, asyncio.Future[str]] = {}  # CommandID → result
         self._ended: dict[str, asyncio.Event] = {}
@@ -381,8 +384,14 @@ class CallController:
         if st is None or user is None or not user.mailbox or not mailbox_enabled(user, st.policy):
             return []
         ctx = self.org.voicemail_context
+        own = self.own_greeting(user.id)
+        greeting = (
+            [Command("SET VARIABLE SWITCHBOARD_KIND greeting"), Command(f"EXEC Playback {own}")]
+            if own
+            else self._say(self.greeting(user.name), "greeting")
+        )
         return [
-            *self._say(self.greeting(user.name), "greeting"),
+            *greeting,
             Command(f"EXEC VoiceMail {user.mailbox}@{ctx},s"),
         ]
 

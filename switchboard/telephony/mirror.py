@@ -87,11 +87,10 @@ def row_for(view: UserView, directory: Directory, now: datetime, tz: ZoneInfo) -
     # the sound is the decision's spoken prompts, so the dialplan plays what a call would
     said = spoken.absence_segments(user.name, redirect, now, tz)
     until = redirect.until
-    value = "|".join(
-        (redirect.reason.value, str(int(until.timestamp())) if until else "", sound_name(said))
-    )
+    shown = wording.public_reason(redirect.reason)  # HV-04: colleagues' phones see the PBX
+    value = "|".join((shown, str(int(until.timestamp())) if until else "", sound_name(said)))
     state = "away" if redirect.reason in _AWAY else "dnd"
-    return MirrorRow(key, value, f"{state},{redirect.reason.value},{_clean(text)}", text, said)
+    return MirrorRow(key, value, f"{state},{shown},{_clean(text)}", text, said)
 
 
 def desired_rows(state: EffectiveState, now: datetime, tz: ZoneInfo) -> dict[str, MirrorRow]:

@@ -12,11 +12,13 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from routing.effective import GLOBAL_VOICEMAIL, USER_SWITCHES
-from routing.models import AbsenceReason, NumberingPlan, Redirect
+from routing.models import AbsenceReason, ManualRedirect, NumberingPlan, Redirect
 from routing.numbers import in_plan, normalise
 from routing.presence import manual_redirect
+from routing.wording import public_reason
+from switchboard import phonebook
 from switchboard.http_settings import http_settings
-from switchboard.web import board, metrics
+from switchboard.web import board, metrics, redirect_policy
 from switchboard.web.auth import Account, Role, Session, verify_password
 from switchboard.web.core import (
     SESSION_COOKIE,
@@ -162,15 +164,20 @@ async def directory(request: web.Request) -> web.StreamResponse:
     st = await svc.effective(now)
     users = board.search(st.directory.users, **q)
     rows = board.board(st, now, users)
-    return web.json_response({"at": now.isoformat(), "users": rows})
+    others = phonebook.search(st.directory, **q)  # HAL-06: groups and shared phones too
+    return web.json_response({"at": now.isoformat(), "users": rows, "non_personal": others})
 
 
-def _redirect_json(r: Redirect | None, svc: WebServices) -> dict[str, object] | None:
+def _redirect_json(
+    r: Redirect | None, svc: WebServices, own: bool = False
+) -> dict[str, object] | None:
     if r is None:
         return None
     tz = svc.config.org.timezone
     return {
-        "reason": r.reason.value,
+        # HV-04: sickness and care of a child only to the person themself
+        "reason": r.reason.value if own else public_reason(r.reason),
+        "until_further_notice": redirect_policy.open_ended(r),
         "source": r.source,
         "start": r.start.astimezone(tz).isoformat(),
         "until": r.until.astimezone(tz).isoformat() if r.until else None,
@@ -179,8 +186,12 @@ def _redirect_json(r: Redirect | None, svc: WebServices) -> dict[str, object] | 
     }
 
 
-async def availability_json(svc: WebServices, user_id: str) -> dict[str, object]:
-    """A user's full availability: board row, calendar-derived state, manual redirect."""
+async def availability_json(
+    svc: WebServices, user_id: str, viewer: str | None = None
+) -> dict[str, object]:
+    """A user's full availability: board row, calendar-derived state, manual redirect; the
+    reason as it is only when `viewer` is the user (HV-04)."""
+    own = viewer == user_id
     now = svc.now()
     st = await svc.effective(now)
     org = st.org
@@ -195,15 +206,16 @@ async def availability_json(svc: WebServices, user_id: str) -> dict[str, object]
     manual_json = None
     if manual is not None:
         manual_json = {
-            "reason": manual.reason.value,
+            "reason": manual.reason.value if own else public_reason(manual.reason),
             "until": manual.until.astimezone(org.timezone).isoformat() if manual.until else None,
+            "until_further_notice": redirect_policy.manual_open_ended(manual),
             "text": manual.text,
             "set_by": svc.store.set_by(user_id),
         }
     return {
         **board.entry(user, st, now),
         "calendar": calendar_status,
-        "calendar_redirect": _redirect_json(p.at(now) if p else None, svc),
+        "calendar_redirect": _redirect_json(p.at(now) if p else None, svc, own),
         "manual": manual_json,
         "at": now.isoformat(),
     }
@@ -212,7 +224,9 @@ async def availability_json(svc: WebServices, user_id: str) -> dict[str, object]
 async def availability(request: web.Request) -> web.StreamResponse:
     """GET /api/users/{user_id}/availability."""
     return web.json_response(
-        await availability_json(services(request), request.match_info["user_id"])
+        await availability_json(
+            services(request), request.match_info["user_id"], account(request).user_id
+        )
     )
 
 
@@ -225,11 +239,11 @@ async def set_manual_redirect(
         raise UnknownUser(user_id)
     reason = enum_field(data, "reason", AbsenceReason, required=True)
     assert reason is not None
-    until = time_field(data, "until", svc.config.org.timezone)
-    if until is not None and until <= now:
-        raise InvalidField("until", "must be in the future")
     text = text_field(data, "text", max_len=200)
+    until, further = redirect_policy.end_of(data, svc.config, now)  # ALV-02: an end, always
     redirect = manual_redirect(user_id, reason, until, svc.config.rules, now, text)
+    if further:  # "tills vidare": ends by itself at the organisation's maximum, no return said
+        redirect = ManualRedirect(user_id, reason, until, text, now, None, open_ended=True)
     await svc.store.set_manual(redirect, by, now)
 
 
@@ -240,7 +254,7 @@ async def put_manual(request: web.Request) -> web.StreamResponse:
     me_ = require_self_or_admin(request, user_id)
     data = await read_json(request, svc.max_body)
     await set_manual_redirect(svc, user_id, me_.user_id, data)
-    return web.json_response(await availability_json(svc, user_id))
+    return web.json_response(await availability_json(svc, user_id, me_.user_id))
 
 
 async def delete_manual(request: web.Request) -> web.StreamResponse:
@@ -251,7 +265,7 @@ async def delete_manual(request: web.Request) -> web.StreamResponse:
     if svc.config.directory.user(user_id) is None:
         raise UnknownUser(user_id)
     await svc.store.clear_manual(user_id, me_.user_id, svc.now())
-    return web.json_response(await availability_json(svc, user_id))
+    return web.json_response(await availability_json(svc, user_id, me_.user_id))
 
 
 async def presence_events(request: web.Request) -> web.StreamResponse:
@@ -491,9 +505,18 @@ async def set_user_switches(
 
 async def put_user_switches(request: web.Request) -> web.StreamResponse:
     """PUT /api/admin/users/{user_id}/switches {voicemail?, mobile_follows_calendar?, ...}."""
+    from switchboard.web.contact_centre import require_unit_admin, set_blocked
+
     svc = services(request)
     data = await read_json(request, svc.max_body)
-    await set_user_switches(svc, request.match_info["user_id"], account(request).user_id, data)
+    user_id, acct = request.match_info["user_id"], account(request)
+    require_unit_admin(svc, acct, user_id)  # HAL-12: a scoped administrator, own units only
+    blocked = bool_field(data, "blocked")
+    if blocked is not None:  # ALV-21 through the path that tells the contact centre (HAL-12)
+        await set_blocked(svc, acct, user_id, blocked, None)
+        data = {k: v for k, v in data.items() if k != "blocked"}
+    if data or blocked is None:
+        await set_user_switches(svc, user_id, acct.user_id, data)
     return web.json_response(switches_json(svc))
 
 
@@ -585,15 +608,6 @@ async def flag_threat(svc: WebServices, call_id: str, note: str, by: str) -> Thr
     if await log.get(call_id) is None:
         raise UnknownCall(call_id)
     return await log.flag_threat(call_id, by, note, svc.now())
-
-
-async def threat(request: web.Request) -> web.StreamResponse:
-    """POST /api/calls/{call_id}/threat {note}."""
-    svc = services(request)
-    data = await read_json(request, svc.max_body)
-    note = text_field(data, "note", required=True, max_len=2000, multiline=True) or ""
-    incident = await flag_threat(svc, request.match_info["call_id"], note, account(request).user_id)
-    return web.json_response(incident.as_json(), status=201)
 
 
 async def incidents(request: web.Request) -> web.StreamResponse:

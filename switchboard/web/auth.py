@@ -31,6 +31,7 @@ class Role(StrEnum):
     REGISTRAR = "registrar"
     ADMIN = "admin"
     IT = "it"
+    CONTACT_CENTRE = "contact_centre"  # Medborgarservice: assisted calls, notices (ALV-26, HAL-12)
 
 
 ALL_ROLES = frozenset(Role)
@@ -84,6 +85,11 @@ class Account:
     user_id: str
     roles: frozenset[Role]
     password_hash: str = field(repr=False)
+    units: frozenset[str] = frozenset()  # HAL-12: an admin's scope; empty = every unit
+
+    def administers(self, unit: str) -> bool:
+        """An administrator for this unit (all units unless the account is scoped)."""
+        return Role.ADMIN in self.roles and (not self.units or unit in self.units)
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,11 @@ def load_accounts(
         elif not isinstance(pw_hash, str) or not pw_hash.startswith("scrypt$"):
             problems.append(f"{where}.password_hash: must be a scrypt hash (never a password)")
             continue
-        out.append(Account(str(user_id), roles, pw_hash))
+        units_raw = settings.get("units", [])
+        if not isinstance(units_raw, list) or not all(isinstance(u, str) for u in units_raw):
+            problems.append(f"{where}.units: must be a list of unit names")
+            continue
+        out.append(Account(str(user_id), roles, pw_hash, frozenset(units_raw)))
     if problems:
         raise AccountsError(problems)
     return Accounts.of(out), used_dev

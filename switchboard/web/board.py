@@ -11,6 +11,7 @@ from datetime import datetime
 from routing.effective import EffectiveState
 from routing.models import Call, Organisation, User
 from routing.wording import absence_message, public_reason
+from switchboard.web.redirect_policy import open_ended
 
 STATE_TEXT = {"available": "Tillgänglig", "redirected": "Hänvisad", "blocked": "Spärrad"}
 REASON_TEXT = {
@@ -21,6 +22,9 @@ REASON_TEXT = {
     "training": "Utbildning",
     "away": "Inte på plats",
     "busy": "Upptagen",
+    # only ever shown to the person themself (HV-04): everyone else gets "away"
+    "sick": "Sjuk",
+    "care_of_child": "Vård av barn",
 }
 
 
@@ -60,7 +64,9 @@ def entry(user: User, st: EffectiveState, now: datetime) -> dict[str, object]:
     user = view.user if view is not None else user
     state = view.state if view is not None else "available"
     reason = public_reason(redirect.reason) if redirect else None
-    returns = redirect.return_time if redirect else None
+    further = redirect is not None and open_ended(redirect)
+    # ALV-02: "tills vidare" shows as such, not as the organisation's maximum end
+    returns = None if further else (redirect.return_time if redirect else None)
     out = user.public()
     out.update(
         public_number=user.extension,
@@ -72,6 +78,7 @@ def entry(user: User, st: EffectiveState, now: datetime) -> dict[str, object]:
         until=redirect.until.astimezone(tz).isoformat() if redirect and redirect.until else None,
         returns=returns.astimezone(tz).isoformat() if returns else None,
         returns_text=short_time(returns, now, org) if returns else None,
+        until_further_notice=further,
         message=caller_message(user, st, now),
     )
     return out

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from switchboard.web import service_level
 from switchboard.web.services import WebServices
 from voicemail.models import RecordStatus
+from voicemail.phonewatch import on_phone
 from voicemail.spool import FOLDERS
 
 _MSG_TXT = re.compile(r"^msg\d{4}\.txt$")
@@ -42,6 +46,43 @@ def _family(name: str, kind: str, help_text: str, samples: list[tuple[str, float
     return lines
 
 
+def service_level_families(r: Mapping[str, Any]) -> list[str]:
+    """HAL-03/HAL-05 live: today's answered share (all, per unit, per kind) and coverage."""
+    out = _family(
+        "switchboard_answered_share_today",
+        "gauge",
+        "Share of today's calls answered (HAL-03: person, covering point, message, voicemail).",
+        [("", float(r["answered_share"] or 0.0))],
+    )
+    out += _family(
+        "switchboard_calls_today", "gauge", "Calls to the organisation today.", [("", r["calls"])]
+    )
+    for key, label in (("by_unit", "unit"), ("by_kind", "kind")):
+        out += _family(
+            f"switchboard_answered_share_today_by_{label}",
+            "gauge",
+            f"Share of today's calls answered, per {label}.",
+            [
+                (f'{{{label}="{_label(k)}"}}', float(v["answered_share"] or 0.0))
+                for k, v in sorted(r[key].items())
+            ],
+        )
+    warnings = r["coverage_warnings"]
+    out += _family(
+        "switchboard_coverage_warnings_today",
+        "gauge",
+        "HAL-05: stretches today with nobody covering a group or on-call number.",
+        [("", float(len(warnings)))],
+    )
+    out += _family(
+        "switchboard_coverage_gaps_now",
+        "gauge",
+        "HAL-05: groups or on-call numbers with nobody covering them right now.",
+        [("", float(sum(1 for w in warnings if w["now"])))],
+    )
+    return out
+
+
 async def render(svc: WebServices, sse_clients: int) -> str:
     """Every metric family as Prometheus text format 0.0.4."""
     now = svc.now()
@@ -63,6 +104,8 @@ async def render(svc: WebServices, sse_clients: int) -> str:
     if svc.spool is not None:
         context = svc.config.voicemail.context or svc.config.org.voicemail_context
         waiting_files = await asyncio.to_thread(spool_waiting, svc.spool, context)
+        if svc.register is not None:  # ALV-23: taken messages stay in the phone mailboxes
+            waiting_files = max(0, waiting_files - await on_phone(svc.register.store, context))
         out += _family(
             "switchboard_spool_waiting_messages",
             "gauge",
@@ -111,6 +154,8 @@ async def render(svc: WebServices, sse_clients: int) -> str:
     out += _family(
         "switchboard_board_clients", "gauge", "Open server-sent-event streams.", [("", sse_clients)]
     )
+    if svc.call_log is not None:
+        out += service_level_families(await service_level.live(svc))
     text = "\n".join(out) + "\n"
     if svc.telephony_metrics is not None:
         text += svc.telephony_metrics()  # decision and AGI round-trip histograms

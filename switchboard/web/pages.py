@@ -69,6 +69,10 @@ AUDIT_TEXT = {
     "record.classified": "Klassificerad",
     "record.hidden_by_owner": "Dold av ägaren",
     "record.disposed": "Gallrad",
+    "record.heard_on_phone": "Hörd i telefonen",
+    "record.deleted_on_phone": "Raderad i telefonen (dold för ägaren, finns kvar)",
+    "record.phone_copy_withdrawn": "Borttagen ur telefonen (numret har ny innehavare)",
+    "record.marked_heard": "Markerad som hörd på webben",
 }
 STATUS_TEXT = {
     "awaiting_classification": "Väntar på klassificering",
@@ -80,12 +84,22 @@ STATUS_TEXT = {
 def _links(request: web.Request) -> list[tuple[str, str]]:
     roles = account(request).roles
     links = [("/", "Tavlan"), ("/min-tillganglighet", "Min tillgänglighet")]
+    links.append(("/rostmeddelanden", "Mina röstmeddelanden"))  # ALV-23 (issue 17)
     if Role.REGISTRAR in roles:
         links.append(("/registrator", "Registrator"))
     if Role.ADMIN in roles:
         links.append(("/admin", "Administration"))
     if Role.IT in roles:
         links.append(("/it", "Samtalslogg"))
+    links.append(("/mina-samtal", "Mina samtal"))  # issue 19: ALV-20 and the reports below
+    if roles & {Role.ADMIN, Role.IT}:
+        links.append(("/rapporter", "Servicenivå"))
+    me = account(request).user_id
+    directory = services(request).config.directory
+    if Role.ADMIN in roles or any(u.manager == me for u in directory.users):
+        links.append(("/chef", "Chefens översikt"))
+    if roles & {Role.ADMIN, Role.CONTACT_CENTRE}:
+        links.append(("/kontaktcenter", "Medborgarservice"))
     return links
 
 
@@ -371,7 +385,8 @@ BOARD_JS = """
     var changed=row.dataset.state!==u.state;row.dataset.state=u.state;
     var b=row.querySelector('.badge');b.className='badge '+u.state;b.textContent=u.state_text;
     var d=row.querySelector('.detail');
-    d.textContent=(u.reason_text||'')+(u.returns_text?', åter '+u.returns_text:'');
+    var end=u.returns_text?', åter '+u.returns_text:(u.until_further_notice?', tills vidare':'');
+    d.textContent=(u.reason_text||'')+end;
     row.querySelector('.message').textContent=u.message||'';
     if(changed){live.textContent=u.name+': '+u.state_text;}});
   document.body.dataset.live='1';
@@ -387,6 +402,8 @@ def _row(r: Mapping[str, object]) -> str:
     detail = str(r.get("reason_text") or "")
     if r.get("returns_text"):
         detail += f", åter {r['returns_text']}"
+    elif r.get("until_further_notice"):
+        detail += ", tills vidare"
     # tel: keeps E.164 for phones; people read the national form (026-830 12)
     tel = f'<a href="tel:{e(number)}">{e(national_format(number))}</a>' if number else "–"
     return (
@@ -432,7 +449,7 @@ async def my_page(request: web.Request) -> web.StreamResponse:
     """GET /min-tillganglighet: my calendar state, what callers hear now, manual redirect."""
     svc = services(request)
     me = account(request)
-    info = await api.availability_json(svc, me.user_id)
+    info = await api.availability_json(svc, me.user_id, me.user_id)
     cal = info["calendar_redirect"]
     cal_text = "Ingen hänvisning från kalendern just nu."
     if isinstance(cal, dict):
@@ -450,6 +467,8 @@ async def my_page(request: web.Request) -> web.StreamResponse:
     manual_html = "<p>Ingen manuell hänvisning.</p>"
     if isinstance(manual, dict):
         until = _iso_local(manual.get("until")) or "tills vidare"
+        if manual.get("until_further_notice"):
+            until = f"tills vidare (upphör senast {until})"
         manual_html = (
             f'<p id="manual-now">Manuell hänvisning: '
             f"{e(board.REASON_TEXT.get(str(manual['reason']), manual['reason']))}, till {e(until)}."
@@ -469,8 +488,10 @@ async def my_page(request: web.Request) -> web.StreamResponse:
         "vid sluttiden.</p>"
         f'<form method="post" action="/min-tillganglighet">{hidden_csrf(csrf)}'
         f'<label for="reason">Orsak</label><select id="reason" name="reason">{options}</select>'
-        '<label for="until">Åter (lämna tomt för tills vidare)</label>'
+        '<label for="until">Åter (sluttid)</label>'
         '<input type="datetime-local" id="until" name="until">'
+        '<label style="font-weight:400"><input type="checkbox" name="tills_vidare"> '
+        "Tills vidare (upphör ändå efter organisationens längsta tid)</label>"
         '<label for="text">Egen text (valfri)</label>'
         '<input type="text" id="text" name="text" maxlength="200">'
         '<button type="submit">Spara hänvisning</button></form>'
@@ -487,6 +508,8 @@ async def my_set(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     me = account(request)
     data: dict[str, object] = {k: form.get(k, "") for k in ("reason", "until", "text")}
+    if "tills_vidare" in form:  # ALV-02: "until further notice" is an explicit choice
+        data["until_further_notice"] = True
     try:
         await api.set_manual_redirect(services(request), me.user_id, me.user_id, data)
     except WebError as exc:
@@ -697,6 +720,9 @@ async def admin_user(request: web.Request) -> web.StreamResponse:
         name: name in form
         for name in ("voicemail", "mobile_follows_calendar", "international_unlocked")
     }
+    from switchboard.web.contact_centre import require_unit_admin
+
+    require_unit_admin(svc, account(request), request.match_info["user_id"])  # HAL-12
     await api.set_user_switches(svc, request.match_info["user_id"], account(request).user_id, data)
     return _back("/admin", ok="Inställningarna är sparade.")
 

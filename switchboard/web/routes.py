@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import AsyncIterator
 
@@ -11,7 +12,8 @@ from aiohttp import web
 
 from routing.models import AbsenceReason
 from switchboard.http_settings import http_settings
-from switchboard.web import api, openapi, pages
+from switchboard.web import api, contact_centre, openapi, pages, policy_routes, threats
+from switchboard.web import inbox as inbox_routes
 from switchboard.web.auth import LoginLimiter, SessionCodec
 from switchboard.web.core import (
     ADMIN,
@@ -31,6 +33,7 @@ from switchboard.web.oidc import OidcClient, StateCodec
 from switchboard.web.services import WebServices
 from voicemail.models import Classification
 
+log = logging.getLogger("switchboard.web")
 _STR = {"type": "string"}
 _BOOL = {"type": "boolean"}
 MANUAL_BODY = {
@@ -40,9 +43,10 @@ MANUAL_BODY = {
         "reason": {"type": "string", "enum": [r.value for r in AbsenceReason]},
         "until": {
             "type": "string",
-            "format": "date-time",
-            "description": "local time if no offset",
+            "description": "ALV-02: required end, local time if no offset; or 'further-notice'"
+            " (tills vidare: ends at administration.manual_redirect_max_days)",
         },
+        "until_further_notice": {"type": "boolean", "description": "same as 'further-notice'"},
         "text": {"type": "string", "maxLength": 200},
     },
 }
@@ -212,13 +216,15 @@ def endpoints(include_healthz: bool = True) -> list[Endpoint]:
         Endpoint(
             "POST",
             "/api/calls/{call_id}/threat",
-            api.threat,
-            IT,
-            "Flag a call as a threat (ALV-20)",
+            threats.threat,
+            STAFF,
+            "Flag a call as a threat (ALV-20): the person who received it, or IT",
             body={"type": "object", "required": ["note"], "properties": {"note": _STR}},
             ok=201,
         ),
         Endpoint("GET", "/api/incidents", api.incidents, IT, "Threat incidents"),
+        Endpoint("GET", "/api/me/calls", threats.my_calls, STAFF, "Calls to my numbers (ALV-20)"),
+        *policy_routes.endpoints(),
         # pages
         Endpoint("GET", "/login", pages.login_page, PUBLIC, "Login", "page"),
         Endpoint("POST", "/login", pages.login_post, PUBLIC, "Login", "page"),
@@ -263,6 +269,7 @@ def endpoints(include_healthz: bool = True) -> list[Endpoint]:
         Endpoint("GET", "/it", pages.it_page, IT, "Call log", "page"),
         Endpoint("POST", "/it/samtal/{call_id}/hot", pages.it_threat, IT, "Flag a threat", "page"),
     ]
+    eps += inbox_routes.endpoints()  # Mina röstmeddelanden (issue 17)
     if include_healthz:
         eps.insert(0, Endpoint("GET", "/healthz", api.healthz, PUBLIC, "Liveness", "ops"))
     return eps
@@ -299,7 +306,18 @@ def setup_web(app: web.Application, services: WebServices) -> None:
         st.endpoints[route] = ep
         st.table.append(ep)
     app.cleanup_ctx.append(_pump_state_changes)
+    app.cleanup_ctx.append(_directory_history)
     app.on_shutdown.append(_close_streams)
+
+
+async def _directory_history(app: web.Application) -> AsyncIterator[None]:
+    """HAL-13: on every (re)load, the directory's changes into the history (the call log is
+    opened by the contexts appended before this one)."""
+    try:
+        await contact_centre.record_directory_change(app[SERVICES])
+    except Exception:  # the history must never stop the service from starting
+        log.exception("directory history not updated")
+    yield
 
 
 async def _close_oidc(app: web.Application) -> None:

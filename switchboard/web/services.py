@@ -7,12 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from routing.effective import EffectiveState, effective_state
 from routing.models import Organisation, PresenceBook, UserPresence
 from switchboard.config import Config
 from switchboard.effective import EffectiveHub
+from switchboard.telephony.calllog import CallEntry
+from switchboard.telephony.records import CallRow, DirectoryChange, Notice
 from switchboard.web.auth import Accounts
 from switchboard.web.store import WebStore
 from voicemail.service import Register
@@ -156,6 +158,56 @@ class CallLogSource(Protocol):
         """How many calls per outcome (for the metrics)."""
         ...
 
+    # The service records beside the call log (`switchboard.telephony.records`, issue 19).
+
+    async def call_rows(self, since: datetime, until: datetime) -> list[CallRow]:
+        """Light rows of the calls started in [since, until) (HAL-03/05, ALV-25, HAL-14)."""
+        ...
+
+    async def directory_snapshot(self) -> str | None:
+        """The directory as last seen (HAL-13)."""
+        ...
+
+    async def save_directory(
+        self, snapshot: str, changes: Sequence[DirectoryChange], now: datetime
+    ) -> None:
+        """Store directory changes and the new snapshot (HAL-13)."""
+        ...
+
+    async def directory_history(self, limit: int = 1000) -> list[DirectoryChange]:
+        """Directory changes, newest first (HAL-13)."""
+        ...
+
+    async def add_notice(
+        self, recipient: str, kind: str, subject: str, body: str, now: datetime
+    ) -> Notice:
+        """A notice in the outbox (HAL-12)."""
+        ...
+
+    async def notices(self, recipients: Sequence[str], limit: int = 500) -> list[Notice]:
+        """Notices to these recipients, newest first (HAL-12)."""
+        ...
+
+    async def add_assisted(
+        self,
+        call_id: str,
+        user_id: str,
+        destination: str,
+        placed_by: str,
+        status: str,
+        now: datetime,
+    ) -> int:
+        """An assisted international call (ALV-26)."""
+        ...
+
+    async def assisted(self, limit: int = 500) -> list[dict[str, object]]:
+        """Assisted calls, newest first (ALV-26)."""
+        ...
+
+    async def record(self, entry: CallEntry) -> None:
+        """Insert or replace one call's entry."""
+        ...
+
 
 @dataclass
 class LivePresence:
@@ -221,6 +273,8 @@ class WebServices:
     max_body: int = 64 * 1024
     hub: EffectiveHub | None = None  # the running service's effective state (else computed here)
     telephony_metrics: Callable[[], str] | None = None  # the call path's latency histograms
+    # the live service level (HAL-03/05) of the last few seconds: (computed at, report)
+    service_level_cache: tuple[datetime, dict[str, Any]] | None = None
 
     def org(self) -> Organisation:
         """The organisation with the administrators' switches applied."""

@@ -512,8 +512,16 @@ class WebStore:
         manual: dict[str, ManualRedirect] = {}
         set_by: dict[str, str] = {}
         for uid, reason, until, text, set_at, returns, by in manual_rows:
+            ends, said = _dt(until), _dt(returns)
             manual[uid] = ManualRedirect(
-                uid, AbsenceReason(reason), _dt(until), text, _dt(set_at), _dt(returns)
+                uid,
+                AbsenceReason(reason),
+                ends,
+                text,
+                _dt(set_at),
+                said,
+                # stored without a spoken return time: set "tills vidare" (ALV-02)
+                open_ended=ends is not None and said is None,
             )
             set_by[uid] = by
         self._manual, self._set_by = manual, set_by

@@ -238,6 +238,7 @@ def test_alv19_blocked_call_number_in_digit_groups() -> None:
         "Kontakta Medborgarservice på",
         "noll tjugosex, åtta tre noll, noll noll,",
         "om du behöver öppna dem.",
+        "Ett enstaka samtal till utlandet kan Medborgarservice koppla åt dig.",  # ALV-26
     )
     assert spoken.blocked_outbound_segments("premium_rate", None) == (
         "Samtal till betalnummer är spärrade.",

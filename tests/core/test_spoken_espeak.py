@@ -14,7 +14,7 @@ import functools
 import os
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -263,7 +263,7 @@ def return_cases() -> list[Case]:
 
 def hours_cases() -> list[Case]:
     """ALV-08: every telephone-hours message of both samples (Saturday: outside every group's
-    hours)."""
+    hours), with Medborgarservice taken as open; closed (ALV-27) it says when it opens."""
     saturday = local(2026, 11, 28, 10)
     expected = {
         "bygglov": "Bygglov har telefontid tisdag och torsdag klockan nio till elva",
@@ -278,7 +278,8 @@ def hours_cases() -> list[Case]:
         for group in folder_dir.groups:
             if group.telephone_hours is None:
                 continue
-            d = decide(Call(group.number), folder_dir, PresenceBook(), policy, saturday)
+            always_open = replace(policy, contact_centre=None)
+            d = decide(Call(group.number), folder_dir, PresenceBook(), always_open, saturday)
             assert d.reason == "outside_telephone_hours", group.id
             cases.append(
                 said_by(
@@ -289,6 +290,16 @@ def hours_cases() -> list[Case]:
                     "punkt",
                 )
             )
+    folder_dir, policy = sample("alvkarleby")
+    closed = decide(Call("026-830 00"), folder_dir, PresenceBook(), policy, saturday)
+    cases.append(  # ALV-27: Medborgarservice's own hours
+        said_by(
+            "contact-centre-closed-alvkarleby",
+            closed,
+            "Medborgarservice har stängt just nu och öppnar igen måndag klockan åtta",
+            "punkt",
+        )
+    )
     return cases
 
 

@@ -95,7 +95,9 @@ def is_dir(path: Path) -> bool:
 async def take(register: Register, spool: Path, batch: int = 64) -> IntakeReport:
     """One intake pass at a moment long after every file was written, bounded in time."""
     async with asyncio.timeout(20):  # a FIFO that hangs the pass fails here, not forever
-        return await SpoolIntake(register, spool, batch_size=batch).run_once(LATER)
+        return await SpoolIntake(register, spool, batch_size=batch, remove_taken=True).run_once(
+            LATER
+        )
 
 
 # --- item 2: one poison message never stalls intake for everyone after it --------------------

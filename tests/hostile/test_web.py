@@ -147,7 +147,8 @@ async def test_a_redirect_text_of_one_line_is_still_taken(
 ) -> None:
     """The check refuses control characters only: Swedish text, quotes and tabs' absence pass."""
     client, _ = web_client
-    body = {"reason": "lunch", "text": 'Ring växeln, "Åsa" svarar – 026-830 00.'}
+    text = 'Ring växeln, "Åsa" svarar – 026-830 00.'
+    body = {"reason": "lunch", "until": "further-notice", "text": text}
     resp = await client.put(REDIRECT, json=body, headers=bearer(client, STAFF))
     assert resp.status == 200, await resp.text()
 

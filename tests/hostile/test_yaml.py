@@ -231,7 +231,7 @@ async def test_reload_keeps_running_on_any_error_and_logs_no_error_text(
     """Issue 15.1: whatever the loader raises (here an error quoting a personnummer), the
     reload is refused with the error's type only, and the service goes on."""
 
-    def broken(_folder: object) -> None:
+    def broken(_folder: object, _previous: object = None) -> None:
         raise RuntimeError(f"line 17: personal_id: {PERSONNUMMER}")
 
     monkeypatch.setattr(cli_run, "load_config", broken)

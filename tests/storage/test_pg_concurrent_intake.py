@@ -93,7 +93,7 @@ def test_two_intake_processes_register_each_message_once(pg: Cluster, tmp_path: 
     records, verified = asyncio.run(_finish(dsn, tmp_path, spool))
     assert sum(taken) == MESSAGES  # nobody took a message the other had already registered
     _check(records, expected, verified)
-    assert not list(spool.rglob("msg*"))
+    assert len(list(spool.rglob("msg*.txt"))) == MESSAGES  # ALV-23: the phone mailboxes keep them
 
 
 @pytest.mark.slow
@@ -126,5 +126,6 @@ def test_one_of_two_intakes_killed_loses_and_duplicates_nothing(
         assert survivor.returncode == 0, err.decode()
         records, verified = asyncio.run(_finish(dsn, base, spool))
         _check(records, expected, verified)
-        assert not list(spool.rglob("msg*")), f"trial {trial}: spool not emptied"
+        kept = len(list(spool.rglob("msg*.txt")))  # ALV-23: the phone mailboxes keep them
+        assert kept == MESSAGES, f"trial {trial}: {kept} of {MESSAGES} left in the spool"
     assert killed_mid_run >= KILL_TRIALS // 2, f"only {killed_mid_run} kills landed mid-run"

@@ -21,7 +21,7 @@ from switchboard.config import Config, load_config
 from switchboard.state import presence_at
 from switchboard.storage import StorageSettings
 from switchboard.telephony.ami import AmiSettings
-from switchboard.telephony.calllog import CallEntry
+from switchboard.telephony.calllog import SCHEMA_VERSION, CallEntry
 from switchboard.telephony.calllog_pg import PgCallLogStore
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.mirror import REDIRECT_FAMILY, extension_key
@@ -192,7 +192,7 @@ async def test_call_log_and_incidents_on_postgresql(pg_dsn: str) -> None:
     a = PgCallLogStore(pg_dsn, org_code="ALV")
     b = PgCallLogStore(pg_dsn, org_code="ALV")
     async with a, b:
-        assert await a.schema_version() == 1
+        assert await a.schema_version() == SCHEMA_VERSION  # 2: issue 19's service records
         for n in range(4):
             entry = CallEntry(f"c{n}", start=NOW + timedelta(minutes=n), caller="0701112233")
             await (a if n % 2 else b).record(dataclasses.replace(entry, outcome="completed"))

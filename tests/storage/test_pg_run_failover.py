@@ -218,7 +218,7 @@ def test_run_nodes_fail_over_ami_and_intake_after_sigkill(
         done = platform.wait_for(lambda s: s.startswith("done ") and "spool" in s, 60)
         assert done is not None, "\n".join(platform.seen[-20:])
         deadline = time.monotonic() + 60
-        while list(spool.rglob("msg*.txt")) or _count(dsn) < MESSAGES + 1:
+        while _count(dsn) < MESSAGES + 1:  # ALV-23: the spool keeps them (the phone mailbox)
             assert time.monotonic() < deadline, f"intake not finished: {_count(dsn)}"
             time.sleep(0.1)
         platform.send("sessions")

@@ -215,6 +215,45 @@ async def test_reload_validates_and_keeps_the_running_config(
         await server.stop()
 
 
+async def test_hal11_reload_refuses_a_number_passed_on_with_the_old_pin(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """HAL-11 on a live reload: Anna's extension passed to a successor who kept her PIN is
+    refused against the directory in force; with a new PIN the reload is swapped in."""
+    folder = copy_org(tmp_path)
+    server = Server(
+        folder,
+        "127.0.0.1",
+        0,
+        app_factory=lambda c: create_app(c, web_layer=False, clock=OffsetClock(PINNED)),
+    )
+    await server.start(load_config(folder))
+    try:
+        directory = folder / "directory.yaml"
+        text = directory.read_text("utf-8")
+        for old, new in (
+            (
+                "- id: anna.andersson\n  name: Anna Andersson\n",
+                "- id: ny.person\n  name: Ny Person\n",
+            ),
+            ("  - anna.andersson\n", "  - ny.person\n"),
+        ):
+            assert old in text
+            text = text.replace(old, new)
+        directory.write_text(text, "utf-8")
+        running = server.runner
+        with caplog.at_level(logging.ERROR):
+            assert await server.reload() is False
+        assert server.runner is running
+        refused = [r for r in caplog.records if "reload refused" in r.getMessage()]
+        problems = str(getattr(refused[0], "problems", ""))
+        assert "passed from anna.andersson to ny.person" in problems and "4821" not in problems
+        directory.write_text(text.replace("  pin: '4821'\n", "  pin: '5930'\n", 1), "utf-8")
+        assert await server.reload() is True
+    finally:
+        await server.stop()
+
+
 async def _line_with(stream: asyncio.StreamReader, needle: str, within: float) -> dict[str, object]:
     """The next JSON log line whose event contains `needle`."""
     async with asyncio.timeout(within):

@@ -35,7 +35,11 @@ async def test_alv15_arrival_is_origtime_of_real_message(register: Register, spo
     assert record.registration_number == "ALV-RÖST-2026-000001"
     wav_path = VM_FIXTURES.parent / "spool/asterisk22/default/83012/INBOX/msg0000.wav"
     assert record.sha256 == hashlib.sha256(wav_path.read_bytes()).hexdigest()
-    assert not list((spool / "default" / "83012" / "INBOX").iterdir())
+    # ALV-23: the owner's phone mailbox keeps its copy
+    assert sorted(p.name for p in (spool / "default/83012/INBOX").iterdir()) == [
+        "msg0000.txt",
+        "msg0000.wav",
+    ]
 
 
 async def test_rec03_audio_kept_byte_for_byte(register: Register, spool: Path) -> None:
@@ -148,7 +152,7 @@ async def test_leftover_txt_after_crash_is_recognised(register: Register, spool:
     put_message(spool, "83012", 0, txt, wav(b"a"))
     await SpoolIntake(register, spool, remove_taken=False).run_once(LATER)
     (spool / "default/83012/INBOX/msg0000.wav").unlink()
-    report = await SpoolIntake(register, spool).run_once(LATER)
+    report = await SpoolIntake(register, spool, remove_taken=True).run_once(LATER)
     assert report.already_registered == 1 and report.quarantined == []
     assert not (spool / "default/83012/INBOX/msg0000.txt").exists()
 

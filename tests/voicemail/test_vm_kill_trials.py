@@ -128,5 +128,5 @@ async def _registered_keys(base: Path, db: Path) -> set[str]:
 
 async def _recover(base: Path, spool: Path, db: Path) -> tuple[list[PublicRecord], bool]:
     async with await Register.open(make_org(base / "data"), make_settings(), db) as register:
-        await SpoolIntake(register, spool, settle_s=0).run_once(LATER)
+        await SpoolIntake(register, spool, settle_s=0, remove_taken=True).run_once(LATER)
         return await register.records(), (await register.verify()).ok

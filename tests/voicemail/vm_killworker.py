@@ -17,7 +17,9 @@ async def main(db: str, spool: str, batch: int) -> None:
     register = await Register.open(make_org(Path(db).parent / "data"), make_settings(), db)
     print("ready", flush=True)
     try:
-        await SpoolIntake(register, spool, settle_s=0, batch_size=batch).run_once(LATER)
+        await SpoolIntake(
+            register, spool, settle_s=0, batch_size=batch, remove_taken=True
+        ).run_once(LATER)
     finally:
         await register.close()
     print("done", flush=True)

@@ -76,7 +76,9 @@ async def test_manual_redirect_for_someone_else_needs_admin(client: Client) -> N
     )
     assert resp.status == 403 and (await resp.json())["error_id"] == "forbidden"
     resp = await client.put(
-        f"/api/users/{OWNER}/manual-redirect", json={"reason": "lunch"}, headers=admin
+        f"/api/users/{OWNER}/manual-redirect",
+        json={"reason": "lunch", "until": "further-notice"},
+        headers=admin,
     )
     assert resp.status == 200 and (await resp.json())["manual"]["set_by"] == ROLE_USERS[Role.ADMIN]
     resp = await client.delete(f"/api/users/{OWNER}/manual-redirect", headers=admin)
@@ -285,5 +287,6 @@ async def test_cookie_session_needs_csrf_for_changes(client: Client) -> None:
     path = f"/api/users/{OWNER}/manual-redirect"
     resp = await client.put(path, json={"reason": "lunch"})
     assert resp.status == 403 and (await resp.json())["error_id"] == "csrf-failed"
-    resp = await client.put(path, json={"reason": "lunch"}, headers={"X-CSRF-Token": csrf})
+    body = {"reason": "lunch", "until": "further-notice"}  # ALV-02: an end, or tills vidare
+    resp = await client.put(path, json=body, headers={"X-CSRF-Token": csrf})
     assert resp.status == 200

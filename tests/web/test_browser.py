@@ -124,7 +124,7 @@ async def test_manual_redirect_updates_board_live(server: TestServer, browser: A
     await mine.get_by_role("link", name="Min tillgänglighet").click()
     await mine.screenshot(path=shot("min-tillganglighet"), full_page=True)
     await mine.get_by_label("Orsak").select_option("vacation")
-    await mine.get_by_label("Åter (lämna tomt för tills vidare)").fill("2026-11-30T08:00")
+    await mine.get_by_label("Åter (sluttid)").fill("2026-11-30T08:00")
     await mine.get_by_role("button", name="Spara hänvisning").click()
     await mine.wait_for_selector("text=Hänvisningen är sparad.")
     await async_api.expect(mine.locator("#caller-hears")).to_contain_text("är på semester")

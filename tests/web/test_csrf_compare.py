@@ -58,7 +58,8 @@ async def test_csrf_token_is_compared_with_compare_digest(
     wrong = ("A" if csrf[0] != "A" else "B") + csrf[1:]  # same length, first character off
     resp = await client.put(PATH, json={"reason": "lunch"}, headers={"X-CSRF-Token": wrong})
     assert resp.status == 403 and (await resp.json())["error_id"] == "csrf-failed"
-    resp = await client.put(PATH, json={"reason": "lunch"}, headers={"X-CSRF-Token": csrf})
+    body = {"reason": "lunch", "until": "further-notice"}  # ALV-02: an end, or tills vidare
+    resp = await client.put(PATH, json=body, headers={"X-CSRF-Token": csrf})
     assert resp.status == 200
     assert [a for a, _ in spy.compared] == [wrong.encode(), csrf.encode()]
     assert all(b == csrf.encode() for _, b in spy.compared)

@@ -40,7 +40,10 @@ def bearer(client: Client, user: str, services: WebServices) -> dict[str, str]:
 def concrete(path: str, user: str, ref: str) -> str:
     """Fill path parameters: oneself, a real record, a logged call."""
     return (
-        path.replace("{user_id}", user).replace("{ref}", ref).replace("{call_id}", "1764000000.1")
+        path.replace("{user_id}", user)
+        .replace("{ref}", ref)
+        .replace("{call_id}", "1764000000.1")
+        .replace("{entry_id}", "hemtjanst-nord")
     )
 
 
@@ -75,8 +78,17 @@ PUT    /api/admin/voicemail                         403   403       200   403 40
 PUT    /api/admin/users/{user_id}/switches          403   403       200   403 403   401
 GET    /api/calls                                   403   403       403   200 403   401
 GET    /api/calls.csv                               403   403       403   200 403   401
-POST   /api/calls/{call_id}/threat                  403   403       403   201 403   401
+POST   /api/calls/{call_id}/threat                  403   403       403   201 201   401
 GET    /api/incidents                               403   403       403   200 403   401
+GET    /api/me/calls                                200   200       200   200 200   401
+GET    /api/reports/service-level                   403   403       200   200 403   401
+GET    /api/reports/unused-subscriptions            403   403       200   403 403   401
+GET    /api/reports/blocked-attempts                403   403       200   403 403   401
+PUT    /api/admin/phones/{entry_id}/blocked         403   403       200   403 403   401
+GET    /api/contact-centre/notices                  403   403       200   403 403   401
+GET    /api/contact-centre/directory-history        403   403       200   403 403   401
+GET    /api/contact-centre/assisted-calls           403   403       200   403 403   401
+POST   /api/contact-centre/assisted-calls           403   403       403   403 403   401
 GET    /login                                       200   200       200   200 200   200
 POST   /login                                       403   403       403   403 403   403
 GET    /login/oidc                                  404   404       404   404 404   404
@@ -94,6 +106,23 @@ POST   /admin/rostbrevlada                          403   403       303   403 40
 POST   /admin/anvandare/{user_id}                   403   403       303   403 403   303
 GET    /it                                          403   403       403   200 403   303
 POST   /it/samtal/{call_id}/hot                     403   403       403   303 403   303
+GET    /rapporter                                   403   403       200   200 403   303
+GET    /chef                                        403   403       200   403 403   303
+GET    /kontaktcenter                               403   403       200   403 403   303
+POST   /kontaktcenter/utlandssamtal                 403   403       403   403 403   303
+GET    /mina-samtal                                 200   200       200   200 200   303
+POST   /mina-samtal/{call_id}/hot                   303   303       303   303 303   303
+GET    /api/inbox                                   200   200       200   200 200   401
+POST   /api/inbox/{ref}/heard                       403   403       403   403 200   401
+GET    /api/me/greeting                             200   200       200   200 200   401
+PUT    /api/me/greeting                             200   200       200   200 200   401
+PUT    /api/me/greeting/recording                   422   422       422   422 422   401
+GET    /api/me/greeting/audio                       404   404       404   404 404   401
+GET    /api/admin/greetings                         403   403       200   403 403   401
+GET    /rostmeddelanden                             200   200       200   200 200   303
+POST   /rostmeddelanden/{ref}/hord                  303   303       303   303 303   303
+POST   /rostmeddelanden/halsning                    303   303       303   303 303   303
+GET    /admin/halsningsfraser                       403   403       200   403 403   303
 """
 CALLERS = {
     "staff": ROLE_USERS[Role.STAFF],
@@ -105,7 +134,10 @@ CALLERS = {
 }
 # Valid bodies, so that an allowed caller gets the success status, not a validation error.
 JSON_BODIES: dict[tuple[str, str], dict[str, object]] = {
-    ("PUT", "/api/users/{user_id}/manual-redirect"): {"reason": "lunch"},
+    ("PUT", "/api/users/{user_id}/manual-redirect"): {
+        "reason": "lunch",
+        "until": "further-notice",
+    },
     ("POST", "/api/registry/records/{ref}/classification"): {
         "classification": "public_minor_importance",
         "summary": "Fråga om bygglov",
@@ -113,7 +145,10 @@ JSON_BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("PUT", "/api/admin/voicemail"): {"enabled": True},
     ("PUT", "/api/admin/users/{user_id}/switches"): {"voicemail": True},
     ("POST", "/api/calls/{call_id}/threat"): {"note": "Hotfullt samtal"},
+    ("PUT", "/api/admin/phones/{entry_id}/blocked"): {"blocked": True},
+    ("POST", "/api/contact-centre/assisted-calls"): {"user": "bertil.berg", "to": "+442079460000"},
     ("POST", "/api/login"): {},
+    ("PUT", "/api/me/greeting"): {"choice": "generated"},
 }
 FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/min-tillganglighet"): {"reason": "lunch"},
@@ -124,6 +159,9 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/admin/rostbrevlada"): {"enabled": "1"},
     ("POST", "/admin/anvandare/{user_id}"): {"voicemail": "1"},
     ("POST", "/it/samtal/{call_id}/hot"): {"note": "Hotfullt samtal"},
+    ("POST", "/mina-samtal/{call_id}/hot"): {"note": "Hotfullt samtal"},
+    ("POST", "/kontaktcenter/utlandssamtal"): {"user": "bertil.berg", "to": "+442079460000"},
+    ("POST", "/rostmeddelanden/halsning"): {"choice": "generated"},
 }
 
 
