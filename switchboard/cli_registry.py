@@ -10,7 +10,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -18,7 +18,7 @@ import aiosqlite
 from routing.models import Organisation
 from switchboard.config import Config, ConfigError, load_config
 from switchboard.storage import open_register
-from voicemail import exports
+from voicemail import exports, spreadsheets
 from voicemail.errors import (
     InvalidClassification,
     NotPermitted,
@@ -37,7 +37,7 @@ EXIT_FAILED = 1  # the command ran and found a problem (broken audit chain, stor
 EXIT_USAGE = 2  # bad arguments, unknown ids, invalid configuration
 EXIT_FORBIDDEN = 3  # ALV-14: the actor may not do this
 
-FORMATS = ("json", "csv", "xml")
+FORMATS = ("json", "csv", "xml", "excel", "xlsx")  # excel: CSV for Swedish Excel
 
 
 class CommandError(Exception):
@@ -379,17 +379,34 @@ def cmd_export(args: argparse.Namespace) -> int:
     """The register as JSON, CSV or ERMS-shaped XML (stdout, or --out FILE)."""
 
     async def work(register: Register, org: Organisation, settings: VoicemailSettings) -> int:
-        records = await register.records(RecordFilter(year=args.year))
+        tz = org.timezone
+        start = datetime.combine(args.from_day, time(), tz) if args.from_day else None
+        end = datetime.combine(args.to_day + timedelta(days=1), time(), tz) if args.to_day else None
+        records = await register.records(
+            RecordFilter(year=args.year, arrived_from=start, arrived_before=end)
+        )
+        names = {u.id: u.name for u in org.directory.users}
         if args.format == "json":
-            text = exports.to_json(records, org.timezone) + "\n"
+            data = (exports.to_json(records, tz) + "\n").encode()
         elif args.format == "csv":
-            text = exports.to_csv(records, org.timezone)
+            data = exports.to_csv(records, tz).encode()
+        elif args.format == "excel":
+            data = spreadsheets.to_excel_csv(records, tz, names)
+        elif args.format == "xlsx":
+            data = await asyncio.to_thread(spreadsheets.to_xlsx, records, tz, names)
         else:
-            text = exports.to_xml(records, org.timezone, org.name, org.code)
+            data = exports.to_xml(records, tz, org.name, org.code).encode()
         if args.out:
-            await asyncio.to_thread(Path(args.out).write_text, text, encoding="utf-8")
+            await asyncio.to_thread(Path(args.out).write_bytes, data)
+        elif args.format == "xlsx":
+            print("switchboard: an XLSX export needs --out FILE", file=sys.stderr)
+            return EXIT_USAGE
+        elif args.format == "excel":  # bytes: the BOM Swedish Excel needs
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
         else:
-            sys.stdout.write(text)
+            sys.stdout.write(data.decode("utf-8"))
         return EXIT_OK
 
     return _run(args, work)
@@ -415,6 +432,13 @@ def _nonnegative(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative")
     return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-24") from None
 
 
 def _positive_int(text: str) -> int:
@@ -511,5 +535,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _common(p)
     p.add_argument("--format", choices=FORMATS, default="json")
     p.add_argument("--year", type=_positive_int)
+    for flag, dest, what in (
+        ("--from", "from_day", "on or after"),
+        ("--to", "to_day", "on or before"),
+    ):
+        p.add_argument(flag, dest=dest, type=_day, metavar="YYYY-MM-DD", help=f"arrived {what}")
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(func=cmd_export)

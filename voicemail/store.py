@@ -64,6 +64,8 @@ class RecordFilter:
     include_hidden: bool = True
     unheard_only: bool = False
     year: int | None = None
+    arrived_from: datetime | None = None  # inclusive
+    arrived_before: datetime | None = None  # exclusive
     limit: int | None = None
     oldest_first: bool = True
     recording_key: str | None = None  # the copies of one recording
@@ -602,6 +604,12 @@ def record_query(where: RecordFilter) -> tuple[str, list[object]]:
     if where.year is not None:
         conds.append("reg_year = ?")
         params.append(where.year)
+    if where.arrived_from is not None:
+        conds.append("arrived_at >= ?")
+        params.append(to_db_time(where.arrived_from))
+    if where.arrived_before is not None:
+        conds.append("arrived_at < ?")
+        params.append(to_db_time(where.arrived_before))
     if where.recording_key is not None:
         conds.append("recording_key = ?")
         params.append(where.recording_key)

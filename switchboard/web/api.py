@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -38,6 +38,7 @@ from switchboard.web.errors import (
 )
 from switchboard.web.http import (
     bool_field,
+    date_query,
     enum_field,
     int_query,
     read_json,
@@ -49,6 +50,7 @@ from switchboard.web.services import CallLogSource, LoggedCall, ThreatIncident, 
 from voicemail.exports import record_json, to_csv, to_json, to_xml
 from voicemail.models import Classification
 from voicemail.service import Register
+from voicemail.spreadsheets import to_excel_csv, to_xlsx
 
 # ---------------------------------------------------------------- sessions
 
@@ -420,27 +422,50 @@ async def classify(request: web.Request) -> web.StreamResponse:
     return web.json_response(await classify_record(svc, ref, account(request).user_id, data))
 
 
+EXPORT_FORMATS = ("json", "csv", "xml", "excel", "xlsx")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 async def export(request: web.Request) -> web.StreamResponse:
-    """GET /api/registry/export?format=json|csv|xml&year=."""
+    """GET /api/registry/export?format=json|csv|xml|excel|xlsx&year=&from=&to= (local dates,
+    both included). `excel` is CSV for Swedish Excel (`;`, UTF-8 with BOM), `xlsx` a workbook."""
     from voicemail.store import RecordFilter
 
     svc = services(request)
     fmt = request.query.get("format", "json")
-    if fmt not in ("json", "csv", "xml"):
-        raise InvalidField("format", "must be json, csv or xml")
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidField("format", "välj json, csv, xml, excel eller xlsx")
     year = int_query(request, "year", 0, 0, 9999) or None
-    records = await register_of(svc).records(RecordFilter(year=year))
     org = svc.config.org
-    if fmt == "csv":
-        text, ctype = to_csv(records, org.timezone), "text/csv"
+    first, last = date_query(request, "from"), date_query(request, "to")
+    if first is not None and last is not None and last < first:
+        raise InvalidField("to", "slutdatumet ligger före startdatumet")
+    start = datetime.combine(first, time(), org.timezone) if first else None
+    end = datetime.combine(last + timedelta(days=1), time(), org.timezone) if last else None
+    records = await register_of(svc).records(
+        RecordFilter(year=year, arrived_from=start, arrived_before=end)
+    )
+    body: bytes
+    if fmt in ("excel", "xlsx"):
+        names = {u.id: u.name for u in svc.config.directory.users}
+        if fmt == "excel":
+            body, ctype, ext = to_excel_csv(records, org.timezone, names), "text/csv", "csv"
+        else:
+            body = await asyncio.to_thread(to_xlsx, records, org.timezone, names)
+            ctype, ext = XLSX_TYPE, "xlsx"
+    elif fmt == "csv":
+        body, ctype, ext = to_csv(records, org.timezone).encode(), "text/csv", fmt
     elif fmt == "xml":
-        text, ctype = to_xml(records, org.timezone, org.name, org.code), "application/xml"
+        text = to_xml(records, org.timezone, org.name, org.code)
+        body, ctype, ext = text.encode(), "application/xml", fmt
     else:
-        text, ctype = to_json(records, org.timezone), "application/json"
-    name = f"{org.code}-register{'-' + str(year) if year else ''}.{fmt}"
+        body, ctype, ext = to_json(records, org.timezone).encode(), "application/json", fmt
+    span = f"-{first or ''}--{last or ''}" if first or last else ""
+    name = f"{org.code}-register{'-' + str(year) if year else ''}{span}.{ext}"
     return web.Response(
-        text=text,
+        body=body,
         content_type=ctype,
+        charset="utf-8" if ext != "xlsx" else None,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

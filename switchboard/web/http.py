@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -128,6 +128,20 @@ def record_ref(text: str) -> str:
     if not _RECORD_REF.match(text):
         raise BadRecordId(f"{text[:40]!r} is not a record id or registration number")
     return text
+
+
+def date_query(request: web.Request, name: str) -> date | None:
+    """A calendar date query parameter (YYYY-MM-DD), or None when absent."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidField(name, "ange ett datum som 2026-11-24") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise InvalidField(name, f"ange ett datum mellan {MIN_YEAR} och {MAX_YEAR}")
+    return day
 
 
 def int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:

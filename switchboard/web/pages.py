@@ -563,10 +563,20 @@ async def registrar_page(request: web.Request) -> web.StreamResponse:
         '<th scope="col">Inkom</th><th scope="col">Väntat</th><th scope="col">Från</th>'
         '<th scope="col">Brevlåda</th><th scope="col">Längd</th></tr></thead>'
         f"<tbody>{rows}</tbody></table>"
-        '<h2>Export</h2><p class="actions">'
-        '<a href="/api/registry/export?format=csv">CSV</a> · '
-        '<a href="/api/registry/export?format=json">JSON</a> · '
-        '<a href="/api/registry/export?format=xml">XML</a></p>'
+        "<h2>Export</h2>"
+        '<form method="get" action="/api/registry/export" class="export">'
+        '<label for="export-from">Inkom från och med</label>'
+        '<input type="date" id="export-from" name="from">'
+        '<label for="export-to">till och med</label>'
+        '<input type="date" id="export-to" name="to">'
+        '<label for="export-format">Format</label><select id="export-format" name="format">'
+        '<option value="xlsx">Excel (XLSX)</option>'
+        '<option value="excel">Excel (CSV med semikolon)</option>'
+        '<option value="csv">CSV för system (kommatecken)</option>'
+        '<option value="json">JSON</option>'
+        '<option value="xml">XML (ERMS, för ärendesystemet)</option></select>'
+        '<button type="submit">Exportera</button></form>'
+        "<p>Utan datum exporteras hela registret.</p>"
     )
     return _render(request, "Registrator", body, "/registrator")
 

@@ -235,3 +235,24 @@ def test_org_and_settings_types(tmp_path: Path) -> None:
     """The builders used above produce the loader's types."""
     assert isinstance(make_org(tmp_path), Organisation)
     assert isinstance(make_settings(), VoicemailSettings)
+
+
+def test_rec01_cli_exports_for_excel_and_a_date_range(cli: Run, tmp_path: Path) -> None:
+    """REC-01: `--format excel` is semicolon CSV with a BOM, `--format xlsx` needs --out, and
+    `--from`/`--to` (local dates) choose what is exported."""
+    run = cli
+    run("intake", "--spool", str(_spool(tmp_path)), "--once", "--now", "2030-01-01T00:00+00:00")
+    code, out, _ = run("export", "--format", "excel")
+    assert code == 0 and out.startswith("\ufeffDiarienummer;Inkom;Brevlåda")
+    code, _, err = run("export", "--format", "xlsx")
+    assert code == 2 and "--out" in err
+    target = tmp_path / "register.xlsx"
+    code, _, _ = run("export", "--format", "xlsx", "--out", str(target))
+    assert code == 0 and target.read_bytes()[:2] == b"PK"
+    _, out, _ = run("export", "--format", "json", "--to", "2026-11-22")
+    assert json.loads(out) == []
+    _, out, _ = run("export", "--format", "json", "--from", "2026-11-23", "--to", "2026-11-23")
+    assert len(json.loads(out)) == 3
+    with pytest.raises(SystemExit) as exited:  # argparse refuses it before anything runs
+        run("export", "--from", "23/11")
+    assert exited.value.code == 2
