@@ -97,7 +97,10 @@ def _run(
         print(f"switchboard registry {args.registry_command}: {exc}", file=sys.stderr)
         return exc.code
     except (UnknownRecord, InvalidClassification, RecordDisposed) as exc:
-        print(f"switchboard registry {args.registry_command}: {exc}", file=sys.stderr)
+        flag = {"case_reference": " (--case)", "summary": " (--summary)"}.get(
+            getattr(exc, "field", None) or "", ""
+        )
+        print(f"switchboard registry {args.registry_command}: {exc}{flag}", file=sys.stderr)
         return EXIT_USAGE
     except NotPermitted as exc:
         print(f"switchboard registry {args.registry_command}: {exc}", file=sys.stderr)

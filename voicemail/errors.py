@@ -87,9 +87,14 @@ class RecordDisposed(VoicemailError):
 
 
 class InvalidClassification(VoicemailError, ValueError):
-    """A classification request that lacks what it needs (e.g. a case reference)."""
+    """A classification request that lacks what it needs (e.g. a case reference); `field` is
+    the input to correct (`classification`, `summary` or `case_reference`)."""
 
     error_id = "invalid-classification"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class StorageError(VoicemailError):

@@ -198,12 +198,20 @@ class Register:
         summary = (summary or "").strip() or record.summary
         if classification is Classification.PUBLIC_REGISTERED and not case_reference:
             raise InvalidClassification(
-                "a public record registered in the case system needs --case (the case reference)"
+                "ange ärendets diarienummer: en allmän handling som registreras i ett ärende"
+                " behöver det",
+                "case_reference",
             )
         if classification is not Classification.PUBLIC_REGISTERED and case_reference:
-            raise InvalidClassification("a case reference only goes with public_registered")
+            raise InvalidClassification(
+                "ett ärendenummer hör bara till 'Allmän handling, registrerad i ärende':"
+                " ta bort numret eller välj den klassificeringen",
+                "case_reference",
+            )
         if not summary:
-            raise InvalidClassification("a short summary of what it concerns is required (REC-01)")
+            raise InvalidClassification(
+                "skriv en kort sammanfattning av vad meddelandet gäller (REC-01)", "summary"
+            )
         changes: dict[str, object] = {
             "status": RecordStatus.CLASSIFIED,
             "classification": classification,

@@ -35,6 +35,13 @@ class Role(StrEnum):
 
 
 ALL_ROLES = frozenset(Role)
+ROLE_SV: dict[str, str] = {  # the roles as people read them
+    Role.STAFF: "medarbetare",
+    Role.REGISTRAR: "registrator",
+    Role.ADMIN: "telefoniadministratör",
+    Role.IT: "IT",
+    Role.CONTACT_CENTRE: "Medborgarservice",
+}
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:

@@ -66,7 +66,7 @@ class TooManyAttempts(WebError):
     status = 429
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many login attempts; try again in {retry_after} s")
+        super().__init__(f"för många inloggningsförsök; försök igen om {retry_after} sekunder")
         self.retry_after = retry_after
 
 
@@ -91,7 +91,7 @@ class UnknownUser(WebError):
     status = 404
 
     def __init__(self, user_id: str) -> None:
-        super().__init__(f"no user {user_id!r}")
+        super().__init__(f"det finns ingen användare {user_id!r} i katalogen")
         self.user_id = user_id
 
 
@@ -102,7 +102,7 @@ class UnknownCall(WebError):
     status = 404
 
     def __init__(self, call_id: str) -> None:
-        super().__init__(f"no call {call_id!r}")
+        super().__init__(f"det finns inget samtal {call_id!r} i samtalsloggen")
         self.call_id = call_id
 
 

@@ -29,6 +29,8 @@ margin-top:.75rem;cursor:pointer}button.secondary{background:#555}
 :focus-visible{outline:3px solid #ffbf47;outline-offset:2px}
 .notice{padding:.75rem;border-left:4px solid var(--accent);background:#eef4fa;margin:1rem 0}
 .error{border-color:var(--bad);background:#fbeaec}.muted{color:var(--muted)}
+.field-error{color:var(--bad);font-weight:600;margin:.2rem 0 .6rem}
+[aria-invalid=true]{border:2px solid var(--bad)}
 .message{font-style:italic}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);
 white-space:nowrap}

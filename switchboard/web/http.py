@@ -37,9 +37,9 @@ async def read_json(request: web.Request, limit: int) -> dict[str, object]:
     try:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedJson("the body is not valid JSON") from exc
+        raise MalformedJson("innehållet är inte giltig JSON") from exc
     if not isinstance(value, dict):
-        raise MalformedJson("the body must be a JSON object")
+        raise MalformedJson("innehållet ska vara ett JSON-objekt")
     return value
 
 
@@ -50,13 +50,13 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "must be text (it holds a lone surrogate escape such as \\ud800)"
+        return "ange vanlig text (den innehåller en ensam surrogat-kod som \\ud800)"
     allowed = "\t\n\r" if multiline else ""
     for ch in value:
         if (ord(ch) < 0x20 and ch not in allowed) or ord(ch) == 0x7F:
             if ch in "\r\n":
-                return "must be one line (no line breaks)"
-            return f"must not contain control characters (U+{ord(ch):04X})"
+                return "skriv på en rad (utan radbrytningar)"
+            return f"ta bort styrtecknet U+{ord(ch):04X}"
     return None
 
 
@@ -72,18 +72,18 @@ def text_field(
     value = data.get(name)
     if value is None or value == "":
         if required:
-            raise InvalidField(name, "is required")
+            raise InvalidField(name, "fyll i fältet")
         return None
     if not isinstance(value, str):
-        raise InvalidField(name, "must be text")
+        raise InvalidField(name, "ange text")
     problem = text_problem(value, multiline=multiline)
     if problem is not None:
         raise InvalidField(name, problem)
     value = value.strip()
     if len(value) > max_len:
-        raise InvalidField(name, f"must be at most {max_len} characters")
+        raise InvalidField(name, f"högst {max_len} tecken")
     if required and not value:
-        raise InvalidField(name, "is required")
+        raise InvalidField(name, "fyll i fältet")
     return value or None
 
 
@@ -93,7 +93,7 @@ def bool_field(data: Mapping[str, object], name: str) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise InvalidField(name, "must be true or false")
+        raise InvalidField(name, "ange true eller false (ja eller nej)")
     return value
 
 
@@ -105,7 +105,7 @@ def enum_field(data: Mapping[str, object], name: str, kind: type[E], *, required
     try:
         return kind(value)
     except ValueError:
-        raise InvalidField(name, f"must be one of: {', '.join(k.value for k in kind)}") from None
+        raise InvalidField(name, f"välj ett av: {', '.join(k.value for k in kind)}") from None
 
 
 def time_field(data: Mapping[str, object], name: str, tz: ZoneInfo) -> datetime | None:
@@ -116,17 +116,17 @@ def time_field(data: Mapping[str, object], name: str, tz: ZoneInfo) -> datetime 
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidField(name, "must be a time like 2026-11-24T14:30") from None
+        raise InvalidField(name, "ange en tid som 2026-11-24T14:30") from None
     # 9999-12-31T23:59:59 parses, but adding a day or a zone to it overflows
     if not MIN_YEAR <= moment.year <= MAX_YEAR:
-        raise InvalidField(name, f"must be a time between {MIN_YEAR} and {MAX_YEAR}")
+        raise InvalidField(name, f"ange en tid mellan år {MIN_YEAR} och {MAX_YEAR}")
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
 def record_ref(text: str) -> str:
     """A record reference from a URL, checked before it goes anywhere."""
     if not _RECORD_REF.match(text):
-        raise BadRecordId(f"{text[:40]!r} is not a record id or registration number")
+        raise BadRecordId(f"{text[:40]!r} är inget meddelande-id eller diarienummer")
     return text
 
 
@@ -152,7 +152,7 @@ def int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidField(name, "must be a whole number") from None
+        raise InvalidField(name, "ange ett heltal") from None
     if not lo <= value <= hi:
-        raise InvalidField(name, f"must be between {lo} and {hi}")
+        raise InvalidField(name, f"ange ett tal mellan {lo} och {hi}")
     return value

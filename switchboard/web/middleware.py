@@ -13,7 +13,7 @@ from calendar_sync.errors import CalendarError
 from routing.errors import RoutingError
 from switchboard.telephony.errors import TelephonyError
 from switchboard.web import html
-from switchboard.web.auth import Account, Session
+from switchboard.web.auth import ROLE_SV, Account, Session
 from switchboard.web.core import (
     SERVICES,
     SESSION_COOKIE,
@@ -168,7 +168,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if acct is None:
             raise NotAuthenticated("sign in first")
         if not acct.roles & endpoint.roles:
-            raise Forbidden(f"needs the role {' or '.join(sorted(endpoint.roles))}")
+            raise Forbidden(
+                "det här kräver behörigheten "
+                + " eller ".join(ROLE_SV.get(r, str(r)) for r in sorted(endpoint.roles))
+                + "; be en administratör om den om du behöver den"
+            )
         if via_cookie and request.method not in SAFE_METHODS:
             await _check_csrf(request, st.codec.csrf(sess), svc.max_body)
     return await handler(request)

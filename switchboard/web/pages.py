@@ -583,16 +583,43 @@ async def registrar_page(request: web.Request) -> web.StreamResponse:
 
 async def record_page(request: web.Request) -> web.StreamResponse:
     """GET /registrator/{ref}: one record: listen, classify, audit trail."""
+    return await _record_view(request, record_ref(request.match_info["ref"]))
+
+
+def _field_error(name: str, problem: tuple[str | None, str] | None) -> tuple[str, str]:
+    """(attributes for the input, the error paragraph) when `problem` concerns `name`."""
+    if problem is None or problem[0] != name:
+        return "", ""
+    return (
+        f' aria-invalid="true" aria-describedby="{name}-error"',
+        f'<p class="field-error" id="{name}-error">{e(problem[1])}</p>',
+    )
+
+
+async def _record_view(
+    request: web.Request,
+    ref: str,
+    typed: Mapping[str, str] | None = None,
+    problem: tuple[str | None, str] | None = None,
+) -> web.Response:
+    """The record page; after a refused classification it keeps what was typed, names the
+    problem at the top and marks the field (WCAG 3.3.1, 3.3.3)."""
     svc = services(request)
-    ref = record_ref(request.match_info["ref"])
     reg = api.register_of(svc)
     rec = await reg.get(ref)
     events = await api.audit_json(svc, str(rec.id))
     csrf = csrf_token(request)
+    chosen = typed.get("classification") if typed else None
+    chosen = chosen or (rec.classification.value if rec.classification else "")
     options = "".join(
-        f'<option value="{c.value}"{" selected" if rec.classification is c else ""}>{e(t)}</option>'
+        f'<option value="{c.value}"{" selected" if chosen == c.value else ""}>{e(t)}</option>'
         for c, t in CLASSIFICATION_TEXT.items()
     )
+    summary = typed.get("summary", "") if typed else (rec.summary or "")
+    case = typed.get("case_reference", "") if typed else (rec.case_reference or "")
+    summary_attrs, summary_error = _field_error("summary", problem)
+    case_attrs, case_error = _field_error("case_reference", problem)
+    class_attrs, class_error = _field_error("classification", problem)
     audit_rows = "".join(
         f'<tr><td data-label="Tid">{e(_iso_local(ev["at"]))}</td>'
         f'<td data-label="Vem">{e(ev["actor"])}</td>'
@@ -609,7 +636,12 @@ async def record_page(request: web.Request) -> web.StreamResponse:
             '<p class="muted">Varje uppspelning loggas.</p>'
         )
     )
-    body = _flash(request) + (
+    alert = (
+        f'<div class="notice error" role="alert">Kunde inte klassificera: {e(problem[1])}</div>'
+        if problem is not None
+        else _flash(request)
+    )
+    body = alert + (
         "<dl>"
         f"<dt>Registreringsnummer</dt><dd>{e(rec.registration_number)}</dd>"
         f"<dt>Inkom</dt><dd>{e(_local(rec.arrived_at, request))}</dd>"
@@ -621,30 +653,33 @@ async def record_page(request: web.Request) -> web.StreamResponse:
         f'<h2>Klassificera</h2><form method="post" action="/registrator/{rec.id}">'
         f"{hidden_csrf(csrf)}"
         f'<label for="classification">Klassificering</label>'
-        f'<select id="classification" name="classification">{options}</select>'
+        f'<select id="classification" name="classification"{class_attrs}>{options}</select>'
+        f"{class_error}"
         '<label for="summary">Kort sammanfattning</label>'
-        f'<textarea id="summary" name="summary" rows="3" maxlength="500" required>'
-        f"{e(rec.summary or '')}</textarea>"
+        f'<textarea id="summary" name="summary" rows="3" maxlength="500" required{summary_attrs}>'
+        f"{e(summary)}</textarea>{summary_error}"
         '<label for="case_reference">Ärendenummer (bara vid diarieföring)</label>'
         f'<input type="text" id="case_reference" name="case_reference" maxlength="100" '
-        f'value="{e(rec.case_reference or "")}">'
+        f'value="{e(case)}"{case_attrs}>{case_error}'
         '<button type="submit">Spara klassificering</button></form>'
         '<h2>Händelselogg</h2><table id="audit"><thead><tr><th scope="col">Tid</th>'
         '<th scope="col">Vem</th><th scope="col">Händelse</th></tr></thead>'
         f"<tbody>{audit_rows}</tbody></table>"
         '<p><a href="/registrator">Tillbaka till kön</a></p>'
     )
-    return _render(request, rec.registration_number, body, "/registrator")
+    response = _render(request, rec.registration_number, body, "/registrator")
+    if problem is not None:
+        response.set_status(422)
+    return response
 
 
 async def record_classify(request: web.Request) -> web.StreamResponse:
-    """POST /registrator/{ref}: classify from the form."""
+    """POST /registrator/{ref}: classify from the form; a refusal keeps what was typed."""
     svc = services(request)
     ref = record_ref(request.match_info["ref"])
     form = await _form(request)
-    data: dict[str, object] = {
-        k: form.get(k, "") for k in ("classification", "summary", "case_reference")
-    }
+    typed = {k: str(form.get(k, "")) for k in ("classification", "summary", "case_reference")}
+    data: dict[str, object] = dict(typed)
     path = f"/registrator/{ref}"
     try:
         await api.classify_record(svc, ref, account(request).user_id, data)
@@ -653,7 +688,9 @@ async def record_classify(request: web.Request) -> web.StreamResponse:
             raise
         if getattr(exc, "error_id", "") in ("unknown-record", "storage-error"):
             raise
-        return _back(path, err=f"Kunde inte klassificera: {_problem(exc)}")
+        field = getattr(exc, "field", None)
+        problem = getattr(exc, "problem", None) or _problem(exc)
+        return await _record_view(request, ref, typed, (field, problem))
     return _back(path, ok="Klassificeringen är sparad.")
 
 

@@ -159,7 +159,7 @@ def test_cli_export_csv_and_xml(cli: Run, tmp_path: Path) -> None:
         (("show", "nonsense"), 2, "no record"),
         (("play", "1", "--as", "bertil.berg"), 3, "may not play"),
         (("classify", "1", "--as", "anna.andersson", "--class", "public_minor_importance", "--summary", "x"), 3, "only registrars"),
-        (("classify", "1", "--as", "rut.registrator", "--class", "public_registered", "--summary", "x"), 2, "case reference"),
+        (("classify", "1", "--as", "rut.registrator", "--class", "public_registered", "--summary", "x"), 2, "diarienummer: en allmän handling som registreras i ett ärende behöver det (--case)"),
         (("classify", "1", "--as", "rut.registrator", "--class", "bogus", "--summary", "x"), 2, "invalid choice"),
         (("export", "--format", "pdf"), 2, "invalid choice"),
         (("list", "--now", "yesterday"), 2, "not an ISO 8601"),

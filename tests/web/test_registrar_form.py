@@ -1,0 +1,51 @@
+"""The registrar's classify form (issue 20): a refusal is in Swedish, says what to do, keeps
+what was typed and marks the field; the CLI names its flag."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from webkit import ROLE_USERS
+
+from switchboard.web import WebServices
+from switchboard.web.auth import Role
+from switchboard.web.core import STATE
+
+Client = TestClient[web.Request, web.Application]
+
+
+async def test_rec01_a_refused_classification_keeps_the_summary_and_marks_the_case_field(
+    client: Client, services: WebServices
+) -> None:
+    """REC-01/ALV-16: "diarieförs" without a case number: 422, the Swedish reason at the top
+    and at the field (aria-invalid, aria-describedby), the typed summary still there."""
+    registrar = ROLE_USERS[Role.REGISTRAR]
+    token, sess = client.app[STATE].codec.issue(registrar, services.now())
+    client.session.cookie_jar.update_cookies({"sb_session": token})
+    csrf = client.app[STATE].codec.csrf(sess)
+    register = services.register
+    assert register is not None
+    first = (await register.queue(services.now()))[0].record
+    form = {
+        "csrf": csrf,
+        "classification": "public_registered",
+        "summary": "Fråga om bygglov på Skolgatan 3",
+        "case_reference": "",
+    }
+    resp = await client.post(f"/registrator/{first.id}", data=form, allow_redirects=False)
+    page = await resp.text()
+    assert resp.status == 422
+    assert "Kunde inte klassificera: ange ärendets diarienummer" in page
+    assert "--case" not in page and "public_registered" not in page.split("<form")[0]
+    assert ">Fråga om bygglov på Skolgatan 3</textarea>" in page
+    case = re.search(r'<input type="text" id="case_reference"[^>]*>', page)
+    assert case is not None and 'aria-invalid="true"' in case.group(0)
+    assert 'aria-describedby="case_reference-error"' in case.group(0)
+    assert '<option value="public_registered" selected>' in page
+    assert (await register.get(first.id)).classification is None
+    form["case_reference"] = "BN 2026/17"
+    resp = await client.post(f"/registrator/{first.id}", data=form, allow_redirects=False)
+    assert resp.status == 303 and "ok=" in resp.headers["Location"]
+    assert (await register.get(first.id)).case_reference == "BN 2026/17"
