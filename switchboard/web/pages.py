@@ -738,7 +738,8 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         f'<form method="post" action="/admin/rostbrevlada">{hidden_csrf(csrf)}'
         f"<p>Just nu: <strong>{'påslagen' if on else 'avstängd'}</strong>.</p>"
         f'<input type="hidden" name="enabled" value="{"0" if on else "1"}">'
-        f'<button type="submit">{"Stäng av för alla" if on else "Slå på för alla"}</button>'
+        f'<button type="submit">{"Stäng av för alla …" if on else "Slå på för alla …"}</button>'
+        '<p class="muted">Du får bekräfta innan ändringen görs.</p>'
         "</form><h2>Per användare</h2>"
         '<table id="switches"><thead><tr><th scope="col">Namn</th>'
         f'<th scope="col">Inställningar</th></tr></thead><tbody>{rows}</tbody></table>'
@@ -751,12 +752,38 @@ async def admin_voicemail(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     form = await _form(request)
     enabled = form.get("enabled") == "1"
+    if form.get("confirm") != "ja":  # an organisation-wide switch is confirmed first
+        return _confirm_voicemail(request, enabled)
     await svc.store.set_override(
         "", "voicemail_extension_users", enabled, account(request).user_id, svc.now()
     )
     for u in svc.config.directory.users:
         svc.store.hub.publish(u.id)
     return _back("/admin", ok="Röstbrevlådan är " + ("påslagen." if enabled else "avstängd."))
+
+
+def _confirm_voicemail(request: web.Request, enabled: bool) -> web.Response:
+    """The confirmation step of the organisation-wide voicemail switch (ALV-12)."""
+    svc = services(request)
+    affected = sum(1 for u in svc.config.directory.users if u.extension)
+    what = "slå på" if enabled else "stänga av"
+    effect = (
+        "Den som ringer en anknytning som inte svarar får då lämna ett meddelande."
+        if enabled
+        else "Den som ringer en anknytning som inte svarar kan då inte lämna något meddelande;"
+        " samtalet går vidare enligt hänvisningen."
+    )
+    body = (
+        f"<h2>Vill du {what} röstbrevlådan för alla?</h2>"
+        f"<p>Ändringen gäller alla {affected} användare med anknytning, från nästa samtal. "
+        f"{effect}</p>"
+        f'<form method="post" action="/admin/rostbrevlada">{hidden_csrf(csrf_token(request))}'
+        f'<input type="hidden" name="enabled" value="{"1" if enabled else "0"}">'
+        '<input type="hidden" name="confirm" value="ja">'
+        f'<button type="submit">Ja, {what} för alla {affected}</button></form>'
+        '<p><a href="/admin">Avbryt</a></p>'
+    )
+    return _render(request, "Bekräfta", body, "/admin")
 
 
 async def admin_user(request: web.Request) -> web.StreamResponse:

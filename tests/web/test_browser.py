@@ -6,6 +6,7 @@ the same pages run on both engines in test_api.py.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -145,7 +146,10 @@ async def test_admin_and_it_pages(server: TestServer, browser: Any) -> None:
     base = str(server.make_url("")).rstrip("/")
     admin = await login(browser, base, ROLE_USERS[Role.ADMIN])
     await admin.get_by_role("link", name="Administration").click()
-    await admin.get_by_role("button", name="Stäng av för alla").click()
+    await admin.get_by_role("button", name="Stäng av för alla …").click()
+    await admin.wait_for_selector("text=Vill du stänga av röstbrevlådan för alla?")
+    await admin.screenshot(path=shot("admin-bekrafta"), full_page=True)
+    await admin.get_by_role("button", name=re.compile(r"^Ja, stänga av för alla \d+$")).click()
     await admin.wait_for_selector("text=Röstbrevlådan är avstängd.")
     await admin.screenshot(path=shot("admin"), full_page=True)
 

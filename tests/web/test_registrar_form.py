@@ -49,3 +49,23 @@ async def test_rec01_a_refused_classification_keeps_the_summary_and_marks_the_ca
     resp = await client.post(f"/registrator/{first.id}", data=form, allow_redirects=False)
     assert resp.status == 303 and "ok=" in resp.headers["Location"]
     assert (await register.get(first.id)).case_reference == "BN 2026/17"
+
+
+async def test_alv12_the_organisation_wide_switch_is_confirmed_first(
+    client: Client, services: WebServices
+) -> None:
+    """ALV-12: "Stäng av för alla" first shows what it affects; only the confirmation applies."""
+    admin = ROLE_USERS[Role.ADMIN]
+    token, sess = client.app[STATE].codec.issue(admin, services.now())
+    client.session.cookie_jar.update_cookies({"sb_session": token})
+    csrf = client.app[STATE].codec.csrf(sess)
+    form = {"csrf": csrf, "enabled": "0"}
+    resp = await client.post("/admin/rostbrevlada", data=form, allow_redirects=False)
+    page = await resp.text()
+    assert resp.status == 200 and "Vill du stänga av röstbrevlådan för alla?" in page
+    assert re.search(r"alla \d+ användare med anknytning", page)
+    assert services.org().policy.voicemail_extension_users is True  # nothing changed yet
+    resp = await client.post(
+        "/admin/rostbrevlada", data={**form, "confirm": "ja"}, allow_redirects=False
+    )
+    assert resp.status == 303 and services.org().policy.voicemail_extension_users is False

@@ -156,7 +156,7 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
         "classification": "public_minor_importance",
         "summary": "Fråga om bygglov",
     },
-    ("POST", "/admin/rostbrevlada"): {"enabled": "1"},
+    ("POST", "/admin/rostbrevlada"): {"enabled": "1", "confirm": "ja"},
     ("POST", "/admin/anvandare/{user_id}"): {"voicemail": "1"},
     ("POST", "/it/samtal/{call_id}/hot"): {"note": "Hotfullt samtal"},
     ("POST", "/mina-samtal/{call_id}/hot"): {"note": "Hotfullt samtal"},
