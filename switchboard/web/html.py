@@ -11,7 +11,8 @@ CSS = """
 *{box-sizing:border-box}body{margin:0;color:var(--fg);background:var(--bg);line-height:1.5}
 a{color:var(--accent)}header{background:var(--accent);color:#fff;padding:.5rem 1rem}
 header a{color:#fff;margin-right:1rem;display:inline-block;padding:.25rem 0}
-header .who{float:right}header form{display:inline}
+header nav{display:flex;flex-wrap:wrap;align-items:center}
+header .who{margin-left:auto}header form{display:inline}
 main{max-width:70rem;margin:0 auto;padding:1rem}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;color:#000;
 padding:.5rem;z-index:9}
