@@ -32,7 +32,7 @@ margin-top:.75rem;cursor:pointer}button.secondary{background:#555}
 .error{border-color:var(--bad);background:#fbeaec}.muted{color:var(--muted)}
 .field-error{color:var(--bad);font-weight:600;margin:.2rem 0 .6rem}
 [aria-invalid=true]{border:2px solid var(--bad)}
-.message{font-style:italic}
+.message{font-style:italic}.nr{white-space:nowrap}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);
 white-space:nowrap}
 .actions form{display:inline-block;margin-right:.5rem}

@@ -10,10 +10,11 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import web
 
-from routing.models import AbsenceReason
+from routing.models import AbsenceReason, Directory
 from routing.numbers import national_format
 from switchboard.web import api, board
 from switchboard.web.auth import Role
+from switchboard.web.call_display import outcome_text, party, party_html
 from switchboard.web.core import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -138,7 +139,14 @@ def see_other(location: str) -> web.Response:
 
 def _back(path: str, *, ok: str | None = None, err: str | None = None) -> web.Response:
     params = {k: v for k, v in (("ok", ok), ("fel", err)) if v}
-    return see_other(path + ("?" + urlencode(params) if params else ""))
+    joiner = "&" if "?" in path else "?"
+    return see_other(path + (joiner + urlencode(params) if params else ""))
+
+
+def _name_of(directory: Directory, user_id: str) -> str:
+    """A user's name for a page (the id when the directory no longer has them)."""
+    user = directory.user(user_id)
+    return user.name if user is not None else user_id
 
 
 async def _form(request: web.Request) -> Mapping[str, str]:
@@ -811,30 +819,48 @@ async def it_page(request: web.Request) -> web.StreamResponse:
     incidents = list(reversed(await api.call_log(svc).incidents()))
     csrf = csrf_token(request)
     q = {k: request.query.get(k, "")[:40] for k in ("since", "until", "number")}
+    kept = "".join(  # the filter survives flagging a call
+        f'<input type="hidden" name="{k}" value="{e(v)}">' for k, v in q.items() if v
+    )
+    directory = svc.config.directory
+    memo: dict[str, str] = {}
+    flagged = {i.call_id: i for i in incidents}
+    started: dict[str, str] = {}
     rows = []
     for c in calls[:500]:
         cid = c.call_id
         duration = "" if c.duration_s is None else f"{c.duration_s} s"
+        started[cid] = f"{_local_s(c.start, request)}, {party(c.caller, directory, memo)}"
+        incident = flagged.get(cid)
+        threat = (
+            f'<strong class="badge blocked">Flaggat: {e(incident.reference)}</strong>'
+            if incident is not None
+            else (
+                f'<form method="post" action="/it/samtal/{e(quote(cid, safe=""))}/hot">'
+                f"{hidden_csrf(csrf)}{kept}"
+                f'<label class="sr-only" for="note-{e(cid)}">Beskrivning av hotet</label>'
+                f'<input type="text" id="note-{e(cid)}" name="note" required maxlength="2000" '
+                'placeholder="Beskriv hotet">'
+                '<button type="submit">Flagga som hot</button></form>'
+            )
+        )
         rows.append(
-            f'<tr><td data-label="Start">{e(_local_s(c.start, request))}</td>'
+            ("<tr class='flagged'>" if incident else "<tr>")
+            + f'<td data-label="Start">{e(_local_s(c.start, request))}</td>'
             f'<td data-label="Slut">{e(_local_s(c.end, request))}</td>'
             f'<td data-label="Längd">{e(duration)}</td>'
-            f'<td data-label="Från">{e(c.caller)}</td>'
-            f'<td data-label="Till">{e(c.called)}</td>'
-            f'<td data-label="Uppringt">{e(", ".join(c.dialled))}</td>'
-            f'<td data-label="Utfall">{e(c.outcome)}</td>'
-            f'<td data-label="Hot"><form method="post" '
-            f'action="/it/samtal/{e(quote(cid, safe=""))}/hot">'
-            f"{hidden_csrf(csrf)}"
-            f'<label class="sr-only" for="note-{e(cid)}">Beskrivning av hotet</label>'
-            f'<input type="text" id="note-{e(cid)}" name="note" required maxlength="2000" '
-            'placeholder="Beskriv hotet">'
-            '<button type="submit">Flagga som hot</button></form></td></tr>'
+            f'<td data-label="Från">{party_html(c.caller, directory, memo)}</td>'
+            f'<td data-label="Till">{party_html(c.called, directory, memo)}</td>'
+            f'<td data-label="Kopplat till">'
+            f"{'; '.join(party_html(d, directory, memo) for d in c.dialled)}</td>"
+            f'<td data-label="Utfall">{e(outcome_text(c.outcome))}</td>'
+            f'<td data-label="Hot">{threat}</td></tr>'
         )
     inc_rows = "".join(
         f'<tr><td data-label="Referens">{e(i.reference)}</td>'
-        f'<td data-label="Samtal">{e(i.call_id)}</td>'
-        f'<td data-label="Anmält">{e(_local(i.reported_at, request))} av {e(i.reported_by)}</td>'
+        f'<td data-label="Samtal">{e(started.get(i.call_id, "utanför urvalet"))}</td>'
+        f'<td data-label="Anmält">{e(_local(i.reported_at, request))} av '
+        f"{e(_name_of(directory, i.reported_by))}</td>"
         f'<td data-label="Beskrivning">{e(i.note)}</td></tr>'
         for i in incidents
     )
@@ -851,7 +877,7 @@ async def it_page(request: web.Request) -> web.StreamResponse:
         f'<p><a href="{e(csv_link)}">Exportera som CSV</a> · {len(calls)} samtal</p>'
         '<table id="calls"><thead><tr><th scope="col">Start</th><th scope="col">Slut</th>'
         '<th scope="col">Längd</th><th scope="col">Från</th><th scope="col">Till</th>'
-        '<th scope="col">Uppringt</th><th scope="col">Utfall</th><th scope="col">Hot</th>'
+        '<th scope="col">Kopplat till</th><th scope="col">Utfall</th><th scope="col">Hot</th>'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         '<h2>Incidenter</h2><table id="incidents"><thead><tr><th scope="col">Referens</th>'
         '<th scope="col">Samtal</th><th scope="col">Anmält</th><th scope="col">Beskrivning</th>'
@@ -872,4 +898,6 @@ async def it_threat(request: web.Request) -> web.StreamResponse:
     incident = await api.flag_threat(
         svc, request.match_info["call_id"], note, account(request).user_id
     )
-    return _back("/it", ok=f"Incident {incident.reference} är registrerad.")
+    kept = {k: form[k][:40] for k in ("since", "until", "number") if form.get(k)}
+    path = "/it" + ("?" + urlencode(kept) if kept else "")
+    return _back(path, ok=f"Incident {incident.reference} är registrerad.")
