@@ -127,13 +127,14 @@ def digest_mails(
             f"har väntat {waited}"
         )
     more = f"\n… och {len(queue) - 25} till." if len(queue) > 25 else ""
+    waiting = "röstmeddelande väntar" if len(queue) == 1 else "röstmeddelanden väntar"
     out: list[Mail] = []
     for uid in registrars:
         to = directory.user(uid)
         if to is None or not to.email:
             continue
         body = (
-            f"Hej {to.name}!\n\n{len(queue)} röstmeddelanden väntar på klassificering. "
+            f"Hej {to.name}!\n\n{len(queue)} {waiting} på klassificering. "
             "Registrera dem utan dröjsmål; de som väntat längst först:\n\n"
             + "\n".join(lines)
             + more
@@ -144,7 +145,7 @@ def digest_mails(
                 "registrar_digest",
                 f"digest:{uid}:{today}",
                 to.email,
-                f"{len(queue)} röstmeddelanden väntar på registrering",
+                f"{len(queue)} {waiting} på registrering",
                 body,
             )
         )

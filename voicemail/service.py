@@ -161,6 +161,28 @@ class Register:
         # an arrival after `now` (the PBX's clock ahead of ours) has waited 0 s, not less
         return [QueueItem(r, max(0.0, (now - r.arrived_at).total_seconds())) for r in records]
 
+    async def queue_page(
+        self,
+        now: datetime,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        text_number: str | None = None,
+    ) -> tuple[list[QueueItem], int]:
+        """REC-02: one page of the queue (longest-waiting first, optionally searched; a number
+        also as `text_number`, its E.164 form) and how many records the whole search matches."""
+        where = RecordFilter(
+            status=RecordStatus.AWAITING_CLASSIFICATION,
+            text=text or None,
+            text_number=text_number,
+            limit=limit,
+            offset=offset,
+        )
+        records = await self.store.records(where)
+        total = await self.store.count_matching(where)
+        items = [QueueItem(r, max(0.0, (now - r.arrived_at).total_seconds())) for r in records]
+        return items, total
+
     async def records(self, where: RecordFilter | None = None) -> list[PublicRecord]:
         """Records for lists and exports."""
         return await self.store.records(where or RecordFilter())

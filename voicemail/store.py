@@ -66,7 +66,10 @@ class RecordFilter:
     year: int | None = None
     arrived_from: datetime | None = None  # inclusive
     arrived_before: datetime | None = None  # exclusive
+    text: str | None = None  # in the number, caller, owner, case or summary (case-blind, ASCII)
+    text_number: str | None = None  # the search as E.164, also matched against the caller
     limit: int | None = None
+    offset: int = 0
     oldest_first: bool = True
     recording_key: str | None = None  # the copies of one recording
 
@@ -125,6 +128,9 @@ class RegisterStore(Protocol):
 
     async def count(self, status: RecordStatus | None = None) -> int:
         """How many records (with this status)."""
+
+    async def count_matching(self, where: RecordFilter) -> int:
+        """How many records the filter matches (its limit and offset aside)."""
 
     async def update_record(
         self,
@@ -580,8 +586,50 @@ def link_event(
     return AuditEvent(seq, at, actor, action, record_id, before_d, after_d, prev, digest), params
 
 
+SEARCHED = (
+    "registration_number",
+    "caller_number",
+    "caller_name",
+    "owner_id",
+    "mailbox",
+    "case_reference",
+    "summary",
+)
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own % and _ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def record_query(where: RecordFilter) -> tuple[str, list[object]]:
     """SELECT statement and parameters for `RegisterStore.records`."""
+    conds, params = _record_conditions(where)
+    sql = f"SELECT {_RECORD_COLUMNS} FROM records"
+    if conds:
+        sql += " WHERE " + " AND ".join(conds)
+    order = "arrived_at, id" if where.oldest_first else "arrived_at DESC, id DESC"
+    sql += f" ORDER BY {order}"
+    if where.limit is not None:
+        sql += " LIMIT ?"
+        params.append(where.limit)
+        if where.offset:
+            sql += " OFFSET ?"
+            params.append(where.offset)
+    return sql, params
+
+
+def count_query(where: RecordFilter) -> tuple[str, list[object]]:
+    """SELECT COUNT(*) of the records the filter matches (limit and offset aside)."""
+    conds, params = _record_conditions(where)
+    sql = "SELECT COUNT(*) FROM records"
+    if conds:
+        sql += " WHERE " + " AND ".join(conds)
+    return sql, params
+
+
+def _record_conditions(where: RecordFilter) -> tuple[list[str], list[object]]:
     conds: list[str] = []
     params: list[object] = []
     if where.owner_id is not None:
@@ -613,15 +661,19 @@ def record_query(where: RecordFilter) -> tuple[str, list[object]]:
     if where.recording_key is not None:
         conds.append("recording_key = ?")
         params.append(where.recording_key)
-    sql = f"SELECT {_RECORD_COLUMNS} FROM records"
-    if conds:
-        sql += " WHERE " + " AND ".join(conds)
-    order = "arrived_at, id" if where.oldest_first else "arrived_at DESC, id DESC"
-    sql += f" ORDER BY {order}"
-    if where.limit is not None:
-        sql += " LIMIT ?"
-        params.append(where.limit)
-    return sql, params
+    if where.text:
+        # LOWER() folds a–z only (SQLite; PostgreSQL under the C locale): the text as typed is
+        # tried too, so "Örjan" finds Örjan although "örjan" may not
+        folded, typed = _like(where.text.lower()), _like(where.text)
+        one = "LOWER(COALESCE({c}, '')) LIKE ? ESCAPE '\\' OR COALESCE({c}, '') LIKE ? ESCAPE '\\'"
+        alternatives = [one.format(c=c) for c in SEARCHED]
+        for _ in SEARCHED:
+            params.extend((folded, typed))
+        if where.text_number:
+            alternatives.append("caller_number LIKE ? ESCAPE '\\'")
+            params.append(_like(where.text_number))
+        conds.append("(" + " OR ".join(alternatives) + ")")
+    return conds, params
 
 
 def update_statement(record_id: int, changes: Mapping[str, object]) -> tuple[str, list[object]]:
@@ -800,6 +852,12 @@ class SharedRegister:
         """Records matching the filter."""
         sql, params = record_query(where)
         return [row_to_record(r) for r in await self.sql.fetch(sql, params)]
+
+    async def count_matching(self, where: RecordFilter) -> int:
+        """How many records the filter matches (its limit and offset aside)."""
+        sql, params = count_query(where)
+        row = await self.sql.fetchone(sql, params)
+        return int(row[0]) if row else 0
 
     async def count(self, status: RecordStatus | None = None) -> int:
         """How many records (with this status)."""

@@ -44,6 +44,7 @@ from switchboard.web.http import (
     read_json,
     record_ref,
     text_field,
+    text_problem,
     time_field,
 )
 from switchboard.web.services import CallLogSource, LoggedCall, ThreatIncident, WebServices
@@ -331,19 +332,54 @@ def register_of(svc: WebServices) -> Register:
     return svc.register
 
 
-async def queue_json(svc: WebServices) -> list[dict[str, object]]:
-    """The classification queue, longest-waiting first."""
+QUEUE_PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    """One page of the classification queue and what it is a page of."""
+
+    items: list[dict[str, object]]
+    total: int
+    page: int
+    per_page: int
+    query: str
+
+
+async def queue_page(request: web.Request) -> QueuePage:
+    """`?q=` (registration number, caller, mailbox, case or summary), `page=` (from 1),
+    `per_page=` (1–500): one page of the queue, longest-waiting first, with the total."""
+    svc = services(request)
     reg = register_of(svc)
+    query = (request.query.get("q") or "").strip()[:100]
+    if query and text_problem(query) is not None:
+        raise InvalidField("q", "sök med vanlig text på en rad")
+    per_page = int_query(request, "per_page", QUEUE_PAGE, 1, 500)
+    page = int_query(request, "page", 1, 1, 100_000)
+    digits = sum(ch.isdigit() for ch in query)
+    number = (
+        normalise(query, svc.config.org.plan)
+        if digits >= 5 and all(ch.isdigit() or ch in "+-() " for ch in query)
+        else None
+    )  # "070-120 00 42" finds the caller stored as +46701200042
+    items, total = await reg.queue_page(
+        svc.now(), query, (page - 1) * per_page, per_page, text_number=number
+    )
     tz = svc.config.org.timezone
-    return [
+    rows = [
         record_json(item.record, tz) | {"id": item.record.id, "waiting_s": int(item.waiting_s)}
-        for item in await reg.queue(svc.now())
+        for item in items
     ]
+    return QueuePage(rows, total, page, per_page, query)
 
 
 async def queue(request: web.Request) -> web.StreamResponse:
-    """GET /api/registry/queue."""
-    return web.json_response({"queue": await queue_json(services(request))})
+    """GET /api/registry/queue?q=&page=&per_page=: `queue` (this page), `total` (all that
+    wait and match), `page`, `per_page`."""
+    p = await queue_page(request)
+    return web.json_response(
+        {"queue": p.items, "total": p.total, "page": p.page, "per_page": p.per_page}
+    )
 
 
 async def record(request: web.Request) -> web.StreamResponse:

@@ -551,26 +551,72 @@ def _waiting(seconds: object) -> str:
 
 
 async def registrar_page(request: web.Request) -> web.StreamResponse:
-    """GET /registrator: the queue, longest-waiting first."""
-    items = await api.queue_json(services(request))
+    """GET /registrator: the queue, longest-waiting first, searched and paged (REC-02)."""
+    svc = services(request)
+    p = await api.queue_page(request)
+    directory = svc.config.directory
+    memo: dict[str, str] = {}
+
+    def caller(i: Mapping[str, object]) -> str:
+        name = str(i.get("caller_name") or "")
+        number = str(i.get("caller_number") or "")
+        shown = party_html(number, directory, memo) if number else ""
+        if name and shown and name not in party(number, directory, memo):
+            return f"{e(name)}, {shown}"
+        return shown or e(name) or "Okänd"
+
+    def mailbox(i: Mapping[str, object]) -> str:
+        owner = i.get("mailbox")
+        return _name_of(directory, str(owner)) if owner else str(i.get("mailbox_number") or "")
+
     rows = "".join(
         f'<tr><td data-label="Registreringsnummer"><a href="/registrator/{e(i["id"])}">'
         f"{e(i['registration_number'])}</a></td>"
         f'<td data-label="Inkom">{e(i["arrived_local"])}</td>'
         f'<td data-label="Väntat" class="waiting">{e(_waiting(i["waiting_s"]))}</td>'
-        f'<td data-label="Från">{e(i.get("caller_name") or "")} '
-        f"{e(i.get('caller_number') or '')}</td>"
-        f'<td data-label="Brevlåda">{e(i.get("mailbox") or i.get("mailbox_number"))}</td>'
+        f'<td data-label="Från">{caller(i)}</td>'
+        f'<td data-label="Brevlåda">{e(mailbox(i))}</td>'
         f'<td data-label="Längd">{e(i.get("duration_s"))} s</td></tr>'
-        for i in items
+        for i in p.items
+    )
+    first = (p.page - 1) * p.per_page + 1
+    last = first + len(p.items) - 1
+    waiting = "meddelande väntar" if p.total == 1 else "meddelanden väntar"
+    summary = (
+        f"{p.total} {'träff' if p.total == 1 else 'träffar'} för ”{e(p.query)}” i kön"
+        if p.query
+        else f"{p.total} {waiting} på klassificering"
+    )
+    shown = f" Visar {first}–{last}." if p.items and p.total > len(p.items) else ""
+
+    def page_link(n: int, text: str, rel: str) -> str:
+        params = {"page": str(n)} | ({"q": p.query} if p.query else {})
+        return f'<a href="/registrator?{e(urlencode(params))}" rel="{rel}">{text}</a>'
+
+    pages = (p.total + p.per_page - 1) // p.per_page
+    nav = " · ".join(
+        link
+        for link in (
+            page_link(p.page - 1, "← Föregående", "prev") if p.page > 1 else "",
+            f"Sida {p.page} av {pages}" if pages > 1 else "",
+            page_link(p.page + 1, "Nästa →", "next") if p.page < pages else "",
+        )
+        if link
     )
     body = _flash(request) + (
-        f"<p>{len(items)} {'meddelande väntar' if len(items) == 1 else 'meddelanden väntar'}"
-        " på klassificering.</p>"
+        '<form method="get" action="/registrator" role="search">'
+        '<label for="q">Sök i kön (diarienummer, uppringare, brevlåda, sammanfattning)</label>'
+        f'<input type="search" id="q" name="q" value="{e(p.query)}" maxlength="100">'
+        '<button type="submit">Sök</button>'
+        + (' <a href="/registrator">Visa alla</a>' if p.query else "")
+        + "</form>"
+        f'<p id="queue-summary" aria-live="polite">{summary}.{shown}</p>'
         '<table id="queue"><thead><tr><th scope="col">Registreringsnummer</th>'
         '<th scope="col">Inkom</th><th scope="col">Väntat</th><th scope="col">Från</th>'
         '<th scope="col">Brevlåda</th><th scope="col">Längd</th></tr></thead>'
         f"<tbody>{rows}</tbody></table>"
+        + (f'<nav aria-label="Sidor i kön" class="pages"><p>{nav}</p></nav>' if nav else "")
+        + ""
         "<h2>Export</h2>"
         '<form method="get" action="/api/registry/export" class="export">'
         '<label for="export-from">Inkom från och med</label>'

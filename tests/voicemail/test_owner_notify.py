@@ -198,7 +198,7 @@ async def test_rec02_registrars_daily_digest(
     await checks.run_once(datetime(2026, 11, 28, 9, 0, tzinfo=STHLM))  # Saturday
     await deliver(reg, smtp_port, datetime(2026, 11, 28, 9, 0, tzinfo=STHLM))
     [msg] = received.to(mail("rut.registrator"))
-    assert msg["Subject"] == "1 röstmeddelanden väntar på registrering"
+    assert msg["Subject"] == "1 röstmeddelande väntar på registrering"
     assert "ALV-RÖST-2026-000001, kom 2026-11-23 10.00, har väntat 22 h" in msg.get_content()
 
 

@@ -69,3 +69,39 @@ async def test_alv12_the_organisation_wide_switch_is_confirmed_first(
         "/admin/rostbrevlada", data={**form, "confirm": "ja"}, allow_redirects=False
     )
     assert resp.status == 303 and services.org().policy.voicemail_extension_users is False
+
+
+async def test_rec02_the_queue_counts_all_that_wait_pages_and_searches(
+    client: Client, services: WebServices
+) -> None:
+    """REC-02: with 130 messages waiting the page says 130 (not the page size), pages through
+    them 50 at a time, and a search finds a caller by name or national number."""
+    from datetime import timedelta
+
+    from webkit import put_message
+
+    from voicemail.intake import SpoolIntake
+
+    register, spool = services.register, services.spool
+    assert register is not None and spool is not None
+    base = int((services.now() - timedelta(days=3)).timestamp())
+    for n in range(128):
+        put_message(spool, "83013", n, base + 60 * n, f'"Uppringare {n:03d}" <07012{n:05d}>')
+    await SpoolIntake(register, spool).run_once(services.now())
+    token, _ = client.app[STATE].codec.issue(ROLE_USERS[Role.REGISTRAR], services.now())
+    client.session.cookie_jar.update_cookies({"sb_session": token})
+    page = await (await client.get("/registrator")).text()
+    assert "130 meddelanden väntar på klassificering. Visar 1–50." in page
+    assert page.count('<td data-label="Registreringsnummer">') == 50
+    assert 'rel="next"' in page and "Sida 1 av 3" in page
+    last = await (await client.get("/registrator", params={"page": "3"})).text()
+    assert "Visar 101–130." in last and 'rel="next"' not in last
+    assert last.count('<td data-label="Registreringsnummer">') == 30
+    assert "Bertil Berg" in last  # the mailbox by its owner's name
+    found = await (await client.get("/registrator", params={"q": "uppringare 042"})).text()
+    assert "1 träff för ”uppringare 042” i kön." in found and "Uppringare 042" in found
+    api = await client.get("/api/registry/queue", params={"q": "0701200042", "per_page": "5"})
+    body = await api.json()
+    assert body["total"] == 1 and body["queue"][0]["caller_name"] == "Uppringare 042"
+    everything = await (await client.get("/api/registry/queue")).json()
+    assert everything["total"] == 130 and len(everything["queue"]) == 50
