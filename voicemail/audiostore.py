@@ -7,6 +7,7 @@ and the directory entry are fsynced before the register's commit refers to them.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -15,6 +16,8 @@ from voicemail.errors import StorageError
 
 _CHUNK = 1 << 20
 MARKER = ".register-id"  # which register this audio store belongs to
+_TMP_IDS = itertools.count()  # copies run side by side: each its own temporary name
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 def fsync_dir(path: Path) -> None:
@@ -59,28 +62,55 @@ class AudioStore:
     def put_stream(
         self, src: BinaryIO, fmt: str, name: str, sync_dir: bool = True
     ) -> tuple[str, int, Path]:
-        """`put_file` from an open file (read from its current position to the end)."""
-        tmp = self.root / f".incoming-{os.getpid()}-{name}.tmp"
-        self.root.mkdir(parents=True, exist_ok=True)
+        """`put_file` from an open file (read from its current position to the end).
+
+        Thread-safe: a batch's copies run side by side (each its own temporary name). A shard
+        folder made here is made durable in the root at once; the caller fsyncs the shard
+        folder after the rename (`sync_dir`, or once per batch).
+        """
+        tmp = self.root / f".incoming-{os.getpid()}-{next(_TMP_IDS)}-{name}.tmp"
+        try:
+            fd = os.open(tmp, _NEW_FILE, 0o666)
+        except FileNotFoundError:
+            self._made(self.root)
+            fd = os.open(tmp, _NEW_FILE, 0o666)
         h = hashlib.sha256()
         size = 0
-        with tmp.open("wb") as dst:
+        try:
             while chunk := src.read(_CHUNK):
                 h.update(chunk)
-                dst.write(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
                 size += len(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
         digest = h.hexdigest()
         final = self.path_for(digest, fmt)
-        if final.exists() and final.stat().st_size == size:
+        try:
+            held = os.stat(final).st_size
+        except FileNotFoundError:
+            held = None
+        if held == size:
             tmp.unlink()
             return digest, size, final
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # the shard folder is new
+            self._made(final.parent)
+            os.replace(tmp, final)
         if sync_dir:
             fsync_dir(final.parent)
         return digest, size, final
+
+    def _made(self, folder: Path) -> None:
+        """Make a folder of the store and fsync its parent, so the new entry lasts."""
+        folder.mkdir(parents=True, exist_ok=True)
+        fsync_dir(folder.parent)
 
     def verify(self, sha256: str, fmt: str) -> bool:
         """True when the stored copy still hashes to its name (REC-03)."""

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,16 +39,15 @@ from routing.numbers import normalise, validate_e164
 from voicemail import policy
 from voicemail.audiostore import fsync_dir
 from voicemail.errors import AudioIncomplete, RecordRefused, SpoolFormatError, UnsafeSpoolEntry
+from voicemail.intake_copy import Copied, copy_audio, copy_batch
 from voicemail.models import NewRecord, PublicRecord, SpoolMessage
 from voicemail.phonewatch import PhoneReport, PhoneWatch
 from voicemail.service import Register
 from voicemail.spool import (
-    HEADER_BYTES,
     KIND_NAMES,
     MAX_TXT_BYTES,
     SpoolHazard,
     SpoolSlot,
-    audio_problem,
     file_age,
     parse_message,
     readiness,
@@ -61,6 +59,9 @@ from voicemail.store import SYSTEM_ACTOR
 log = logging.getLogger("voicemail.intake")
 
 Ready = tuple[SpoolSlot, SpoolMessage, bytes]
+_CALLERS_KEPT = 10_000
+# a batch under way: slots already registered, those being copied, their copies
+_Started = tuple[list[SpoolSlot], list[Ready], "asyncio.Future[list[Copied]]"]
 
 
 def printable(text: str) -> str:
@@ -132,6 +133,7 @@ class SpoolIntake:
         self.quarantine_dir = Path(quarantine_dir) if quarantine_dir else db_dir / "quarantine"
         self._reported_unknown: set[str] = set()
         self._troubled: set[str] = set()
+        self._callers: dict[str, str | None] = {}  # caller's number as written -> E.164
         # the phone mailbox: seconds a message may be out of sight (being renumbered) before
         # it counts as deleted on the phone
         self.watch = PhoneWatch(register.store, self.fs, self.context, missing_after_s)
@@ -147,21 +149,18 @@ class SpoolIntake:
             except OSError as exc:
                 self._trouble(hazard.label, exc, report)
         now_epoch = now.timestamp()
-        ready: list[Ready] = []
         orphans: list[SpoolSlot] = []
+        candidates: list[SpoolSlot] = []
         for slot in listing.slots:
             if slot.mailbox not in owners:
                 report.unknown_mailboxes.add(slot.mailbox)
             try:
-                item = await self._prepare(slot, now_epoch, now, report, orphans)
+                if await self._screen(slot, now_epoch, now, report, orphans):
+                    candidates.append(slot)
             except Exception as exc:  # one message's trouble never holds up the others
                 self._trouble(slot.label, exc, report)
-                continue
-            if item is not None:
-                ready.append(item)
         await self._handle_orphans(orphans, now_epoch, now, report)
-        for i in range(0, len(ready), self.batch_size):
-            await self._take_batch(ready[i : i + self.batch_size], owners, now, report)
+        await self._take_batches(candidates, owners, now_epoch, now, report)
         for mailbox in sorted(report.unknown_mailboxes - self._reported_unknown):
             log.warning(
                 "spool folder %s/%s maps to no user; its messages enter the register without owner",
@@ -181,38 +180,60 @@ class SpoolIntake:
             self._troubled.add(label)
             log.error("spool message %s %s", printable(label), why, exc_info=exc)
 
-    async def _prepare(
+    async def _screen(
         self,
         slot: SpoolSlot,
         now_epoch: float,
         now: datetime,
         report: IntakeReport,
         orphans: list[SpoolSlot],
-    ) -> Ready | None:
-        """The slot's parsed txt when it can be taken now; else waits, orphan or quarantine."""
+    ) -> bool:
+        """True when the slot's txt is to be read now; else it is kept, waits, is an orphan or
+        is quarantined (from the listing alone)."""
         if not self.remove_taken and self.watch.registered(slot):
             report.kept += 1
-            return None
+            return False
         bad = slot.unsafe()
         if bad is not None:
             why = f"{bad.path.name} is a {KIND_NAMES[bad.kind]}, not a file: never followed"
             await self._set_aside(slot, why, now, report)
-            return None
+            return False
         state, why = readiness(slot, now_epoch, self.settle_s)
         if state == "wait":
             if slot.txt is not None and slot.audio is None:
                 orphans.append(slot)
             else:
                 report.waiting.append((printable(slot.label), why))
-            return None
-        assert slot.txt is not None
-        try:
-            data = await asyncio.to_thread(self.fs.read, slot.txt.path, MAX_TXT_BYTES)
-        except FileNotFoundError:
+            return False
+        return True
+
+    def _read_txts(self, slots: list[SpoolSlot]) -> list[bytes | Exception]:
+        """Each slot's txt, or what reading it raised (blocking: one thread pass)."""
+        out: list[bytes | Exception] = []
+        for slot in slots:
+            assert slot.txt is not None
+            try:
+                out.append(self.fs.read(slot.txt.path, MAX_TXT_BYTES))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    async def _prepare(
+        self,
+        slot: SpoolSlot,
+        data: bytes | Exception,
+        now_epoch: float,
+        now: datetime,
+        report: IntakeReport,
+    ) -> Ready | None:
+        """The slot's parsed txt when it can be taken now; else waits or quarantine."""
+        if isinstance(data, FileNotFoundError):
             return None  # taken by another pass meanwhile
-        except UnsafeSpoolEntry as exc:  # replaced by a link or FIFO since the scan
-            await self._set_aside(slot, str(exc), now, report)
+        if isinstance(data, UnsafeSpoolEntry):  # replaced by a link or FIFO since the scan
+            await self._set_aside(slot, str(data), now, report)
             return None
+        if isinstance(data, Exception):
+            raise data
         try:
             message = parse_message(data)
         except SpoolFormatError as exc:
@@ -274,29 +295,29 @@ class SpoolIntake:
                 report.waiting.append((printable(slot.label), "msgNNNN.txt without audio yet"))
 
     def _copy_audio(self, slot: SpoolSlot, duration_s: int) -> tuple[str, int, Path]:
-        """Copy the slot's audio into the store when it is whole and unchanged (blocking).
+        """Copy the slot's audio into the store when it is whole and unchanged (blocking)."""
+        return copy_audio(self.fs, self.register.audio, slot, duration_s)
 
-        Whole: a regular file, the size and time the scan saw, as long as the txt's
-        `duration` says (a WAV's data chunk as its header declares it); unchanged while copied.
-        """
-        assert slot.audio is not None
-        fmt = slot.audio.path.suffix.lstrip(".")
-        with self.fs.open(slot.audio.path) as src:
-            fd = src.fileno()
-            before = os.fstat(fd)
-            if (before.st_size, before.st_mtime_ns) != (slot.audio.size, slot.audio.mtime_ns):
-                raise AudioIncomplete("audio changed since the spool was listed")
-            problem = audio_problem(fmt, os.pread(fd, HEADER_BYTES, 0), before.st_size, duration_s)
-            if problem is not None:
-                raise AudioIncomplete(problem)
-            copied = self.register.audio.put_stream(src, fmt, slot.audio.path.name, False)
-            after = os.fstat(fd)
-        if copied[1] != before.st_size or (after.st_size, after.st_mtime_ns) != (
-            before.st_size,
-            before.st_mtime_ns,
-        ):
-            raise AudioIncomplete("audio changed while it was copied")
-        return copied
+    def _caller(self, number: str | None) -> str | None:
+        """`caller_e164`, kept per number: callers call again, and phonenumbers is costly."""
+        if not number:
+            return None
+        try:
+            return self._callers[number]
+        except KeyError:
+            pass
+        if len(self._callers) >= _CALLERS_KEPT:
+            self._callers.clear()
+        found = self._callers[number] = caller_e164(number, self.register)
+        return found
+
+    def _copy_batch(self, items: list[Ready]) -> list[Copied]:
+        """The batch's audio copies, durable with their folders (blocking; see `copy_batch`)."""
+        jobs: list[tuple[SpoolSlot, int]] = []
+        for slot, message, _ in items:
+            assert message.duration_s is not None  # a message without it waits (`_prepare`)
+            jobs.append((slot, message.duration_s))
+        return copy_batch(self.fs, self.register.audio, jobs)
 
     def _new_record(
         self,
@@ -321,7 +342,7 @@ class SpoolIntake:
             mailbox=slot.mailbox,
             owner_id=owner_id,
             caller_raw=message.callerid.raw,
-            caller_number=caller_e164(message.callerid.number, self.register),
+            caller_number=self._caller(message.callerid.number),
             caller_name=message.callerid.name,
             duration_s=message.duration_s,
             sha256=digest,
@@ -332,38 +353,91 @@ class SpoolIntake:
             recording_key=message.msg_id or f"sha256:{digest}:{message.origtime}",
         )
 
+    async def _ready(
+        self, group: list[SpoolSlot], now_epoch: float, now: datetime, report: IntakeReport
+    ) -> list[Ready]:
+        """The group's txts read in one thread hand-off (issue 21), parsed; what can be taken."""
+        ready: list[Ready] = []
+        texts = await asyncio.to_thread(self._read_txts, group)
+        for slot, data in zip(group, texts, strict=True):
+            try:
+                item = await self._prepare(slot, data, now_epoch, now, report)
+            except Exception as exc:  # one message's trouble never holds up the others
+                self._trouble(slot.label, exc, report)
+                continue
+            if item is not None:
+                ready.append(item)
+        return ready
+
+    async def _take_batches(
+        self,
+        candidates: list[SpoolSlot],
+        owners: dict[str, str],
+        now_epoch: float,
+        now: datetime,
+        report: IntakeReport,
+    ) -> None:
+        """Batch after batch, each in one transaction and in order. While a batch's audio is
+        copied the next batch is read and parsed, and its copies run while the first commits
+        (each batch still commits only after its own copies are durable)."""
+        size = self.batch_size
+        groups = [candidates[i : i + size] for i in range(0, len(candidates), size)]
+        pending: list[_Started] = []
+        try:
+            for group in groups:
+                batch = await self._ready(group, now_epoch, now, report)
+                if batch:
+                    pending.append(await self._start_batch(batch, report))
+                while len(pending) > 1:
+                    await self._take_batch(pending.pop(0), owners, now, report)
+            while pending:
+                await self._take_batch(pending.pop(0), owners, now, report)
+        finally:
+            for _, _, copying in pending:  # an error ended the pass: let the copies finish
+                with contextlib.suppress(Exception):
+                    await copying
+
+    async def _start_batch(self, batch: list[Ready], report: IntakeReport) -> _Started:
+        """What the register holds already, and the rest's copies started in the background."""
+        pairs = [(s.mailbox, m.msg_id) for s, m, _ in batch if m.msg_id]
+        known = await self.register.store.known_messages(self.context, pairs)
+        slots_done: list[SpoolSlot] = []
+        to_copy: list[Ready] = []
+        for item in batch:
+            slot, message, _ = item
+            if message.msg_id and (slot.mailbox, message.msg_id) in known:
+                report.already_registered += 1
+                slots_done.append(slot)
+            else:
+                to_copy.append(item)
+        # one thread hand-off for the batch's copies and their folders' fsyncs (issue 21)
+        copying = asyncio.ensure_future(asyncio.to_thread(self._copy_batch, to_copy))
+        return slots_done, to_copy, copying
+
     async def _take_batch(
         self,
-        batch: list[Ready],
+        started: _Started,
         owners: dict[str, str],
         now: datetime,
         report: IntakeReport,
     ) -> None:
-        pairs = [(s.mailbox, m.msg_id) for s, m, _ in batch if m.msg_id]
-        known = await self.register.store.known_messages(self.context, pairs)
+        slots_done, to_copy, copying = started
         new: list[tuple[NewRecord, int, SpoolSlot]] = []
-        slots_done: list[SpoolSlot] = []
-        dirs: set[Path] = set()
-        for slot, message, data in batch:
-            if message.msg_id and (slot.mailbox, message.msg_id) in known:
-                report.already_registered += 1
-                slots_done.append(slot)
-                continue
-            assert message.duration_s is not None
-            try:
-                copied = await asyncio.to_thread(self._copy_audio, slot, message.duration_s)
-            except FileNotFoundError:
+        results = await copying
+        for (slot, message, data), copied in zip(to_copy, results, strict=True):
+            if isinstance(copied, FileNotFoundError):
                 continue  # removed meanwhile (Asterisk moved it to Old/, or another pass)
-            except UnsafeSpoolEntry as exc:
-                await self._set_aside(slot, str(exc), now, report)
+            if isinstance(copied, UnsafeSpoolEntry):
+                await self._set_aside(slot, str(copied), now, report)
                 continue
-            except AudioIncomplete as exc:
-                await self._incomplete(slot, exc.reason, now.timestamp(), now, report)
+            if isinstance(copied, AudioIncomplete):
+                await self._incomplete(slot, copied.reason, now.timestamp(), now, report)
                 continue
-            except OSError as exc:
-                self._trouble(slot.label, exc, report)
+            if isinstance(copied, OSError):
+                self._trouble(slot.label, copied, report)
                 continue
-            dirs.add(copied[2].parent)
+            if isinstance(copied, Exception):
+                raise copied
             try:
                 record = self._new_record(slot, message, data, copied, owners.get(slot.mailbox))
                 year = policy.registration_year(record.arrived_at, self.register.org.timezone)
@@ -372,8 +446,6 @@ class SpoolIntake:
                 await self._set_aside(slot, why, now, report)
                 continue
             new.append((record, year, slot))
-        for d in dirs:
-            await asyncio.to_thread(fsync_dir, d)
         added, stored = await self._add(new, now, report)
         report.taken.extend(added)
         report.already_registered += len(stored) - len(added)

@@ -16,7 +16,7 @@ import asyncpg
 
 from voicemail.errors import StorageError
 from voicemail.pg import PgDb, check_schema, open_migrated, redacted
-from voicemail.store import SCHEMA_VERSION, SharedRegister, migrations_for
+from voicemail.store import SCHEMA_VERSION, Db, SharedRegister, migrations_for
 
 # Advisory lock key: hashtext() of a name and the schema, so registers in different schemas of
 # one database do not wait for each other.
@@ -95,11 +95,11 @@ class PostgresStore(SharedRegister):
         return int(value)
 
     async def _rows_in(
-        self, sql: str, params: Sequence[object], values: Sequence[str]
+        self, sql: str, params: Sequence[object], values: Sequence[str], db: Db | None = None
     ) -> list[Sequence[Any]]:
         if not values:
             return []
-        return await self.sql.fetch(
+        return await (db or self.sql).fetch(
             sql.format(**{"in": "= ANY(?::text[])"}), [*params, list(values)]
         )
 

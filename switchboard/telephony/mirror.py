@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from routing import spoken, wording
@@ -93,6 +93,55 @@ def row_for(view: UserView, directory: Directory, now: datetime, tz: ZoneInfo) -
     return MirrorRow(key, value, f"{state},{shown},{_clean(text)}", text, said)
 
 
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of a local day."""
+    return datetime.combine(day, time(), tz)
+
+
+def wordings(view: UserView, now: datetime, tz: ZoneInfo) -> set[tuple[str, ...]]:
+    """Every spoken form the user's redirect in force at `now` can take while it lasts (issue
+    21): its return is worded by the date (HV-02: "åter tisdag den 24 november" the days
+    before, "åter klockan femton" on the day, the year when it is another), so the forms
+    change only at a local midnight: now, the next midnight, the first of January of the
+    return's year and the return day — each while the redirect is still in force."""
+    redirect = view.redirect
+    if redirect is None:
+        return set()
+    name = view.user.name
+    said = {spoken.absence_segments(name, redirect, now, tz)}
+    returns = redirect.return_time
+    if returns is None:
+        return said
+    back = max(returns, now).astimezone(tz).date()
+    today = now.astimezone(tz).date()
+    days = {today + timedelta(days=1), date(back.year, 1, 1), back}
+    for day in sorted(d for d in days if today < d <= back):
+        at = _midnight(day, tz)
+        if redirect.until is None or at < redirect.until:
+            said.add(spoken.absence_segments(name, redirect, at, tz))
+    return said
+
+
+def coming_wordings(
+    state: EffectiveState, now: datetime, tz: ZoneInfo, horizon: timedelta, steps: int = 3
+) -> Iterator[set[tuple[str, ...]]]:
+    """User by user, the spoken forms of the redirect in force now, and of those that start
+    (by time alone: a calendar event, a manual redirect running out) within `horizon`."""
+    end = now + horizon
+    for user_id, view in state.views(now).items():
+        out = wordings(view, now, tz)
+        at = now
+        for _ in range(steps):
+            nxt = state.next_change(user_id, at)
+            if nxt is None or nxt > end:
+                break
+            later = state.view(user_id, nxt)
+            if later is not None:
+                out |= wordings(later, nxt, tz)
+            at = nxt
+        yield out
+
+
 def desired_rows(state: EffectiveState, now: datetime, tz: ZoneInfo) -> dict[str, MirrorRow]:
     """Every extension's row, from the effective state at `now`."""
     rows: dict[str, MirrorRow] = {}
@@ -140,8 +189,10 @@ class StateMirror:
         *,
         width: int = 64,
         renderer: SoundRenderer | None = None,
+        horizon: timedelta = timedelta(hours=1),
     ) -> None:
         self.renderer = renderer
+        self.horizon = horizon  # redirects starting this soon are rendered ahead too
         self.state = state
         self.tz = tz
         self.clock = clock
@@ -153,8 +204,12 @@ class StateMirror:
         now = self.clock()
         want = desired_rows(self.state(), now, self.tz)
         if self.renderer is not None:
-            # Rows are written now; their sound files follow in the background (bounded).
+            # Rows are written now; their sound files follow in the background (bounded):
+            # every form each redirect takes until it ends — also past midnight — and the
+            # redirects that start within `horizon`; the reconciliation that runs every few
+            # minutes renders them all again ahead of time (issue 21), so no call waits.
             self.renderer.ensure_all(row.spoken for row in want.values() if row.spoken)
+            await self.render_ahead(now)
         have_redirect = await self._tree(client, REDIRECT_FAMILY)
         have_presence = await self._tree(client, PRESENCE_PROVIDER)
         jobs: list[tuple[str, Headers]] = []
@@ -174,6 +229,17 @@ class StateMirror:
         self.last_resync_actions = sent
         log.info("full resync: %d extensions, %d writes", len(want), sent)
         return sent
+
+    async def render_ahead(self, now: datetime) -> None:
+        """Start rendering every form the redirects in force (or starting within `horizon`)
+        will take; the loop is let go every 256 users, so calls are not held up."""
+        if self.renderer is None:
+            return
+        forms = coming_wordings(self.state(), now, self.tz, self.horizon)
+        for i, said in enumerate(forms):
+            self.renderer.ensure_all(said)
+            if i % 256 == 255:
+                await asyncio.sleep(0)
 
     async def _tree(self, client: AmiClient, family: str) -> dict[str, str]:
         resp = await client.send_action("DBGetTree", [("Family", family)], deadline=30)
@@ -197,6 +263,7 @@ class StateMirror:
             return
         if self.renderer is not None and row.spoken:
             self.renderer.ensure(row.spoken)  # the file follows the row within one render
+            self.renderer.ensure_all(wordings(view, now, self.tz))  # and the later days' forms
         if row.redirect is None:
             await client.send_action("DBDel", [("Family", REDIRECT_FAMILY), ("Key", row.key)])
         else:
