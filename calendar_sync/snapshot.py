@@ -79,11 +79,18 @@ def _encode(blocks: Iterable[CalendarBlock]) -> list[list[object]]:
     ]
 
 
-def _decode(rows: list[list[Any]]) -> list[CalendarBlock]:
-    ts = datetime.fromtimestamp
-    return [
-        CalendarBlock(ts(r[0], UTC), ts(r[1], UTC), _STATUSES[r[2]], r[3], r[4], r[5]) for r in rows
-    ]
+def _decode(rows: list[list[Any]], instants: dict[float, datetime]) -> list[CalendarBlock]:
+    """Blocks from JSON rows; `instants` keeps each epoch second's datetime (a directory's
+    calendars share most of their start and end times: one object each, made once)."""
+    out = []
+    for r in rows:
+        start, end = instants.get(r[0]), instants.get(r[1])
+        if start is None:
+            start = instants[r[0]] = datetime.fromtimestamp(r[0], UTC)
+        if end is None:
+            end = instants[r[1]] = datetime.fromtimestamp(r[1], UTC)
+        out.append(CalendarBlock(start, end, _STATUSES[r[2]], r[3], r[4], r[5]))
+    return out
 
 
 class BlockCache:
@@ -92,6 +99,8 @@ class BlockCache:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._entries: dict[str, Any] = {}  # rows, or {"error": text}
+        self._instants: dict[float, datetime] = {}  # epoch seconds → datetime, for _decode
+        self._window: tuple[Window, str] | None = None  # the last window and its key part
         if path is not None and path.is_file():
             try:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
@@ -100,14 +109,20 @@ class BlockCache:
             except (OSError, ValueError) as exc:
                 log.warning("calendar cache %s unreadable, starting empty: %s", path, exc)
 
+    def _key(self, digest: str, window: Window) -> str:
+        if self._window is None or self._window[0] != window:
+            self._window = (window, f"|{CACHE_VERSION}|{window.key()}")
+            self._instants.clear()  # kept for one window at a time: bounded
+        return digest + self._window[1]
+
     def get(self, digest: str, window: Window) -> list[CalendarBlock] | None:
         """Cached blocks, or None."""
-        rows = self._entries.get(f"{digest}|{CACHE_VERSION}|{window.key()}")
-        return _decode(rows) if isinstance(rows, list) else None
+        rows = self._entries.get(self._key(digest, window))
+        return _decode(rows, self._instants) if isinstance(rows, list) else None
 
     def error(self, digest: str, window: Window) -> str | None:
         """Why these bytes could not be read over this window, if that is remembered."""
-        entry = self._entries.get(f"{digest}|{CACHE_VERSION}|{window.key()}")
+        entry = self._entries.get(self._key(digest, window))
         if not isinstance(entry, dict):
             return None
         until = entry.get("until")
@@ -117,7 +132,7 @@ class BlockCache:
 
     def put(self, digest: str, window: Window, blocks: list[CalendarBlock]) -> None:
         """Remember the blocks of one calendar for one window."""
-        self._entries[f"{digest}|{CACHE_VERSION}|{window.key()}"] = _encode(blocks)
+        self._entries[self._key(digest, window)] = _encode(blocks)
 
     def put_error(
         self, digest: str, window: Window, error: str, retry_s: float | None = None
@@ -127,7 +142,7 @@ class BlockCache:
         entry: dict[str, object] = {"error": error}
         if retry_s is not None:
             entry["until"] = time.time() + retry_s
-        self._entries[f"{digest}|{CACHE_VERSION}|{window.key()}"] = entry
+        self._entries[self._key(digest, window)] = entry
 
     def save(self, keep: set[str] | None = None) -> None:
         """Write the cache atomically (only the entries in `keep`, when given)."""
