@@ -25,9 +25,7 @@ from switchboard.telephony.ami import Message
 from switchboard.telephony.errors import TelephonyError
 from switchboard.telephony.records import (
     MIGRATION_2,
-    CallRow,
-    DirectoryChange,
-    Notice,
+    RecordSource,
     ServiceRecords,
 )
 from voicemail import sqlite
@@ -264,7 +262,7 @@ def row_incident(row: Sequence[Any]) -> Incident:
     return Incident(iid, ref, cid, by, reported, note, json.loads(call_json))
 
 
-class CallLogStorage(Protocol):
+class CallLogStorage(RecordSource, Protocol):
     """What the service and the web layer need from the call log, on either engine."""
 
     async def open(self) -> None:
@@ -310,44 +308,6 @@ class CallLogStorage(Protocol):
 
     async def incidents(self) -> list[Incident]:
         """Every incident, oldest first."""
-
-    # the service records beside the call log (switchboard.telephony.records, issue 19)
-
-    async def call_rows(self, since: datetime, until: datetime) -> list[CallRow]:
-        """Light rows of the calls started in [since, until)."""
-
-    async def directory_snapshot(self) -> str | None:
-        """The directory as last seen (HAL-13)."""
-
-    async def save_directory(
-        self, snapshot: str, changes: Sequence[DirectoryChange], now: datetime
-    ) -> None:
-        """Store directory changes and the new snapshot (HAL-13)."""
-
-    async def directory_history(self, limit: int = 1000) -> list[DirectoryChange]:
-        """Directory changes, newest first (HAL-13)."""
-
-    async def add_notice(
-        self, recipient: str, kind: str, subject: str, body: str, now: datetime
-    ) -> Notice:
-        """A notice in the outbox (HAL-12)."""
-
-    async def notices(self, recipients: Sequence[str], limit: int = 500) -> list[Notice]:
-        """Notices to these recipients, newest first (HAL-12)."""
-
-    async def add_assisted(
-        self,
-        call_id: str,
-        user_id: str,
-        destination: str,
-        placed_by: str,
-        status: str,
-        now: datetime,
-    ) -> int:
-        """An assisted international call (ALV-26)."""
-
-    async def assisted(self, limit: int = 500) -> list[dict[str, object]]:
-        """Assisted calls, newest first (ALV-26)."""
 
 
 def _row_entry(row: Sequence[Any]) -> CallEntry:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from voicemail.store import Db
 
@@ -116,6 +116,55 @@ class Notice:
 
 def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+class RecordSource(Protocol):
+    """What the web reads and writes of the service records beside the call log (issue 19);
+    `ServiceRecords` is it on either engine."""
+
+    async def call_rows(self, since: datetime, until: datetime) -> list[CallRow]:
+        """Light rows of the calls started in [since, until) (HAL-03/05, ALV-25, HAL-14)."""
+        ...
+
+    async def directory_snapshot(self) -> str | None:
+        """The directory as last seen (HAL-13)."""
+        ...
+
+    async def save_directory(
+        self, snapshot: str, changes: Sequence[DirectoryChange], now: datetime
+    ) -> None:
+        """Store directory changes and the new snapshot (HAL-13)."""
+        ...
+
+    async def directory_history(self, limit: int = 1000) -> list[DirectoryChange]:
+        """Directory changes, newest first (HAL-13)."""
+        ...
+
+    async def add_notice(
+        self, recipient: str, kind: str, subject: str, body: str, now: datetime
+    ) -> Notice:
+        """A notice in the outbox (HAL-12)."""
+        ...
+
+    async def notices(self, recipients: Sequence[str], limit: int = 500) -> list[Notice]:
+        """Notices to these recipients, newest first (HAL-12)."""
+        ...
+
+    async def add_assisted(
+        self,
+        call_id: str,
+        user_id: str,
+        destination: str,
+        placed_by: str,
+        status: str,
+        now: datetime,
+    ) -> int:
+        """An assisted international call (ALV-26)."""
+        ...
+
+    async def assisted(self, limit: int = 500) -> list[dict[str, object]]:
+        """Assisted calls, newest first (ALV-26)."""
+        ...
 
 
 class ServiceRecords:

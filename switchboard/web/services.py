@@ -14,7 +14,7 @@ from routing.models import Organisation, PresenceBook, UserPresence
 from switchboard.config import Config
 from switchboard.effective import EffectiveHub
 from switchboard.telephony.calllog import CallEntry
-from switchboard.telephony.records import CallRow, DirectoryChange, Notice
+from switchboard.telephony.records import RecordSource
 from switchboard.web.auth import Accounts
 from switchboard.web.store import WebStore
 from voicemail.service import Register
@@ -113,7 +113,7 @@ class ThreatIncident(Protocol):
         ...
 
 
-class CallLogSource(Protocol):
+class CallLogSource(RecordSource, Protocol):
     """ALV-18/ALV-20: the call log and its incidents; `CallLogStore` satisfies it."""
 
     async def query(
@@ -156,52 +156,6 @@ class CallLogSource(Protocol):
 
     async def outcome_counts(self) -> Mapping[str, int]:
         """How many calls per outcome (for the metrics)."""
-        ...
-
-    # The service records beside the call log (`switchboard.telephony.records`, issue 19).
-
-    async def call_rows(self, since: datetime, until: datetime) -> list[CallRow]:
-        """Light rows of the calls started in [since, until) (HAL-03/05, ALV-25, HAL-14)."""
-        ...
-
-    async def directory_snapshot(self) -> str | None:
-        """The directory as last seen (HAL-13)."""
-        ...
-
-    async def save_directory(
-        self, snapshot: str, changes: Sequence[DirectoryChange], now: datetime
-    ) -> None:
-        """Store directory changes and the new snapshot (HAL-13)."""
-        ...
-
-    async def directory_history(self, limit: int = 1000) -> list[DirectoryChange]:
-        """Directory changes, newest first (HAL-13)."""
-        ...
-
-    async def add_notice(
-        self, recipient: str, kind: str, subject: str, body: str, now: datetime
-    ) -> Notice:
-        """A notice in the outbox (HAL-12)."""
-        ...
-
-    async def notices(self, recipients: Sequence[str], limit: int = 500) -> list[Notice]:
-        """Notices to these recipients, newest first (HAL-12)."""
-        ...
-
-    async def add_assisted(
-        self,
-        call_id: str,
-        user_id: str,
-        destination: str,
-        placed_by: str,
-        status: str,
-        now: datetime,
-    ) -> int:
-        """An assisted international call (ALV-26)."""
-        ...
-
-    async def assisted(self, limit: int = 500) -> list[dict[str, object]]:
-        """Assisted calls, newest first (ALV-26)."""
         ...
 
     async def record(self, entry: CallEntry) -> None:
