@@ -481,6 +481,10 @@ async def place_call(
     try:
         await svc.start()
         await asyncio.wait_for(svc.mirrored.wait(), 10)
+        # A running platform has its sounds: the call is placed once what start-up began
+        # rendering (greetings, messages in force) is there, so a busy machine does not turn
+        # the one call shown into a call that misses its greeting.
+        await renderer.idle(60)
         call = await sim.place_call(
             _dialled(args.to),
             _dialled(args.caller),

@@ -6,6 +6,7 @@ the same pages run on both engines in test_api.py.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -62,9 +63,12 @@ async def server(services: WebServices) -> AsyncIterator[TestServer]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    """Headless Debian chromium."""
+    """Headless Debian chromium, on the machine's own clock: the browser is a person's computer,
+    not the server, so under scripts/test-dates.sh libfaketime is not handed on to it (Chromium
+    under libfaketime takes minutes to start)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKETIME", "LD_PRELOAD"))}
     async with async_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS, env=env)
         try:
             yield b
         finally:
