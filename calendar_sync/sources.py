@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Literal
 
 from calendar_sync.errors import CalendarCredentialsMissing
-from routing.errors import ConfigProblem
 from routing.models import User
+from storage.problems import ConfigProblem
 
 SECTION = "calendar_sources"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from routing.errors import ConfigProblem
+from storage.problems import ConfigProblem
 
 SECTION = "administration"
 _KEYS = ("manual_redirect_max_days", "unused_subscription_days", "mobile_officer")

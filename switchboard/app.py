@@ -231,8 +231,8 @@ async def _share_calendars(
     stack: contextlib.AsyncExitStack, rt: Runtime, sync: Any, dsn: str, schema: str
 ) -> None:
     """Several nodes: poll only the partitions this node leases, adopt the others' snapshots."""
+    from storage.postgresql import PG_ERRORS
     from switchboard.calendar_leases import CalendarShare
-    from voicemail.pg import PG_ERRORS
 
     share = CalendarShare(dsn, schema, rt.node_id, **rt.calendar_lease)
     try:

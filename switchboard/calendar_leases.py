@@ -28,7 +28,7 @@ import asyncpg
 
 from calendar_sync.service import CalendarSnapshot, CalendarSync
 from routing.models import BusyStatus, CalendarBlock
-from voicemail.pg import PG_ERRORS, Listener, channel_name, check_schema, create_pool, migrate
+from storage.postgresql import PG_ERRORS, Listener, channel_name, check_schema, create_pool, migrate
 
 log = logging.getLogger("switchboard.calendar_leases")
 

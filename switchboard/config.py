@@ -18,7 +18,7 @@ from calendar_sync.sources import (
     check_user_calendars,
     parse_calendar_sources,
 )
-from routing.errors import ConfigProblem, NumberError
+from routing.errors import NumberError
 from routing.models import (
     AbsenceReason,
     BusyStatus,
@@ -34,6 +34,7 @@ from routing.models import (
 )
 from routing.numbers import in_plan, make_plan, normalise, validate_e164
 from routing.presence import DEFAULT_REASON_CODES, PresenceRules
+from storage.problems import ConfigProblem
 from switchboard.admin_settings import parse_administration
 from switchboard.config_policy import (
     PERSONAL_SUBSCRIPTIONS,

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from routing.errors import ConfigProblem
 from routing.models import ContactCentre, Directory, Group, NumberingPlan, User
+from storage.problems import ConfigProblem
 from switchboard.yamlfile import Checker
 from voicemail.models import VoicemailSettings
 from voicemail.policy import has_mailbox, mailbox_id

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from routing.errors import ConfigProblem
+from storage.problems import ConfigProblem
 
 if TYPE_CHECKING:
     from switchboard.config import Config

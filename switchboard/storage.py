@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from routing.errors import ConfigProblem
+from storage.problems import ConfigProblem
 from voicemail.service import Register, default_db_path
 from voicemail.store import RegisterStore, SqliteStore
 

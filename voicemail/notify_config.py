@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from datetime import time
 
-from routing.errors import ConfigProblem
+from storage.problems import ConfigProblem
 
 _TOP = {"base_url", "digest_at", "absence_lookahead_days", "smtp"}
 _SMTP = {"host", "port", "from", "starttls", "user_env", "password_env", "timeout_s"}

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from routing.errors import ConfigProblem
 from routing.models import Directory, Hours, NumberingPlan, User
+from storage.problems import ConfigProblem
 from voicemail.models import DisposalRule, PublicRecord, RecordStatus, VoicemailSettings
 
 MIN_PIN_DIGITS = 4  # HAL-07

@@ -4,7 +4,7 @@ The SQL is kept portable (no SQLite-only functions; `ON CONFLICT`, `RETURNING`; 
 fixed-width UTC text) so that `voicemail.store_pg.PostgresStore` implements the same
 `RegisterStore` protocol with the same statements. The engines' differences live in `DIALECTS`
 (DDL types) and `numbered` (placeholders); the methods both run alike are written once, in
-`SharedRegister`, over the small `Db` interface (`voicemail.sqlite.SqliteDb`, `voicemail.pg.PgDb`).
+`SharedRegister`, over the small `storage.db.Db` interface (either engine).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from voicemail import sqlite
+from storage import sqlite
+from storage.db import Db, Row
 from voicemail.audit import GENESIS, canonical, event_hash
 from voicemail.errors import RecordRefused, StorageError
 from voicemail.models import (
@@ -308,39 +308,6 @@ def migrations_for(engine: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
     """MIGRATIONS with the engine's DDL words filled in."""
     words = DIALECTS[engine]
     return tuple((v, tuple(sql.format_map(words) for sql in stmts)) for v, stmts in MIGRATIONS)
-
-
-def numbered(sql: str) -> str:
-    """`?` placeholders as PostgreSQL's `$1, $2, …` (our SQL has no `?` inside literals)."""
-    parts = sql.split("?")
-    out = [parts[0]]
-    for i, part in enumerate(parts[1:], start=1):
-        out.append(f"${i}{part}")
-    return "".join(out)
-
-
-class Row(Protocol):
-    """A result row of either engine (a tuple from aiosqlite, an asyncpg Record)."""
-
-    def __getitem__(self, index: int, /) -> Any:
-        """The value of one column by position."""
-
-
-class Db(Protocol):
-    """Either engine as the stores' shared methods see it: `voicemail.sqlite.SqliteDb` or
-    `voicemail.pg.PgDb`. Statements are written with `?`; rows are sequences."""
-
-    async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Sequence[Any]]:
-        """Every row."""
-
-    async def fetchone(self, sql: str, params: Sequence[object] = ()) -> Sequence[Any] | None:
-        """The first row, or None."""
-
-    async def execute(self, sql: str, params: Sequence[object] = ()) -> None:
-        """Run one statement."""
-
-    def transaction(self, lock_name: str | None = None) -> AbstractAsyncContextManager[Db]:
-        """One transaction (on PostgreSQL under the advisory lock `lock_name`)."""
 
 
 def row_to_record(row: Row) -> PublicRecord:

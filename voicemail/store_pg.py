@@ -14,9 +14,10 @@ from typing import Any
 
 import asyncpg
 
+from storage.db import Db
+from storage.postgresql import PgDb, check_schema, open_migrated, redacted
 from voicemail.errors import StorageError
-from voicemail.pg import PgDb, check_schema, open_migrated, redacted
-from voicemail.store import SCHEMA_VERSION, Db, SharedRegister, migrations_for
+from voicemail.store import SCHEMA_VERSION, SharedRegister, migrations_for
 
 # Advisory lock key: hashtext() of a name and the schema, so registers in different schemas of
 # one database do not wait for each other.

@@ -21,6 +21,8 @@ from typing import Any, Protocol, Self
 
 import aiosqlite
 
+from storage import sqlite
+from storage.db import Db
 from switchboard.telephony.ami import Message
 from switchboard.telephony.errors import TelephonyError
 from switchboard.telephony.records import (
@@ -28,8 +30,6 @@ from switchboard.telephony.records import (
     RecordSource,
     ServiceRecords,
 )
-from voicemail import sqlite
-from voicemail.store import Db
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +335,7 @@ def _row_entry(row: Sequence[Any]) -> CallEntry:
 
 
 class SharedCallLog(ServiceRecords):
-    """The `CallLogStorage` methods both engines run alike, over `sql` (a `voicemail.store.Db`).
+    """The `CallLogStorage` methods both engines run alike, over `sql` (a `storage.db.Db`).
 
     An engine supplies `sql` and its plumbing (open, close, migrations); on PostgreSQL incident
     numbering takes the advisory lock `incident_lock`, so two nodes never share a reference.

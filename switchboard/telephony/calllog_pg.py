@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from storage.postgresql import PG_ERRORS, PgDb, check_schema, open_migrated, redacted
 from switchboard.telephony.calllog import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -11,7 +12,6 @@ from switchboard.telephony.calllog import (
     CallLogError,
     SharedCallLog,
 )
-from voicemail.pg import PG_ERRORS, PgDb, check_schema, open_migrated, redacted
 
 VERSION_TABLE = "calllog_schema_migrations"
 # Incident references are numbered per organisation: one writer at a time across nodes.

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from routing.errors import ConfigProblem
+from storage.problems import ConfigProblem
 from switchboard.telephony.ami import AmiSettings
 from switchboard.telephony.sounds import SOUND_FOLDER  # <sounds_dir>/switchboard/<key>.wav
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from voicemail.store import Db
+from storage.db import Db
 
 MIGRATION_2: tuple[str, ...] = (
     "CREATE TABLE directory_history ("

@@ -35,11 +35,11 @@ import aiosqlite
 
 from routing.effective import Switches
 from routing.models import AbsenceReason, ManualRedirect, Organisation
+from storage import sqlite
+from storage.db import Db
 from switchboard.effective import Coalescing
 from switchboard.storage import StorageSettings
 from switchboard.web.errors import Unavailable
-from voicemail import sqlite
-from voicemail.store import Db
 
 log = logging.getLogger("switchboard.web")
 
@@ -213,7 +213,7 @@ class WebBackend(Protocol):
 
 
 class SharedWebBackend:
-    """The `WebBackend` methods both engines run alike, over `sql` (a `voicemail.store.Db`).
+    """The `WebBackend` methods both engines run alike, over `sql` (a `storage.db.Db`).
 
     An engine supplies `sql`, its plumbing (open, close, migrations, listen) and `_notify`,
     which tells the other nodes about a write inside its transaction.

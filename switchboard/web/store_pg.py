@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from storage.db import Db
+from storage.postgresql import Listener, PgDb, channel_name, check_schema, open_migrated, redacted
 from switchboard.web.errors import Unavailable
 from switchboard.web.store import SIGN_IN_TABLES, SharedWebBackend
-from voicemail.pg import Listener, PgDb, channel_name, check_schema, open_migrated, redacted
-from voicemail.store import Db
 
 VERSION_TABLE = "web_schema_migrations"
 SCHEMA_VERSION = 2

@@ -23,10 +23,11 @@ from vmkit import wav_bytes as wav
 
 from routing.models import Organisation
 from routing.presence import PresenceRules
+from storage import postgresql as pg
+from storage import sqlite
 from switchboard import cli_registry
 from switchboard.cli import main
 from switchboard.config import Config
-from voicemail import pg, sqlite
 from voicemail.audit import canonical
 from voicemail.errors import StorageError
 from voicemail.intake import SpoolIntake

@@ -16,11 +16,11 @@ from vmkit import LATER, message_txt, put_message
 from vmkit import wav_bytes as wav
 
 from routing.models import Organisation
+from storage.postgresql import PgDb
+from storage.sqlite import SqliteDb
 from voicemail.intake import SpoolIntake
 from voicemail.models import VoicemailSettings
-from voicemail.pg import PgDb
 from voicemail.service import Register
-from voicemail.sqlite import SqliteDb
 from voicemail.store import RecordFilter
 
 T0 = 1795449850

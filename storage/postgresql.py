@@ -1,10 +1,9 @@
-"""The PostgreSQL plumbing every store shares: schema, pool, versioned migrations, LISTEN.
+"""The PostgreSQL engine every store shares: schema, pool, versioned migrations, LISTEN.
 
-Used by the register (`voicemail.store_pg`), the web store and the call log; it lives in the
-lowest package that uses PostgreSQL, so domain packages never import `switchboard`. Every
-store's migrations run in one transaction under the same transaction-scoped advisory lock, so
-nodes that start together apply each version exactly once. `PgDb` is the same small interface as
-`voicemail.sqlite.SqliteDb`, so a store can write its queries once for both engines.
+Used by the register (`voicemail.store_pg`), the web store, the call log, calendar leases and
+leadership. Every store's migrations run in one transaction under the same transaction-scoped
+advisory lock, so nodes that start together apply each version exactly once. `PgDb` is the
+small `storage.db.Db` interface, so a store writes its queries once for both engines.
 """
 
 from __future__ import annotations
@@ -21,12 +20,12 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from voicemail.store import numbered
+from storage.db import numbered
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-log = logging.getLogger("voicemail.pg")
+log = logging.getLogger("storage.postgresql")
 
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 Migrations: TypeAlias = Iterable[tuple[int, Sequence[str]]]
@@ -139,7 +138,7 @@ def _numbered(sql: str) -> str:
 
 class PgDb:
     """A pool (or one connection in a transaction) behind the engine-neutral interface
-    (`voicemail.store.Db`): `?` statements are numbered, rows come back as tuples."""
+    (`storage.db.Db`): `?` statements are numbered, rows come back as tuples."""
 
     def __init__(self, on: asyncpg.Pool | Conn) -> None:
         self.on = on

@@ -1,11 +1,10 @@
-"""The SQLite plumbing every store shares: open (WAL), versioned migrations, transactions.
+"""The SQLite engine every store shares: open (WAL), versioned migrations, transactions.
 
-The counterpart of `voicemail.pg`, used by the register (`voicemail.store.SqliteStore`) and the
-call log; it lives in the lowest package that uses SQLite, so domain packages never import
-`switchboard`. Connections run in autocommit mode (`isolation_level=None`): every write goes
-through `transaction`, which says BEGIN, COMMIT and ROLLBACK itself. `SqliteDb` is the same small
-interface as `voicemail.pg.PgDb` (`?` placeholders, rows as tuples), so a store can write its
-queries once for both engines.
+The counterpart of `storage.postgresql`, used by the register (`voicemail.store.SqliteStore`),
+the web store, the call log and the directory history. Connections run in autocommit mode
+(`isolation_level=None`): every write goes through `transaction`, which says BEGIN, COMMIT and
+ROLLBACK itself. `SqliteDb` is the small `storage.db.Db` interface (`?` placeholders, rows as
+tuples), so a store writes its queries once for both engines.
 """
 
 from __future__ import annotations
@@ -136,7 +135,7 @@ async def open_migrated(
 
 
 class SqliteDb:
-    """One open connection behind the engine-neutral interface (`voicemail.store.Db`).
+    """One open connection behind the engine-neutral interface (`storage.db.Db`).
 
     A transaction holds `lock` (one writer per store in this process) and starts with `begin`;
     `lock_name` is for PostgreSQL's advisory locks and means nothing here.
