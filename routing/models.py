@@ -41,9 +41,6 @@ class BusyStatus(StrEnum):
     NO_DATA = "noData"
 
 
-WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 @dataclass(frozen=True, slots=True)
 class Hours:
     """Days of the week (0 = Monday) and a daily opening interval in local time."""
@@ -67,6 +64,11 @@ class Hours:
         else:
             day_text = ", ".join(names[d] for d in days[:-1]) + " och " + names[days[-1]]
         return f"{day_text} klockan {_clock(self.start)}–{_clock(self.end)}"
+
+
+def hours_of(parts: tuple[frozenset[int], time, time] | None) -> Hours | None:
+    """Hours from what `storage.yamlfile.Checker.weekly_hours` read (None stays None)."""
+    return Hours(*parts) if parts is not None else None
 
 
 def _clock(t: time) -> str:

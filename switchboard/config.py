@@ -31,10 +31,12 @@ from routing.models import (
     Policy,
     SharedPhone,
     User,
+    hours_of,
 )
 from routing.numbers import in_plan, make_plan, normalise, validate_e164
 from routing.presence import DEFAULT_REASON_CODES, PresenceRules
 from storage.problems import ConfigProblem
+from storage.yamlfile import Checker, load_yaml
 from switchboard.admin_settings import parse_administration
 from switchboard.config_policy import (
     PERSONAL_SUBSCRIPTIONS,
@@ -47,7 +49,6 @@ from switchboard.config_policy import (
 from switchboard.http_settings import parse_http
 from switchboard.storage import parse_storage
 from switchboard.telephony.config import parse_telephony
-from switchboard.yamlfile import Checker, load_yaml
 from voicemail.models import Classification, DisposalRule, VoicemailSettings
 from voicemail.notify_config import parse_notifications
 from voicemail.policy import check_voicemail
@@ -244,7 +245,9 @@ def load_config(folder: str | Path, previous: Directory | None = None) -> Config
 
     switchboard = number(o, o.string(org_raw, "switchboard", "", required=True), "switchboard")
     wh_raw = org_raw.get("working_hours")
-    working_hours = DEFAULT_HOURS if wh_raw is None else o.hours(wh_raw, "working_hours")
+    working_hours = (
+        DEFAULT_HOURS if wh_raw is None else hours_of(o.weekly_hours(wh_raw, "working_hours"))
+    )
     holidays: set[date] = set()
     hol = org_raw.get("holidays") or []
     if not isinstance(hol, list):
@@ -464,7 +467,7 @@ def load_config(folder: str | Path, previous: Directory | None = None) -> Config
         num = number(d, d.string(m, "number", path, required=True), f"{path}.number")
         claim_number(num, f"{path}.number")
         hours = (
-            d.hours(m["telephone_hours"], f"{path}.telephone_hours")
+            hours_of(d.weekly_hours(m["telephone_hours"], f"{path}.telephone_hours"))
             if m.get("telephone_hours") is not None
             else None
         )

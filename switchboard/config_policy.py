@@ -11,9 +11,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from routing.models import ContactCentre, Directory, Group, NumberingPlan, User
+from routing.models import ContactCentre, Directory, Group, NumberingPlan, User, hours_of
 from storage.problems import ConfigProblem
-from switchboard.yamlfile import Checker
+from storage.yamlfile import Checker
 from voicemail.models import VoicemailSettings
 from voicemail.policy import has_mailbox, mailbox_id
 
@@ -39,7 +39,7 @@ def parse_contact_centre(
         return None
     m = c.mapping(raw, "contact_centre", CONTACT_CENTRE_KEYS, required=True)
     hours = (
-        c.hours(m["opening_hours"], "contact_centre.opening_hours")
+        hours_of(c.weekly_hours(m["opening_hours"], "contact_centre.opening_hours"))
         if m.get("opening_hours") is not None
         else None
     )

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from routing.models import Hours
+from routing.models import Hours, hours_of
+from storage.yamlfile import Checker, YamlDocument, load_yaml
 from switchboard.simulation.models import CALL_KINDS, Scenario, SwitchboardModel, Variant
-from switchboard.yamlfile import Checker, YamlDocument, load_yaml
 
 _KEYS = {
     "name",
@@ -132,7 +132,9 @@ def _variants(c: Checker, value: Any, base_dir: Path) -> tuple[Variant, ...]:
             per_group = c.mapping(m["telephone_hours"], _p(path, "telephone_hours"), None)
             for group_id, spec in per_group.items():
                 gpath = f"{path}.telephone_hours.{group_id}"
-                hours[group_id] = None if spec in (None, "none") else c.hours(spec, gpath)
+                hours[group_id] = (
+                    None if spec in (None, "none") else hours_of(c.weekly_hours(spec, gpath))
+                )
         folder = m.get("folder")
         if folder is not None and not isinstance(folder, str):
             c.err(_p(path, "folder"), "must be a folder path")

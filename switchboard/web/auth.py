@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 from routing.models import Directory
+from storage.yamlfile import is_name, load_yaml
 from switchboard.web.errors import NotAuthenticated, SessionExpired, TooManyAttempts
-from switchboard.yamlfile import is_name, load_yaml
 
 ACCOUNTS_FILE = "accounts.yaml"
 DEV_PASSWORD_ENV = "SWITCHBOARD_DEV_PASSWORD"

@@ -18,11 +18,11 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from storage.yamlfile import MAX_BYTES, parse_yaml
 from switchboard import cli_run
 from switchboard.cli import main
 from switchboard.cli_run import Server
 from switchboard.config import load_config
-from switchboard.yamlfile import MAX_BYTES, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ALV = ROOT / "config" / "alvkarleby"

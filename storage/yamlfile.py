@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from yaml.error import Mark
 
-from routing.models import WEEKDAYS, Hours
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass
@@ -430,8 +430,9 @@ class Checker:
         self.err(path, 'must be a time of day like "08:00"')
         return None
 
-    def hours(self, value: Any, path: str) -> Hours | None:
-        """{days: [mon, …], start: "08:00", end: "16:30"}."""
+    def weekly_hours(self, value: Any, path: str) -> tuple[frozenset[int], time, time] | None:
+        """{days: [mon, …], start: "08:00", end: "16:30"}: the weekdays (0 = Monday), start
+        and end; None (with the problems recorded) when any part is wrong."""
         m = self.mapping(value, path, {"days", "start", "end"}, required=True)
         if not m:
             return None
@@ -454,4 +455,4 @@ class Checker:
         if end <= start:
             self.err(_p(path, "end"), "must be after start")
             return None
-        return Hours(frozenset(days), start, end)
+        return frozenset(days), start, end
