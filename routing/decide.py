@@ -163,7 +163,7 @@ def decision_table(directory: Directory, policy: Policy) -> DecisionTable:
     """The directory's table for this policy (made on first use, kept with the directory)."""
     tables = directory.decision_tables
     table = tables.get(id(policy))
-    if table is None or table.policy is not policy:
+    if not isinstance(table, DecisionTable) or table.policy is not policy:
         table = DecisionTable(policy)
         if len(tables) >= TABLES_BOUND:
             tables.clear()
@@ -449,7 +449,7 @@ def decide(
 ) -> RouteDecision:
     """Decide one call (ALV-01, ALV-04..08, ALV-19, ALV-21, ALV-22, HAL-03, HAL-09)."""
     table = directory.decision_tables.get(id(policy))  # decision_table(), inline: hot path
-    if table is None or table.policy is not policy:
+    if not isinstance(table, DecisionTable) or table.policy is not policy:
         table = decision_table(directory, policy)
     found = table.numbers.get(call.to)
     if found is None:

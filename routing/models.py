@@ -7,11 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
-
-if TYPE_CHECKING:
-    from routing.decide import DecisionTable
 
 
 class NumberKind(StrEnum):
@@ -242,7 +239,8 @@ class Directory:
     by_id: Mapping[str, Entry] = field(default_factory=dict)
     # What routing.decide works out once per policy (by id of the policy), filled lazily on a
     # number's first call; no part of the directory's value (not compared, shown or copied).
-    decision_tables: dict[int, DecisionTable] = field(
+    # Its values are routing.decide.DecisionTable (typed there: models does not import decide).
+    decision_tables: dict[int, object] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
 
