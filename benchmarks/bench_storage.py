@@ -40,8 +40,9 @@ from bench_voicemail import fill_spool, organisation, queue_floor, seed_rows  # 
 
 from voicemail.intake import SpoolIntake  # noqa: E402
 from voicemail.models import RecordStatus, VoicemailSettings  # noqa: E402
+from voicemail.register import RegisterStore  # noqa: E402
 from voicemail.service import Register  # noqa: E402
-from voicemail.store import RegisterStore, SqliteStore  # noqa: E402
+from voicemail.store import SqliteStore  # noqa: E402
 from voicemail.store_pg import PostgresStore  # noqa: E402
 
 LATER = datetime(2030, 1, 1, tzinfo=UTC)

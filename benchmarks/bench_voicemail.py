@@ -31,8 +31,8 @@ from routing.models import Directory, Hours, Organisation, Policy, User
 from routing.numbers import make_plan
 from voicemail.intake import SpoolIntake
 from voicemail.models import RecordStatus, VoicemailSettings
+from voicemail.register import to_db_time
 from voicemail.service import Register
-from voicemail.store import to_db_time
 
 TZ = ZoneInfo("Europe/Stockholm")
 

@@ -29,8 +29,8 @@ from voicemail.errors import (
 )
 from voicemail.intake import IntakeReport, SpoolIntake, printable
 from voicemail.models import Classification, PublicRecord, RecordStatus, VoicemailSettings
+from voicemail.register import RecordFilter
 from voicemail.service import Register
-from voicemail.store import RecordFilter
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and found a problem (broken audit chain, storage error)

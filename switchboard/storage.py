@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from storage.problems import ConfigProblem
+from voicemail.register import RegisterStore
 from voicemail.service import Register, default_db_path
-from voicemail.store import RegisterStore, SqliteStore
+from voicemail.store import SqliteStore
 
 if TYPE_CHECKING:
     from switchboard.config import Config

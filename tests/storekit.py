@@ -18,8 +18,9 @@ from switchboard.telephony.calllog_pg import PgCallLogStore
 from switchboard.web.store import WebStore
 from switchboard.web.store_pg import PgWebBackend
 from voicemail.models import VoicemailSettings
+from voicemail.register import RegisterStore
 from voicemail.service import Register
-from voicemail.store import RegisterStore, SqliteStore
+from voicemail.store import SqliteStore
 from voicemail.store_pg import PostgresStore
 
 ENGINES = ("sqlite", "postgresql")

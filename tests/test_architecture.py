@@ -61,7 +61,6 @@ LONG_UNTIL_SPLIT: frozenset[str] = frozenset(
         "voicemail.intake",
         "voicemail.speech",
         "voicemail.spool",
-        "voicemail.store",
     }
 )
 KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(

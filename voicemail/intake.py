@@ -42,6 +42,7 @@ from voicemail.errors import AudioIncomplete, RecordRefused, SpoolFormatError, U
 from voicemail.intake_copy import Copied, copy_audio, copy_batch
 from voicemail.models import NewRecord, PublicRecord, SpoolMessage
 from voicemail.phonewatch import PhoneReport, PhoneWatch
+from voicemail.register import SYSTEM_ACTOR
 from voicemail.service import Register
 from voicemail.spool import (
     KIND_NAMES,
@@ -54,7 +55,6 @@ from voicemail.spool import (
     scan_spool,
 )
 from voicemail.spoolfs import SpoolFs
-from voicemail.store import SYSTEM_ACTOR
 
 log = logging.getLogger("voicemail.intake")
 

@@ -23,7 +23,7 @@ from email.utils import formatdate, make_msgid
 
 from voicemail.notify_config import SmtpSettings
 from voicemail.phonewatch import db_of
-from voicemail.store import RegisterStore, from_db_time, to_db_time
+from voicemail.register import RegisterStore, from_db_time, to_db_time
 
 log = logging.getLogger("voicemail.notify")
 

@@ -18,8 +18,8 @@ from voicemail import policy
 from voicemail.errors import NotPermitted
 from voicemail.models import PublicRecord
 from voicemail.phonewatch import rows_in
+from voicemail.register import RecordFilter
 from voicemail.service import Register
-from voicemail.store import RecordFilter
 
 
 @dataclass(frozen=True, slots=True)

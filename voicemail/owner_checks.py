@@ -28,8 +28,8 @@ from voicemail import policy
 from voicemail.models import PublicRecord, VoicemailSettings
 from voicemail.notify import Mail, Notifier, Outbox
 from voicemail.notify_config import NotifySettings
+from voicemail.register import RecordFilter
 from voicemail.service import OverdueMailbox, QueueItem, Register
-from voicemail.store import RecordFilter
 
 log = logging.getLogger("voicemail.owner_checks")
 

@@ -32,10 +32,10 @@ from voicemail import policy
 from voicemail.errors import VoicemailError
 from voicemail.models import VoicemailSettings
 from voicemail.phonewatch import db_of
+from voicemail.register import RegisterStore, from_db_time, to_db_time
 from voicemail.service import Register
 from voicemail.speech import SpeechError, python_pcm, telephone_pcm, wav_file
 from voicemail.spoolfs import SpoolFs
-from voicemail.store import RegisterStore, from_db_time, to_db_time
 
 log = logging.getLogger("voicemail.greeting")
 

@@ -30,9 +30,10 @@ from typing import Any
 
 from storage.db import Db
 from voicemail.errors import SpoolFormatError, StorageError, UnsafeSpoolEntry
+from voicemail.register import RegisterStore, from_db_time, to_db_time
+from voicemail.register_shared import SharedRegister
 from voicemail.spool import MAX_TXT_BYTES, SpoolListing, SpoolSlot, parse_message, scan_mailboxes
 from voicemail.spoolfs import SpoolFs
-from voicemail.store import RegisterStore, SharedRegister, from_db_time, to_db_time
 
 log = logging.getLogger("voicemail.phone")
 

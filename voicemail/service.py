@@ -24,7 +24,9 @@ from voicemail.models import (
     RecordStatus,
     VoicemailSettings,
 )
-from voicemail.store import CONTENT_COLUMNS, RecordFilter, RegisterStore, SqliteStore
+from voicemail.register import RecordFilter, RegisterStore
+from voicemail.register_schema import CONTENT_COLUMNS
+from voicemail.store import SqliteStore
 
 log = logging.getLogger("voicemail.register")
 

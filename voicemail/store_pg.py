@@ -17,7 +17,8 @@ import asyncpg
 from storage.db import Db
 from storage.postgresql import PgDb, check_schema, open_migrated, redacted
 from voicemail.errors import StorageError
-from voicemail.store import SCHEMA_VERSION, SharedRegister, migrations_for
+from voicemail.register_schema import SCHEMA_VERSION, migrations_for
+from voicemail.register_shared import SharedRegister
 
 # Advisory lock key: hashtext() of a name and the schema, so registers in different schemas of
 # one database do not wait for each other.

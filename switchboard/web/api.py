@@ -465,7 +465,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 async def export(request: web.Request) -> web.StreamResponse:
     """GET /api/registry/export?format=json|csv|xml|excel|xlsx&year=&from=&to= (local dates,
     both included). `excel` is CSV for Swedish Excel (`;`, UTF-8 with BOM), `xlsx` a workbook."""
-    from voicemail.store import RecordFilter
+    from voicemail.register import RecordFilter
 
     svc = services(request)
     fmt = request.query.get("format", "json")

@@ -25,6 +25,7 @@ from routing.models import Organisation
 from routing.presence import PresenceRules
 from storage import postgresql as pg
 from storage import sqlite
+from storage.db import Db
 from switchboard import cli_registry
 from switchboard.cli import main
 from switchboard.config import Config
@@ -32,17 +33,10 @@ from voicemail.audit import canonical
 from voicemail.errors import StorageError
 from voicemail.intake import SpoolIntake
 from voicemail.models import Classification
+from voicemail.register import to_db_time
+from voicemail.register_schema import SCHEMA_VERSION, migrations_for
+from voicemail.register_sql import INSERT_EVENT_SQL, LAST_EVENT_SQL, SET_HEAD_SQL, link_event
 from voicemail.service import Register
-from voicemail.store import (
-    INSERT_EVENT_SQL,
-    LAST_EVENT_SQL,
-    SCHEMA_VERSION,
-    SET_HEAD_SQL,
-    Db,
-    link_event,
-    migrations_for,
-    to_db_time,
-)
 
 SECOND = b"\x01\x00" * 8000
 T = 1795449850

@@ -28,6 +28,7 @@ from voicemail import policy
 from voicemail.errors import AudioIncomplete, SpoolFormatError, UnsafeSpoolEntry
 from voicemail.intake import IntakeReport, SpoolIntake, caller_e164
 from voicemail.models import NewRecord
+from voicemail.register_sql import check_new_record
 from voicemail.service import Register
 from voicemail.spool import (
     MAX_DURATION_S,
@@ -38,7 +39,6 @@ from voicemail.spool import (
     scan,
 )
 from voicemail.spoolfs import SpoolFs
-from voicemail.store import check_new_record
 
 SECOND = b"\x01\x00" * 8000  # one second of 8 kHz 16-bit mono
 GOOD_T = 1795449850  # Monday 23 November 2026, 17.04 in Stockholm

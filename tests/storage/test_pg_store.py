@@ -12,7 +12,8 @@ import pytest
 from voicemail.audit import verify_chain
 from voicemail.errors import StorageError
 from voicemail.models import NewRecord
-from voicemail.store import SCHEMA_VERSION, RecordFilter
+from voicemail.register import RecordFilter
+from voicemail.register_schema import SCHEMA_VERSION
 from voicemail.store_pg import PostgresStore, redacted
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -12,7 +12,8 @@ from pgcluster import Cluster
 from switchboard.cli import main
 from switchboard.config import load_config
 from switchboard.storage import StorageSettings, open_register, parse_storage
-from voicemail.store import SCHEMA_VERSION, SqliteStore
+from voicemail.register_schema import SCHEMA_VERSION
+from voicemail.store import SqliteStore
 from voicemail.store_pg import PostgresStore
 
 ROOT = Path(__file__).resolve().parents[2]

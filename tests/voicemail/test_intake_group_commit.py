@@ -20,8 +20,8 @@ from storage.postgresql import PgDb
 from storage.sqlite import SqliteDb
 from voicemail.intake import SpoolIntake
 from voicemail.models import VoicemailSettings
+from voicemail.register import RecordFilter
 from voicemail.service import Register
-from voicemail.store import RecordFilter
 
 T0 = 1795449850
 

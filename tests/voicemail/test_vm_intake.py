@@ -14,8 +14,8 @@ from vmkit import wav_bytes as wav
 from routing.models import Directory
 from voicemail.intake import SpoolIntake
 from voicemail.models import RecordStatus
+from voicemail.register import RecordFilter
 from voicemail.service import Register
-from voicemail.store import RecordFilter
 
 FOUR_S = b"\x01\x00" * 8000 * 4  # four seconds of 8 kHz 16-bit audio (the fixture's duration=4)
 

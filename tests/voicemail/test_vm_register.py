@@ -13,8 +13,8 @@ from vmkit import wav_bytes as wav
 from voicemail.errors import InvalidClassification, NotPermitted, RecordDisposed, UnknownRecord
 from voicemail.intake import SpoolIntake
 from voicemail.models import Classification, PublicRecord, RecordStatus
+from voicemail.register_schema import SCHEMA_VERSION
 from voicemail.service import Register
-from voicemail.store import SCHEMA_VERSION
 
 REGISTRAR = "rut.registrator"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 10.00 Stockholm
