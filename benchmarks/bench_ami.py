@@ -33,7 +33,7 @@ from switchboard.telephony.asterisk_config import extensions_conf  # noqa: E402
 from switchboard.telephony.config import TelephonySettings  # noqa: E402
 from switchboard.telephony.mirror import StateMirror  # noqa: E402
 from switchboard.telephony.service import TelephonyService  # noqa: E402
-from switchboard.telephony.simulated import SimulatedAsterisk  # noqa: E402
+from switchboard.telephony.sim import SimulatedAsterisk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

@@ -38,14 +38,11 @@ sys.path.insert(0, str(ROOT))
 import floor  # noqa: E402  (benchmarks/floor.py: floors measured in the same run)
 
 from calendar_sync.clock import SystemClock  # noqa: E402
+from calendar_sync.coordinator import SourceCoordinator, StaggeredCoordinator  # noqa: E402
 from calendar_sync.ews import EwsClient  # noqa: E402
 from calendar_sync.feed import IcsFeedClient, IcsFileWatcher, feed_client_session  # noqa: E402
 from calendar_sync.graph import GraphClient  # noqa: E402
-from calendar_sync.service import (  # noqa: E402
-    CalendarSync,
-    SourceCoordinator,
-    StaggeredCoordinator,
-)
+from calendar_sync.service import CalendarSync  # noqa: E402
 from calendar_sync.sources import (  # noqa: E402
     ExchangeSettings,
     GraphSettings,

@@ -46,7 +46,7 @@ from switchboard.config import load_config  # noqa: E402
 from switchboard.telephony.asterisk_config import extensions_conf, voicemail_conf  # noqa: E402
 from switchboard.telephony.config import TelephonySettings  # noqa: E402
 from switchboard.telephony.service import TelephonyService  # noqa: E402
-from switchboard.telephony.simulated import SimCall, SimulatedAsterisk  # noqa: E402
+from switchboard.telephony.sim import SimCall, SimulatedAsterisk  # noqa: E402
 from switchboard.telephony.sounds import SoundRenderer  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday

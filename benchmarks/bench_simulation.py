@@ -37,9 +37,10 @@ from routing.models import (
 )
 from routing.numbers import make_plan
 from routing.presence import PresenceRules, build_user_presence
-from switchboard.simulation.engine import simulate
-from switchboard.simulation.models import Scenario
-from switchboard.simulation.report import build_report, render_html, to_json
+from simulation.engine import simulate
+from simulation.models import Scenario
+from simulation.page import render_html
+from simulation.report import build_report, to_json
 
 TZ = ZoneInfo("Europe/Stockholm")
 PLAN = make_plan(["026-8XX XX"])

@@ -31,7 +31,7 @@ from calendar_sync.errors import (
     CalendarUnavailable,
     MailboxNotFound,
 )
-from calendar_sync.feed import Expander, FeedResult, Parser
+from calendar_sync.expander import Expander, FeedResult, Parser
 from calendar_sync.sources import CalDavSettings
 from calendar_sync.workers import CalendarReaders
 

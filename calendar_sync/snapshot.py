@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from calendar_sync.errors import CalendarError, CalendarReadTimeout, CalendarUnavailable
-from calendar_sync.feed import TIMEOUT_RETRY_S
+from calendar_sync.expander import TIMEOUT_RETRY_S
 from calendar_sync.workers import CalendarReaders, ReadJob, ReadLimits
 from routing.models import (
     BusyStatus,

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Literal
 
 from calendar_sync.errors import CalendarCredentialsMissing
+from calendar_sync.section_reader import SectionReader, mapping_at
 from routing.models import User
 from storage.problems import ConfigProblem
 
 SECTION = "calendar_sources"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
-_UNIT_S = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,94 +160,8 @@ class CalendarSourcesSettings:
 _POLL_KEYS = {"interval", "max_age", "jitter", "max_backoff", "timeout", "concurrency"}
 
 
-class _Reader:
-    """Reads one mapping, collecting problems at dotted paths instead of raising."""
-
-    def __init__(self, raw: Mapping[str, object], path: str, problems: list[ConfigProblem]) -> None:
-        self.raw = raw
-        self.path = path
-        self.problems = problems
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(ConfigProblem(f"{self.path}.{key}" if self.path else key, message))
-
-    def check_keys(self, allowed: set[str]) -> None:
-        for key in self.raw:
-            if key not in allowed:
-                known = ", ".join(sorted(allowed))
-                self.problem(str(key), f"unknown key (known: {known})")
-
-    def text(self, key: str, default: str | None = None, required: bool = False) -> str | None:
-        value = self.raw.get(key)
-        if value is None:
-            if required:
-                self.problem(key, "required")
-            return default
-        if not isinstance(value, str) or not value.strip():
-            self.problem(key, "must be a non-empty string")
-            return default
-        return value.strip()
-
-    def url(self, key: str, default: str | None = None, required: bool = False) -> str | None:
-        value = self.text(key, default, required)
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            self.problem(key, f"not an http(s) URL: {value!r}")
-            return default
-        return value.rstrip("/") if value else value
-
-    def env_name(self, key: str) -> str | None:
-        value = self.text(key)
-        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            self.problem(key, f"not an environment variable name: {value!r}")
-            return None
-        return value
-
-    def duration(self, key: str, default: float, minimum: float = 0.0) -> float:
-        value = self.raw.get(key)
-        if value is None:
-            return default
-        seconds: float | None = None
-        if isinstance(value, bool):
-            seconds = None
-        elif isinstance(value, int | float):
-            seconds = float(value)
-        elif isinstance(value, str):
-            m = _DURATION.match(value)
-            if m:
-                seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
-        if seconds is None or seconds < minimum:
-            self.problem(
-                key, f"must be a duration of at least {minimum:g} s (e.g. 60, '90s', '8d')"
-            )
-            return default
-        return seconds
-
-    def integer(self, key: str, default: int, lo: int, hi: int) -> int:
-        value = self.raw.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            self.problem(key, f"must be a whole number from {lo} to {hi}")
-            return default
-        return value
-
-    def number(self, key: str, default: float, lo: float, hi: float) -> float:
-        value = self.raw.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            self.problem(key, f"must be a number from {lo:g} to {hi:g}")
-            return default
-        return float(value)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.raw.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.problem(key, "must be true or false")
-            return default
-        return value
+class _Reader(SectionReader):
+    """A SectionReader that also reads secret names and poll settings."""
 
     def secret(self, key: str, required: bool = True) -> Secret:
         env = self.env_name(f"{key}_env")
@@ -266,15 +179,6 @@ class _Reader:
             timeout_s=self.duration("timeout", default.timeout_s, minimum=0.1),
             concurrency=self.integer("concurrency", default.concurrency, 1, 64),
         )
-
-
-def _mapping(raw: object, path: str, problems: list[ConfigProblem]) -> Mapping[str, object] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
-        problems.append(ConfigProblem(path, "must be a mapping of keys to values"))
-        return None
-    return raw
 
 
 def _exchange(raw: Mapping[str, object], problems: list[ConfigProblem]) -> ExchangeSettings | None:
@@ -348,7 +252,7 @@ def _graph(raw: Mapping[str, object], problems: list[ConfigProblem]) -> GraphSet
 
 
 def _notifications(raw: object, problems: list[ConfigProblem]) -> GraphNotifySettings | None:
-    sub = _mapping(raw, "graph.notifications", problems)
+    sub = mapping_at(raw, "graph.notifications", problems)
     if sub is None:
         return None
     r = _Reader(sub, "graph.notifications", problems)
@@ -386,7 +290,7 @@ def parse_calendar_sources(
     Problem paths are relative to the section (`exchange.endpoint`); "" is the section itself.
     """
     problems: list[ConfigProblem] = []
-    section = _mapping(raw, "", problems)
+    section = mapping_at(raw, "", problems)
     if section is None:
         return CalendarSourcesSettings(), problems
     top = _Reader(section, "", problems)
@@ -395,7 +299,7 @@ def parse_calendar_sources(
     )
     exchange = graph = None
     dav: CalDavSettings | None = None
-    if (sub := _mapping(section.get("caldav"), "caldav", problems)) is not None:
+    if (sub := mapping_at(section.get("caldav"), "caldav", problems)) is not None:
         r = _Reader(sub, "caldav", problems)
         r.check_keys(
             {"username_env", "username_file", "password_env", "password_file"}
@@ -410,12 +314,12 @@ def parse_calendar_sources(
             poll=r.poll(_CALDAV_POLL),
         )
         dav = dav if len(problems) == before else None
-    if (sub := _mapping(section.get("exchange"), "exchange", problems)) is not None:
+    if (sub := mapping_at(section.get("exchange"), "exchange", problems)) is not None:
         exchange = _exchange(sub, problems)
-    if (sub := _mapping(section.get("graph"), "graph", problems)) is not None:
+    if (sub := mapping_at(section.get("graph"), "graph", problems)) is not None:
         graph = _graph(sub, problems)
     feeds = FeedSettings()
-    if (sub := _mapping(section.get("ics_url"), "ics_url", problems)) is not None:
+    if (sub := mapping_at(section.get("ics_url"), "ics_url", problems)) is not None:
         r = _Reader(sub, "ics_url", problems)
         r.check_keys({"max_bytes"} | _POLL_KEYS)
         feeds = FeedSettings(
@@ -423,7 +327,7 @@ def parse_calendar_sources(
             poll=r.poll(feeds.poll),
         )
     files = FileSettings()
-    if (sub := _mapping(section.get("ics"), "ics", problems)) is not None:
+    if (sub := mapping_at(section.get("ics"), "ics", problems)) is not None:
         r = _Reader(sub, "ics", problems)
         r.check_keys(_POLL_KEYS)
         files = FileSettings(poll=r.poll(files.poll))

@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = ("routing", "calendar_sync", "voicemail", "switchboard")
+CODE = ("routing", "calendar_sync", "voicemail", "simulation", "switchboard")
 RULE_ROW = re.compile(r"^\| ((?:ALV|HAL|HV|REC|NUM)-\d{2}) \| (.+?) \| (.*?) \|\s*$")
 SECTION = re.compile(r"^## (.+)$")
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from routing.models import ContactCentre, Directory, Group, NumberingPlan, User, hours_of
+from routing.contact_centre import is_contact_centre
+from routing.models import ContactCentre, Directory, NumberingPlan, User, hours_of
 from storage.problems import ConfigProblem
 from storage.yamlfile import Checker
 from voicemail.models import VoicemailSettings
@@ -25,9 +26,6 @@ CONTACT_CENTRE_KEYS = {
     "out_of_hours_message",
     "groups",
 }
-# A group is the contact centre when `contact_centre.groups` lists it or, without that list,
-# when its id or designation says so (the simulation reads the same words).
-CONTACT_CENTRE_WORDS = ("kontaktcenter", "medborgarservice", "kundcenter", "växel")
 PERSONAL_SUBSCRIPTIONS = ("extension", "mobile")  # policy.personal_subscription (HAL-16)
 
 
@@ -60,14 +58,6 @@ def parse_contact_centre(
         out_of_hours_message=c.string(m, "out_of_hours_message", "contact_centre"),
         groups=c.strings(m, "groups", "contact_centre"),
     )
-
-
-def is_contact_centre(group: Group, centre: ContactCentre | None) -> bool:
-    """HAL-03: whether the group is the contact centre (Medborgarservice, kontaktcenter)."""
-    if centre is not None and centre.groups:
-        return group.id in centre.groups
-    text = f"{group.id} {group.designation}".casefold()
-    return any(word in text for word in CONTACT_CENTRE_WORDS)
 
 
 def covering_problems(directory: Directory, centre: ContactCentre | None) -> list[ConfigProblem]:

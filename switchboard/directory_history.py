@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from routing.models import Directory
-from switchboard.telephony.records import DirectoryChange
+from switchboard.telephony.calllog.records import DirectoryChange
 
 log = logging.getLogger(__name__)
 Snapshot = dict[str, dict[str, Any]]

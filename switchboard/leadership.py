@@ -21,7 +21,7 @@ from typing import Protocol
 
 import asyncpg
 
-from switchboard.storage import StorageSettings
+from switchboard.config.storage_settings import StorageSettings
 
 log = logging.getLogger("switchboard.leadership")
 

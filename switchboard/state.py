@@ -16,7 +16,6 @@ from calendar_sync.snapshot import BlockCache, Window, presence_book, read_ics_c
 from routing.effective import EffectiveState, Switches, effective_state
 from routing.models import ManualRedirect, PresenceBook
 from switchboard.config import Config, normaliser
-from switchboard.storage import storage_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ async def stored_inputs(config: Config) -> tuple[Mapping[str, ManualRedirect], S
     """The manual redirects and switches the service's web store holds (none if it has none)."""
     from switchboard.web.store import DB_NAME, WebStore
 
-    settings = storage_settings(config)
+    settings = config.storage
     if settings.engine != "postgresql":
         path = Path(config.org.data_dir) / "web" / DB_NAME
         if not await asyncio.to_thread(path.exists):

@@ -14,9 +14,9 @@ import asyncpg
 
 from routing.models import Organisation
 from switchboard.telephony.calllog import CallLogStore
-from switchboard.telephony.calllog_pg import PgCallLogStore
+from switchboard.telephony.calllog.pg import PgCallLogStore
 from switchboard.web.store import WebStore
-from switchboard.web.store_pg import PgWebBackend
+from switchboard.web.store.pg_backend import PgWebBackend
 from voicemail.models import VoicemailSettings
 from voicemail.register import RegisterStore
 from voicemail.service import Register

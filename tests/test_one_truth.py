@@ -28,7 +28,7 @@ from calendar_sync.clock import ManualClock
 from switchboard.app import RUNTIME, Runtime, create_app
 from switchboard.config import load_config
 from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sim import SimulatedAsterisk
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # Tuesday 09.00 in Stockholm: Bertil is free

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from calendar_sync.changes import ChangeChannel, PresenceChange, PresenceState
 from calendar_sync.clock import ManualClock
 from calendar_sync.errors import CalendarCredentialsMissing
-from calendar_sync.service import ChangeChannel, PresenceChange, PresenceState
 from routing.effective import effective_state
 from routing.models import AbsenceReason, ManualRedirect
 from switchboard.app import RUNTIME, create_app
@@ -30,7 +30,7 @@ from switchboard.config import load_config
 from switchboard.effective import EffectiveHub
 from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY, TelephonySettings
 from switchboard.telephony.service import TelephonyService
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sim import SimulatedAsterisk
 from switchboard.web.store import ChangeHub
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,13 +19,14 @@ from routing.models import Organisation
 from switchboard.telephony.ami import AmiClient, AmiResponse, AmiSupervisor
 from switchboard.telephony.asterisk_config import extensions_conf, voicemail_conf
 from switchboard.telephony.calllog import CallLog, CallLogStorage
-from switchboard.telephony.calls import CallController, CallRecord
+from switchboard.telephony.calls import CallController
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.errors import AmiConnectionError, AmiNotConnected
 from switchboard.telephony.fallback import FallbackMirror
 from switchboard.telephony.fastagi import FastAgiServer
 from switchboard.telephony.mirror import StateMirror, pump_changes
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.plan import CallRecord
+from switchboard.telephony.sim import SimulatedAsterisk
 from switchboard.telephony.sounds import SoundRenderer
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from switchboard.web.auth import Account, LoginLimiter, Role, Session, SessionCodec
 from switchboard.web.errors import Forbidden, NotAuthenticated
-from switchboard.web.oidc import OidcClient, StateCodec
+from switchboard.web.oidc import OidcClient
+from switchboard.web.oidc_login import StateCodec
 from switchboard.web.services import WebServices
 from switchboard.web.store import ChangeHub
 

@@ -95,17 +95,6 @@ class UnknownUser(WebError):
         self.user_id = user_id
 
 
-class UnknownCall(WebError):
-    """No call with this id in the call log."""
-
-    error_id = "unknown-call"
-    status = 404
-
-    def __init__(self, call_id: str) -> None:
-        super().__init__(f"det finns inget samtal {call_id!r} i samtalsloggen")
-        self.call_id = call_id
-
-
 class BadRecordId(WebError):
     """A record id that is neither an internal id nor a registration number."""
 

@@ -6,8 +6,9 @@ iss, aud, exp, iat, nonce, azp); joserfc (authlib's JOSE library) verifies its s
 against the provider's JWKS; aiohttp is the transport, as everywhere in the service.
 
 The login's state, nonce and code verifier travel in a signed, HttpOnly cookie bound to the
-browser that started it, so any node can finish the login; each state is used once on every
-node (the web store records it), so a replayed callback is refused.
+browser that started it (`switchboard.web.oidc_login`), so any node can finish the login; each
+state is used once on every node (the web store records it), so a replayed callback is
+refused.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
@@ -35,14 +35,21 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from routing.models import Directory
-from switchboard.http_settings import OidcSettings, url_problem
-from switchboard.web.auth import FailureLog, Role
-from switchboard.web.errors import WebError
+from switchboard.config.http_settings import OidcSettings, url_problem
+from switchboard.web.oidc_login import (
+    STATE_TTL,
+    LoginState,
+    OidcError,
+    OidcUnavailable,
+    OidcUnknownUser,
+    SignedIn,
+    UsedStates,
+    directory_user,
+    map_roles,
+)
 
 log = logging.getLogger("switchboard.web.oidc")
 
-STATE_COOKIE = "sb_oidc"
-STATE_TTL = timedelta(minutes=10)  # from leaving for the provider to coming back
 # Asymmetric signatures only: "none" and HS256 (keyed with a secret the client also holds)
 # are never accepted for an ID token.
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
@@ -51,147 +58,6 @@ DISCOVERY_TTL_S = 3600.0
 JWKS_REFRESH_MIN_S = 60.0  # an unknown key id fetches the JWKS again at most this often
 HTTP_TIMEOUT_S = 10.0
 MAX_DOCUMENT = 512 * 1024
-
-
-class OidcError(WebError):
-    """A sign-in through the identity provider that is refused; `reason` is for the log."""
-
-    error_id = "oidc-failed"
-    status = 401
-
-    def __init__(self, message: str, reason: str = "") -> None:
-        super().__init__(message)
-        self.reason = reason or message
-
-
-class OidcUnavailable(OidcError):
-    """The identity provider could not be reached or answered nonsense."""
-
-    error_id = "oidc-unavailable"
-    status = 502
-
-
-class OidcUnknownUser(OidcError):
-    """The identity provider vouched for someone this service's directory does not hold."""
-
-    error_id = "oidc-unknown-user"
-    status = 403
-
-
-class OidcNotConfigured(WebError):
-    """No identity provider is configured (`http.oidc`)."""
-
-    error_id = "not-found"
-    status = 404
-
-
-class UsedStates(FailureLog, Protocol):
-    """Where a login's state is marked used, on every node (`WebStore` satisfies it)."""
-
-    async def revoke_session(self, sid: str, expires: datetime, now: datetime) -> None:
-        """Record `sid` as used until `expires`."""
-        ...
-
-    async def session_revoked(self, sid: str, expires: datetime, now: datetime) -> bool:
-        """Whether `sid` was recorded."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class LoginState:
-    """One login under way: what only the browser that started it may finish it with."""
-
-    state: str
-    nonce: str
-    verifier: str
-    next: str
-    expires: int  # epoch seconds
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    """Who the identity provider says signed in, mapped to the directory and to roles."""
-
-    user_id: str
-    roles: frozenset[Role]
-    subject: str
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class StateCodec:
-    """The login-state cookie: JSON, HMAC-SHA256-signed with the session secret."""
-
-    def __init__(self, secret: bytes) -> None:
-        self.secret = hashlib.sha256(b"switchboard-oidc-state:" + secret).digest()
-
-    def _sign(self, data: bytes) -> str:
-        return _b64(hmac.new(self.secret, data, hashlib.sha256).digest())
-
-    def dump(self, st: LoginState) -> str:
-        """The cookie value."""
-        payload = json.dumps(
-            {"s": st.state, "n": st.nonce, "v": st.verifier, "x": st.next, "e": st.expires}
-        ).encode()
-        return f"{_b64(payload)}.{self._sign(payload)}"
-
-    def load(self, value: str | None, now: datetime) -> LoginState:
-        """The state in a cookie; OidcError when missing, forged or expired."""
-        expired = OidcError("the sign-in took too long or was started elsewhere; start again")
-        if not value:
-            raise OidcError(expired.message, "no state cookie")
-        try:
-            body, sig = value.split(".", 1)
-            payload = _unb64(body)
-            if not hmac.compare_digest(sig.encode(), self._sign(payload).encode()):
-                raise OidcError(expired.message, "state cookie with a wrong signature")
-            data = json.loads(payload)
-            st = LoginState(
-                str(data["s"]), str(data["n"]), str(data["v"]), str(data["x"]), int(data["e"])
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise OidcError(expired.message, "unreadable state cookie") from exc
-        if now.timestamp() >= st.expires:
-            raise OidcError(expired.message, "state cookie expired")
-        return st
-
-
-def _claim_values(value: object) -> list[str]:
-    """A claim's values: a list, or one string (space-separated values allowed)."""
-    if isinstance(value, str):
-        return value.split()
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
-def map_roles(settings: OidcSettings, claims: Mapping[str, object]) -> frozenset[Role]:
-    """Staff, plus the roles the configured claim gives (through `role_map`, or by name)."""
-    roles = {Role.STAFF}
-    if settings.roles_claim is None:
-        return frozenset(roles)
-    for value in _claim_values(claims.get(settings.roles_claim)):
-        if settings.role_map:
-            roles.update(Role(r) for r in settings.role_map.get(value, ()))
-        elif value in {r.value for r in Role}:
-            roles.add(Role(value))
-    return frozenset(roles)
-
-
-def directory_user(directory: Directory, value: object) -> str | None:
-    """The directory user id a claim names (exactly, else the one equal ignoring case)."""
-    if not isinstance(value, str) or not value or len(value) > 200:
-        return None
-    if directory.user(value) is not None:
-        return value
-    folded = [u.id for u in directory.users if u.id.casefold() == value.casefold()]
-    return folded[0] if len(folded) == 1 else None
 
 
 class OidcClient:

@@ -14,7 +14,7 @@ from routing.models import Organisation, PresenceBook, UserPresence
 from switchboard.config import Config
 from switchboard.effective import EffectiveHub
 from switchboard.telephony.calllog import CallEntry
-from switchboard.telephony.records import RecordSource
+from switchboard.telephony.calllog.records import RecordSource
 from switchboard.web.auth import Accounts
 from switchboard.web.store import WebStore
 from voicemail.service import Register

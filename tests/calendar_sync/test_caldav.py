@@ -22,7 +22,7 @@ from aiohttp import web
 from calendar_sync.clock import ManualClock
 from calendar_sync.dav import CalDavClient
 from calendar_sync.errors import CalendarAuthFailed, CalendarError, MailboxNotFound
-from calendar_sync.feed import UNCHANGED
+from calendar_sync.expander import UNCHANGED
 from calendar_sync.service import CalendarSync
 from calendar_sync.sources import CalDavSettings, PollSettings, Secret
 from routing.models import BusyStatus, CalendarBlock, CalendarRef, Hours

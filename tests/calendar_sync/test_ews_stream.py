@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from calendar_sync.changes import PresenceChange, Subscription
 from calendar_sync.clock import ManualClock
 from calendar_sync.ews import EwsClient
 from calendar_sync.ews_stream import EwsStreaming, StreamSettings
-from calendar_sync.service import CalendarSync, PresenceChange, Subscription
+from calendar_sync.service import CalendarSync
 from calendar_sync.sources import ExchangeSettings, PollSettings, Secret
 from routing.models import Hours
 from routing.presence import PresenceRules

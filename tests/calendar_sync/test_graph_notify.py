@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
+from calendar_sync.changes import PresenceChange, Subscription
 from calendar_sync.clock import ManualClock
 from calendar_sync.graph import GraphClient
 from calendar_sync.graph_notify import GraphNotifications, NotifySettings
-from calendar_sync.service import CalendarSync, PresenceChange, Subscription
+from calendar_sync.service import CalendarSync
 from calendar_sync.sources import GraphSettings, PollSettings, Secret
 from routing.models import Hours
 from routing.presence import PresenceRules

@@ -19,6 +19,7 @@ import recurring_ical_events
 
 from calendar_sync import ics, occurrences
 from calendar_sync.errors import CalendarError
+from calendar_sync.ics import expansion
 from calendar_sync.status import event_status
 from routing.models import CalendarBlock
 from tests.conftest import FIXTURES
@@ -155,26 +156,27 @@ def copied_blocks(data: bytes, now: datetime) -> list[CalendarBlock]:
         (lo - timedelta(days=1)).astimezone(TZ),
         (hi + timedelta(days=1)).astimezone(TZ),
     )
-    query = recurring_ical_events.of(cal, skip_bad_series=True, calendar_query=ics._Query)
+    query = recurring_ical_events.of(cal, skip_bad_series=True, calendar_query=expansion._Query)
     out = []
     for series in query.series:
         try:
             found = list(series.between(span_lo, span_hi))
-        except tuple(ics._Query.suppressed_errors):
+        except tuple(expansion._Query.suppressed_errors):
             continue
         for occurrence in found:
             ev = occurrence.as_component(False)
             if str(ev.get("STATUS", "")).upper() == "CANCELLED":
                 continue
             start_value, end_value = ev["DTSTART"].dt, ev["DTEND"].dt
-            start, end = ics._aware(start_value, TZ), ics._aware(end_value, TZ)
+            start, end = expansion._aware(start_value, TZ), expansion._aware(end_value, TZ)
             if end <= start or end <= lo or start >= hi:
                 continue
             status = event_status(
-                ics._text(ev.get("X-MICROSOFT-CDO-BUSYSTATUS")), ics._text(ev.get("TRANSP"))
+                expansion._text(ev.get("X-MICROSOFT-CDO-BUSYSTATUS")),
+                expansion._text(ev.get("TRANSP")),
             )
-            private = ics._text(ev.get("CLASS")).upper() in ics._PRIVATE_CLASSES
-            subject = None if private else (ics._text(ev.get("SUMMARY")) or None)
+            private = expansion._text(ev.get("CLASS")).upper() in expansion._PRIVATE_CLASSES
+            subject = None if private else (expansion._text(ev.get("SUMMARY")) or None)
             all_day = not isinstance(start_value, datetime)
             out.append(CalendarBlock(start, end, status, subject, private, all_day))
     out.sort(key=lambda b: (b.start, b.end))

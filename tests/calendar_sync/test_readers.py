@@ -102,11 +102,11 @@ async def test_a_timed_out_read_is_tried_again_later_other_errors_stand(
     """A read that hit the time limit may have met a busy machine: the running service reads the
     same bytes again after TIMEOUT_RETRY_S; an unreadable calendar stays unreadable until it
     changes."""
-    from calendar_sync import feed
-    from calendar_sync.feed import Expander
+    from calendar_sync import expander as expanding
+    from calendar_sync.expander import Expander
 
     clock = [1000.0]
-    monkeypatch.setattr(feed.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(expanding.time, "monotonic", lambda: clock[0])
     outcomes: list[object] = [CalendarReadTimeout("x", "took longer than 5 s"), []]
 
     def parser(*_: object) -> list[object]:
@@ -120,7 +120,7 @@ async def test_a_timed_out_read_is_tried_again_later_other_errors_stand(
         first = await expander.expand("x", b"data", WINDOW.start, WINDOW.end)
         assert isinstance(first, CalendarTooComplex)
         assert await expander.expand("x", None, WINDOW.start, WINDOW.end) is first
-        clock[0] += feed.TIMEOUT_RETRY_S
+        clock[0] += expanding.TIMEOUT_RETRY_S
         assert await expander.expand("x", None, WINDOW.start, WINDOW.end) == []
         assert expander.parses == 2
     finally:

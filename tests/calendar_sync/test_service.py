@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
+from calendar_sync.changes import PresenceChange, Subscription
 from calendar_sync.clock import ManualClock
 from calendar_sync.errors import CalendarError, CalendarUnavailable
 from calendar_sync.feed import IcsFeedClient, IcsFileWatcher
-from calendar_sync.service import CalendarSync, PresenceChange, Subscription
+from calendar_sync.service import CalendarSync
 from calendar_sync.sources import PollSettings
 from routing.models import AbsenceReason, BusyStatus, CalendarBlock, Hours
 from routing.presence import PresenceRules
@@ -107,7 +108,7 @@ async def test_source_failure_flags_stale_logs_once_and_recovers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Failing: users flagged stale once, one warning; the redirect still ends at its end; recovery logged once."""
-    caplog.set_level(logging.INFO, logger="calendar_sync.service")
+    caplog.set_level(logging.INFO, logger="calendar_sync.coordinator")
     clock = ManualClock(T0)
     sync = CalendarSync(RULES, clock)
     src = FakeSource()
@@ -171,7 +172,7 @@ async def test_feed_etag_304_and_malformed_keeps_last_good(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """ETag: 200 then 304; a feed turning malformed keeps the last good snapshot, reported once."""
-    caplog.set_level(logging.WARNING, logger="calendar_sync.service")
+    caplog.set_level(logging.WARNING, logger="calendar_sync.coordinator")
     server = FeedServer()
     server.put(
         "anna", ics(Event(T0 - timedelta(minutes=5), T0 + timedelta(hours=1), "Busy", "Möte"))
@@ -294,7 +295,7 @@ async def test_staggered_source_down_logged_once_and_recovers_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Staggered feeds whose server goes down: one warning, every user flagged stale at their slot's poll, one recovery line."""
-    caplog.set_level(logging.INFO, logger="calendar_sync.service")
+    caplog.set_level(logging.INFO, logger="calendar_sync.coordinator")
     clock = ManualClock(T0)
     sync = CalendarSync(RULES, clock, seed=3)
     src = FakeSource()

@@ -44,6 +44,6 @@ def test_per_source_max_age_is_what_the_sync_reads(tmp_path: Path) -> None:
     org.write_text(
         org.read_text(encoding="utf-8") + "calendar_sources:\n  ics:\n    max_age: 15m\n", "utf-8"
     )
-    sources = load_config(folder).settings["calendar_sources"]
+    sources = load_config(folder).calendar_sources
     assert isinstance(sources, CalendarSourcesSettings)
     assert sources.ics.poll.max_age_s == 900.0

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from switchboard import cli_core, phonebook
+from switchboard import phonebook
+from switchboard.cli import check_config as check_config_command
 from switchboard.config import ConfigError, load_config
 from tests.conftest import ROOT
 
@@ -41,7 +42,7 @@ def problems(folder: Path) -> list[str]:
 def check_config(*argv: str) -> int:
     """`switchboard check-config ARGV…` through the command's own parser."""
     parser = argparse.ArgumentParser(prog="switchboard")
-    cli_core.register(parser.add_subparsers())
+    check_config_command.register(parser.add_subparsers())
     args = parser.parse_args(["check-config", *argv])
     code: int = args.func(args)
     return code

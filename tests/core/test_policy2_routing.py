@@ -26,7 +26,7 @@ from routing.models import (
     RouteDecision,
 )
 from routing.presence import build_user_presence
-from switchboard.cli_core import user_state
+from switchboard.cli.presence import user_state
 from switchboard.config import Config, load_config
 from switchboard.state import presence_at
 from tests.conftest import ROOT

@@ -24,7 +24,7 @@ from switchboard.telephony.ami import (
     parse_frame,
 )
 from switchboard.telephony.errors import AmiConnectionError, TelephonyError
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sim import SimulatedAsterisk
 
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from calendar_sync.changes import PresenceChange, Subscription
 from calendar_sync.clock import ManualClock
 from calendar_sync.errors import CalendarParseError
 from calendar_sync.feed import IcsFileWatcher
 from calendar_sync.ics import IcsRead, read_ics
-from calendar_sync.service import CalendarSync, PresenceChange, Subscription
+from calendar_sync.service import CalendarSync
 from calendar_sync.snapshot import Window, read_ics_calendars
 from calendar_sync.sources import PollSettings
 from routing.models import CalendarRef, Hours, User

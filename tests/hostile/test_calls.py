@@ -18,11 +18,10 @@ import pytest
 from routing.effective import EffectiveChange, EffectiveState, effective_state
 from routing.models import AbsenceReason
 from routing.presence import manual_redirect
-from switchboard.app import telephony_settings
 from switchboard.config import Config, load_config
 from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY
 from switchboard.telephony.service import TelephonyService
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sim import SimulatedAsterisk
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # Tuesday 09.00 in Stockholm
@@ -94,7 +93,7 @@ async def running(holder: Holder, request: pytest.FixtureRequest) -> AsyncIterat
     sim = SimulatedAsterisk(secret="s3cret")
     await sim.start()
     changes = Changes()
-    settings = replace(telephony_settings(holder.config), platform="simulated")
+    settings = replace(holder.config.telephony, platform="simulated")
     svc = TelephonyService(
         holder.config.org,
         settings,
@@ -154,7 +153,7 @@ async def test_any_failure_in_a_call_task_hands_the_call_back(
     def broken(*_args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(running.svc.controller, "_plan", broken)
+    monkeypatch.setattr(running.svc.controller.plan, "steps", broken)
     with caplog.at_level(logging.INFO):
         call = await running.sim.place_call(BERTIL_NUMBER, "0701112233")
         await call.wait(15)

@@ -26,8 +26,8 @@ from routing.presence import PresenceRules
 from storage import postgresql as pg
 from storage import sqlite
 from storage.db import Db
-from switchboard import cli_registry
 from switchboard.cli import main
+from switchboard.cli.registry import shared as registry_shared
 from switchboard.config import Config
 from voicemail.audit import canonical
 from voicemail.errors import StorageError
@@ -319,7 +319,7 @@ def cli(
 ) -> Callable[..., tuple[int, str, str]]:  # fmt: skip
     """`switchboard registry CMD` on tmp_path/reg.sqlite3 for the organisation built in code."""
     config = Config(org, PresenceRules(org.timezone, org.working_hours), make_settings(), tmp_path)
-    monkeypatch.setattr(cli_registry, "load", lambda folder: config)
+    monkeypatch.setattr(registry_shared, "load", lambda folder: config)
 
     def run(*argv: str) -> tuple[int, str, str]:
         cmd, *rest = argv

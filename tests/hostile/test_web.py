@@ -22,9 +22,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from switchboard.cli import main
-from switchboard.cli_run import Server
 from switchboard.config import Config, load_config
-from switchboard.http_settings import HttpSettings
+from switchboard.config.http_settings import HttpSettings
+from switchboard.service_runner import Server
 from switchboard.telephony.calllog import CallEntry, CallLogStore
 from switchboard.web import WebServices, setup_web
 from switchboard.web.auth import Account, Accounts, Role, hash_password
@@ -328,8 +328,7 @@ async def test_cookies_are_secure_when_configured(accounts: Accounts, tmp_path: 
     """Issue 15.8: `http.secure_cookies: true` (the default behind an https public_url) marks
     the session and login cookies Secure."""
     config = load_config(ALV)
-    settings = {**config.settings, "http": HttpSettings(secure_cookies=True)}
-    secure = dataclasses.replace(config, settings=settings)
+    secure = dataclasses.replace(config, http=HttpSettings(secure_cookies=True))
     async with _client(secure, accounts, tmp_path) as (client, _):
         page = await client.get("/login")
         assert "Secure" in page.headers["Set-Cookie"]
@@ -378,7 +377,7 @@ def test_the_http_section_refuses_what_it_does_not_know(
 def test_https_public_url_makes_cookies_secure_by_default(tmp_path: Path) -> None:
     """Behind https the cookies are Secure unless the section says otherwise."""
     folder = _org_with_http(tmp_path, "http: {public_url: 'https://vaxel.alvkarleby.se'}\n")
-    settings = load_config(folder).settings["http"]
+    settings = load_config(folder).http
     assert isinstance(settings, HttpSettings) and settings.secure_cookies
 
 

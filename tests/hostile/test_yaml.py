@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage.yamlfile import MAX_BYTES, parse_yaml
-from switchboard import cli_run
+from switchboard import service_runner
 from switchboard.cli import main
-from switchboard.cli_run import Server
 from switchboard.config import load_config
+from switchboard.service_runner import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 ALV = ROOT / "config" / "alvkarleby"
@@ -234,7 +234,7 @@ async def test_reload_keeps_running_on_any_error_and_logs_no_error_text(
     def broken(_folder: object, _previous: object = None) -> None:
         raise RuntimeError(f"line 17: personal_id: {PERSONNUMMER}")
 
-    monkeypatch.setattr(cli_run, "load_config", broken)
+    monkeypatch.setattr(service_runner, "load_config", broken)
     running = server.runner
     with caplog.at_level(logging.INFO):
         assert await server.reload() is False
@@ -247,12 +247,12 @@ def test_check_config_on_a_loader_failure_prints_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`check-config` never prints a traceback, nor an unexpected error's text."""
-    import switchboard.cli_core as cli_core
+    import switchboard.cli.common as cli_common
 
     def broken(_folder: object) -> None:
         raise RecursionError(f"personal_id: {PERSONNUMMER}")
 
-    monkeypatch.setattr(cli_core, "load_config", broken)
+    monkeypatch.setattr(cli_common, "load_config", broken)
     assert main(["check-config", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "RecursionError" in err and PERSONNUMMER not in err

@@ -19,7 +19,7 @@ from routing.models import (
 )
 from routing.numbers import make_plan
 from routing.presence import PresenceRules, build_user_presence
-from switchboard.simulation.models import Arrival, Scenario
+from simulation.models import Arrival, Scenario
 
 TZ = ZoneInfo("Europe/Stockholm")
 PLAN = make_plan(["026-83X XX"])

@@ -7,10 +7,10 @@ from datetime import date, datetime
 
 from routing.models import BusyStatus, CalendarBlock, PresenceBook
 from routing.presence import build_user_presence
+from simulation.engine import coverage_gaps, simulate
+from simulation.models import Outcome
+from simulation.report import build_report
 from switchboard.config import Config, load_config
-from switchboard.simulation.engine import coverage_gaps, simulate
-from switchboard.simulation.models import Outcome
-from switchboard.simulation.report import build_report
 from tests.conftest import ROOT
 from tests.simulation.helpers import arrival, pick, scenario
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from simulation.scenario import ScenarioError, load_scenario
 from switchboard.cli import main
-from switchboard.simulation.scenario import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 HALLSBERG = ROOT / "config" / "hallsberg"

@@ -6,9 +6,9 @@ from dataclasses import replace
 from datetime import date
 
 from routing.models import PresenceBook
-from switchboard.simulation.engine import simulate
-from switchboard.simulation.models import Arrival, Outcome, RunResult, Scenario, SwitchboardModel
-from switchboard.simulation.report import build_report
+from simulation.engine import simulate
+from simulation.models import Arrival, Outcome, RunResult, Scenario, SwitchboardModel
+from simulation.report import build_report
 from tests.simulation.helpers import (
     arrival,
     busy,

@@ -6,11 +6,12 @@ from datetime import time
 from pathlib import Path
 
 from routing.models import Hours, PresenceBook
-from switchboard.simulation.compare import apply_variant, comparison, run_variants
-from switchboard.simulation.engine import coverage_gaps, simulate
-from switchboard.simulation.models import Variant
-from switchboard.simulation.report import build_report, render_html, to_json
-from switchboard.simulation.spool import SpoolWriter, VoicemailMessage, message_text
+from simulation.compare import apply_variant, comparison, run_variants
+from simulation.engine import coverage_gaps, simulate
+from simulation.models import Variant
+from simulation.page import render_html
+from simulation.report import build_report, to_json
+from simulation.spool import SpoolWriter, VoicemailMessage, message_text
 from tests.simulation.helpers import DAY, busy, local, org, scenario
 from voicemail.spool import parse_message, scan
 

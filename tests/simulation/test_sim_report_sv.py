@@ -11,18 +11,12 @@ import matplotlib.pyplot as plt
 import pytest
 
 from routing.models import Hours
-from switchboard.simulation import sv
-from switchboard.simulation.compare import comparison, run_variants
-from switchboard.simulation.engine import simulate
-from switchboard.simulation.models import Outcome, Variant
-from switchboard.simulation.report import (
-    Report,
-    build_report,
-    comparison_figure,
-    render_html,
-    to_json,
-    unit_figure,
-)
+from simulation import sv
+from simulation.compare import comparison, run_variants
+from simulation.engine import simulate
+from simulation.models import Outcome, Variant
+from simulation.page import comparison_figure, render_html, unit_figure
+from simulation.report import Report, build_report, to_json
 from tests.simulation.helpers import busy, local, org, scenario
 
 ARRIVALS = {

@@ -17,19 +17,16 @@ import pytest
 from aiohttp import web
 from test_pg_nodes import NOW, node_config, rt_of, until
 
+from calendar_sync.changes import PresenceChange, Subscription
 from calendar_sync.clock import ManualClock, OffsetClock
-from calendar_sync.service import (
-    CalendarSync,
-    PresenceChange,
-    Subscription,
-    bucket_of,
-)
+from calendar_sync.service import CalendarSync, bucket_of
 from calendar_sync.sources import PollSettings
 from routing.models import BusyStatus, CalendarBlock, Hours
 from routing.presence import PresenceRules
-from switchboard.app import RUNTIME, Runtime, create_app
-from switchboard.calendar_leases import CalendarShare, decode_blocks, encode_blocks
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.app import Runtime, create_app
+from switchboard.calendar_lease_sql import decode_blocks, encode_blocks
+from switchboard.calendar_leases import CalendarShare
+from switchboard.telephony.sim import SimulatedAsterisk
 from tests.calendar_sync.servers import Event, ics
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -276,8 +273,13 @@ async def test_run_nodes_share_calendars_and_an_ics_edit_reaches_the_other_node(
     try:
         for name in ("node-a", "node-b"):
             # a pinned day running at wall-clock speed (the file watcher polls on it)
-            app = create_app(config, node_id=name, intake_settle_s=0, clock=OffsetClock(NOW))
-            app[RUNTIME].calendar_lease = dict(LEASE)
+            app = create_app(
+                config,
+                node_id=name,
+                intake_settle_s=0,
+                clock=OffsetClock(NOW),
+                calendar_lease=LEASE,
+            )
             runner = web.AppRunner(app)
             await runner.setup()
             runners.append(runner)

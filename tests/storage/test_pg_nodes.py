@@ -18,16 +18,16 @@ from calendar_sync.clock import ManualClock
 from routing.models import AbsenceReason, ManualRedirect
 from switchboard.app import RUNTIME, Runtime, create_app
 from switchboard.config import Config, load_config
+from switchboard.config.storage_settings import StorageSettings
 from switchboard.state import presence_at
-from switchboard.storage import StorageSettings
 from switchboard.telephony.ami import AmiSettings
 from switchboard.telephony.calllog import SCHEMA_VERSION, CallEntry
-from switchboard.telephony.calllog_pg import PgCallLogStore
+from switchboard.telephony.calllog.pg import PgCallLogStore
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.mirror import REDIRECT_FAMILY, extension_key
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sim import SimulatedAsterisk
 from switchboard.web.store import WebStore
-from switchboard.web.store_pg import PgWebBackend
+from switchboard.web.store.pg_backend import PgWebBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 ALV = ROOT / "config" / "alvkarleby"
@@ -42,12 +42,11 @@ def node_config(tmp_path: Path, dsn: str, sim: SimulatedAsterisk) -> Config:
         shutil.copytree(ALV, folder, ignore=shutil.ignore_patterns("data", "scenarios"))
     config = load_config(folder)
     ami = AmiSettings("127.0.0.1", sim.port, sim.username, sim.secret, 5.0, 5.0)
-    settings = {
-        **config.settings,
-        "storage": StorageSettings("postgresql", "SWITCHBOARD_DSN", dsn),
-        "telephony": TelephonySettings(platform="asterisk", ami=ami),
-    }
-    return dataclasses.replace(config, settings=settings)
+    return dataclasses.replace(
+        config,
+        storage=StorageSettings("postgresql", "SWITCHBOARD_DSN", dsn),
+        telephony=TelephonySettings(platform="asterisk", ami=ami),
+    )
 
 
 async def until(check: Callable[[], bool], within: float, step: float = 0.01) -> float:

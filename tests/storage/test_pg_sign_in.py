@@ -9,11 +9,11 @@ import asyncpg
 import pytest
 
 from switchboard.telephony.calllog import CallEntry
-from switchboard.telephony.calllog_pg import PgCallLogStore
+from switchboard.telephony.calllog.pg import PgCallLogStore
 from switchboard.web.auth import LoginAttempt, LoginLimiter
 from switchboard.web.errors import TooManyAttempts
 from switchboard.web.store import WebStore
-from switchboard.web.store_pg import PgWebBackend
+from switchboard.web.store.pg_backend import PgWebBackend
 
 NOW = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -63,16 +63,16 @@ async def test_parallel_guesses_on_two_nodes_get_exactly_the_limit(pg_dsn: str) 
 
 
 async def test_schema_1_database_gains_sign_in_tables(pg_dsn: str) -> None:
-    """A web schema written before version 2 is upgraded in place."""
+    """A web schema written before the sign-in tables (version 3) is upgraded in place."""
     async with WebStore(PgWebBackend(pg_dsn)):
         pass
     conn = await asyncpg.connect(pg_dsn)
     try:
         await conn.execute("DROP TABLE revoked_sessions; DROP TABLE login_failures")
-        await conn.execute("DELETE FROM web_schema_migrations WHERE version = 2")
+        await conn.execute("DELETE FROM web_schema_migrations WHERE version >= 2")
         async with WebStore(PgWebBackend(pg_dsn)) as store:
             await store.revoke_session("s", NOW + timedelta(hours=1), NOW)
-        assert await conn.fetchval("SELECT MAX(version) FROM web_schema_migrations") == 2
+        assert await conn.fetchval("SELECT MAX(version) FROM web_schema_migrations") == 3
     finally:
         await conn.close()
 

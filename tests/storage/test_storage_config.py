@@ -11,7 +11,8 @@ from pgcluster import Cluster
 
 from switchboard.cli import main
 from switchboard.config import load_config
-from switchboard.storage import StorageSettings, open_register, parse_storage
+from switchboard.config.storage_settings import StorageSettings, parse_storage
+from switchboard.storage import open_register
 from voicemail.register_schema import SCHEMA_VERSION
 from voicemail.store import SqliteStore
 from voicemail.store_pg import PostgresStore

@@ -23,7 +23,7 @@ from switchboard.telephony.calllog import (
     CallLogStore,
     UnknownCall,
 )
-from switchboard.telephony.calllog_pg import PgCallLogStore
+from switchboard.telephony.calllog.pg import PgCallLogStore
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

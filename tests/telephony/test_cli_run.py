@@ -20,10 +20,11 @@ from aiohttp import web
 from calendar_sync.clock import OffsetClock
 from switchboard.app import RUNTIME, create_app, spool_dir
 from switchboard.cli import main
-from switchboard.cli_run import Server, write_spool_message
 from switchboard.config import load_config
+from switchboard.service_runner import Server
 from switchboard.telephony.calllog import CallLogStore
-from switchboard.telephony.simulated import SimCall, SimulatedAsterisk
+from switchboard.telephony.sim import SimCall, SimulatedAsterisk
+from switchboard.telephony.sim.spool import write_spool_message
 from voicemail.greetings import espeak_available
 
 ROOT = Path(__file__).resolve().parents[2]

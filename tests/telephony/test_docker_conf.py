@@ -73,7 +73,7 @@ def test_container_organisation_loads_and_points_at_asterisk(tmp_path: Path) -> 
     text = (root / "docker" / "organisation.yaml").read_text(encoding="utf-8")
     (org / "organisation.yaml").write_text(text.replace("/run/secrets/ami", str(secret)), "utf-8")
     config = load_config(org)
-    telephony = config.settings["telephony"]
+    telephony = config.telephony
     assert isinstance(telephony, TelephonySettings)
     assert telephony.platform == "asterisk"
     # Asterisk's sounds directory; the messages go to its switchboard/ folder (issue 14.4)

@@ -24,7 +24,7 @@ from routing.effective import EffectiveState
 from switchboard.telephony.ami import AmiSettings
 from switchboard.telephony.config import FastAgiSettings, TelephonySettings
 from switchboard.telephony.service import TelephonyService
-from switchboard.telephony.simulated import SimCall, SimulatedAsterisk
+from switchboard.telephony.sim import SimCall, SimulatedAsterisk
 
 from .test_end_to_end import ANNA, NOW, Book, _org, logged, service
 

@@ -8,9 +8,10 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from switchboard.telephony.calls import CallController, CallRecord
+from switchboard.telephony.calls import CallController
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.fastagi import FastAgiServer
+from switchboard.telephony.plan import CallRecord
 
 from .test_end_to_end import ANNA, NOW, Book, _org, service
 

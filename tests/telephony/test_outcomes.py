@@ -11,7 +11,7 @@ import pytest
 
 from switchboard.telephony.asterisk_config import extensions_conf
 from switchboard.telephony.config import TelephonySettings
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sim import SimulatedAsterisk
 
 from .test_end_to_end import ANNA, NOW, Book, _org, logged, service
 

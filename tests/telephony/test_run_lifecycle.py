@@ -25,8 +25,8 @@ from aiohttp import web
 
 from calendar_sync.clock import OffsetClock
 from switchboard.app import RUNTIME, create_app
-from switchboard.cli_run import Server
 from switchboard.config import load_config
+from switchboard.service_runner import Server
 from switchboard.telephony.errors import AmiActionTimeout
 
 from .amitools import captured_frame, mute_peer
@@ -203,7 +203,7 @@ async def test_a_failing_context_is_logged_and_the_rest_still_stops(
     await server.start(load_config(ALV))
     with caplog.at_level(logging.ERROR):
         await server.stop()
-    lines = [r.getMessage() for r in caplog.records if r.name == "switchboard.cli_run"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "switchboard.service_runner"]
     assert lines == [
         "stopping the service: AmiActionTimeout: AMI action DBPut (sb-3) got no answer within 5 s"
     ]

@@ -6,7 +6,7 @@ import asyncio
 from urllib.parse import unquote
 
 from switchboard.telephony.ami import FrameParser, Message
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sim import SimulatedAsterisk
 
 from .amitools import load_capture, messages, rx_bytes, tx_bytes
 

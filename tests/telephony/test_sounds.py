@@ -24,7 +24,7 @@ from switchboard.config import load_config
 from switchboard.telephony.calllog import CallLogStore
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.service import TelephonyService
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sim import SimulatedAsterisk
 from switchboard.telephony.sounds import SoundRenderer, sound_name
 from voicemail.speech import (
     GAP_S,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from switchboard.telephony.ami import AmiClient, AmiSettings, AmiSupervisor, Backoff
 from switchboard.telephony.config import parse_telephony
 from switchboard.telephony.errors import AmiAuthenticationError
-from switchboard.telephony.simulated import SimulatedAsterisk
+from switchboard.telephony.sim import SimulatedAsterisk
 
 from .amitools import mute_peer
 

@@ -18,8 +18,8 @@ from vmkit import wav_bytes as wav
 
 from routing.models import Organisation
 from routing.presence import PresenceRules
-from switchboard import cli_registry
 from switchboard.cli import main
+from switchboard.cli.registry import shared as registry_shared
 from switchboard.config import Config
 from voicemail.models import VoicemailSettings
 
@@ -33,7 +33,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     """Run `switchboard registry …` against an organisation built in code; returns (code, out, err)."""
     org = make_org(tmp_path / "data")
     config = Config(org, PresenceRules(org.timezone, org.working_hours), make_settings(), tmp_path)
-    monkeypatch.setattr(cli_registry, "load", lambda folder: config)
+    monkeypatch.setattr(registry_shared, "load", lambda folder: config)
     db = str(tmp_path / "reg.sqlite3")
 
     def run(*argv: str) -> tuple[int, str, str]:

@@ -27,7 +27,7 @@ from webkit import PASSWORD, FakeClock
 from webkit import test_accounts as local_accounts
 
 from switchboard.config import Config, load_config
-from switchboard.http_settings import HttpSettings, OidcSettings, parse_http
+from switchboard.config.http_settings import HttpSettings, OidcSettings, parse_http
 from switchboard.web import WebServices, setup_web
 from switchboard.web.core import STATE
 from switchboard.web.services import IcsPresence
@@ -69,7 +69,7 @@ async def _world(
     config: Config, clock: FakeClock, tmp_path: Path, idp: OpenIdProvider, oidc: OidcSettings
 ) -> AsyncIterator[World]:
     http = HttpSettings(secure_cookies=False, public_url=PUBLIC_URL, oidc=oidc)
-    config = dataclasses.replace(config, settings={**config.settings, "http": http})
+    config = dataclasses.replace(config, http=http)
     store = WebStore(tmp_path / "web.sqlite3")
     await store.open()
     services = WebServices(
@@ -380,5 +380,5 @@ def test_the_oidc_section_is_parsed_with_the_secret_from_the_environment() -> No
 
 def test_the_sample_organisations_need_no_provider() -> None:
     """Without `http.oidc` nothing changes: local accounts only."""
-    settings = load_config(ROOT / "config" / "alvkarleby").settings["http"]
+    settings = load_config(ROOT / "config" / "alvkarleby").http
     assert isinstance(settings, HttpSettings) and settings.oidc is None

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import web
@@ -17,8 +18,8 @@ from webkit import OWNER, ROLE_USERS
 
 from routing.decide import decide
 from routing.models import Action, Call, PresenceBook, User
-from switchboard.admin_settings import AdminSettings
-from switchboard.simulation.engine import coverage_gaps
+from simulation.engine import coverage_gaps
+from switchboard.config.admin_settings import AdminSettings
 from switchboard.telephony.calllog import CallEntry
 from switchboard.web import WebServices, setup_web
 from switchboard.web.auth import Account, Accounts, Role, load_accounts
@@ -83,6 +84,24 @@ async def test_alv20_the_recipient_flags_their_own_call_others_get_403(
     assert [c["call_id"] for c in mine] == ["1764000000.1"]
     page = await (await client.get("/mina-samtal", headers=anna)).text()
     assert "/mina-samtal/1764000000.1/hot" in page and "1764000000.3" not in page
+
+
+async def test_alv20_an_unknown_call_on_my_calls_page_says_so_in_swedish(
+    client: Client, services: WebServices
+) -> None:
+    """ALV-20: flagging a call the log does not hold, from the page, goes back with the call
+    log's own error (one `UnknownCall`, Swedish); the API answers 404 `unknown-call`."""
+    anna = bearer(client, OWNER, services)
+    resp = await client.post(
+        "/mina-samtal/no-such-call/hot", data={"note": "Hot"}, headers=anna, allow_redirects=False
+    )
+    assert resp.status == 303
+    fel = parse_qs(urlsplit(resp.headers["Location"]).query)["fel"]
+    assert fel == ["det finns inget samtal 'no-such-call' i samtalsloggen"]
+    resp = await client.post("/api/calls/no-such-call/threat", json={"note": "x"}, headers=anna)
+    body = await resp.json()
+    assert (resp.status, body["error_id"]) == (404, "unknown-call")
+    assert body["message"] == fel[0]
 
 
 # ---------------------------------------------------------------- HAL-03 / HAL-05
@@ -160,7 +179,7 @@ async def test_hal03_a_scrape_reads_one_day_through_the_index_and_is_cached(
         assert (await client.get("/metrics")).status == 200
     assert len(seen) == 1 and seen[0][1] - seen[0][0] == timedelta(days=1)
     if hasattr(log, "db"):  # SQLite: the statement is an index range
-        from switchboard.telephony.records import CALL_ROWS_SQL
+        from switchboard.telephony.calllog.records import CALL_ROWS_SQL
 
         cur = await log.db.execute("EXPLAIN QUERY PLAN " + CALL_ROWS_SQL, ("a", "b"))
         plan = " ".join(str(r[-1]) for r in await cur.fetchall())
@@ -197,8 +216,7 @@ async def test_alv25_unused_subscriptions_for_the_manager_and_admins(
         )
     ).json()
     assert ("hemtjanst-nord", "shared_phone") in {(s["id"], s["kind"]) for s in admin["unused"]}
-    settings = dict(services.config.settings) | {"administration": AdminSettings(30, 1)}
-    services.config = dataclasses.replace(services.config, settings=settings)
+    services.config = dataclasses.replace(services.config, administration=AdminSettings(30, 1))
     services.now = lambda: datetime(2026, 11, 26, 12, tzinfo=UTC)  # two days later
     later = await (
         await client.get(
@@ -266,8 +284,7 @@ async def test_hal12_a_unit_admin_blocks_its_shared_phone_and_the_contact_centre
     """HAL-12: Vård och omsorg's administrator blocks Hemtjänst Nord (never rung again), the
     contact centre gets a notice; blocking Anna (another unit) is a 403 in Swedish."""
     officer = AdminSettings(mobile_officer="karl.karlsson")  # the mobile officer is told too
-    settings = dict(services.config.settings) | {"administration": officer}
-    services.config = dataclasses.replace(services.config, settings=settings)
+    services.config = dataclasses.replace(services.config, administration=officer)
     scoped = bearer(client, UNIT_ADMIN, services)
     resp = await client.put(
         "/api/admin/phones/hemtjanst-nord/blocked",

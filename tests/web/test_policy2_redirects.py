@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from storekit import Storage, make_storage
 from webkit import OWNER, ROLE_USERS, FakeClock
 
-from switchboard.admin_settings import AdminSettings, parse_administration
+from switchboard.config.admin_settings import AdminSettings, parse_administration
 from switchboard.web import WebServices
 from switchboard.web.auth import Role
 from switchboard.web.core import STATE
@@ -90,8 +90,7 @@ async def test_alv02_the_maximum_is_the_organisations_choice(
     client: Client, services: WebServices
 ) -> None:
     """ALV-02: `administration.manual_redirect_max_days` bounds "tills vidare"."""
-    settings = dict(services.config.settings) | {"administration": AdminSettings(7)}
-    services.config = dataclasses.replace(services.config, settings=settings)
+    services.config = dataclasses.replace(services.config, administration=AdminSettings(7))
     h = bearer(client, STAFF, services)
     body = {"reason": "vacation", "until_further_notice": True}
     resp = await client.put(f"/api/users/{STAFF}/manual-redirect", json=body, headers=h)

@@ -316,7 +316,9 @@ async def test_it_bad_input(client: Client, services: WebServices) -> None:
     """Unknown call, empty note, malformed time: 4xx with error ids."""
     h = bearer(client, ROLE_USERS[Role.IT], services)
     resp = await client.post("/api/calls/no-such-call/threat", json={"note": "hot"}, headers=h)
-    assert resp.status == 404 and (await resp.json())["error_id"] == "unknown-call"
+    body = await resp.json()
+    assert resp.status == 404 and body["error_id"] == "unknown-call"
+    assert body["message"] == "det finns inget samtal 'no-such-call' i samtalsloggen"
     resp = await client.post("/api/calls/1764000000.1/threat", json={"note": ""}, headers=h)
     assert resp.status == 422
     resp = await client.get("/api/calls", params={"since": "igår"}, headers=h)

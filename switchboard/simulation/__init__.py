@@ -1,1 +1,0 @@
-"""Day simulation and the service-level report (HAL-03, HAL-05)."""

@@ -1,0 +1,1 @@
+"""Operations: liveness, Prometheus metrics and the OpenAPI document."""
