@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +13,7 @@ from routing.effective import EffectiveState, effective_state
 from routing.models import Organisation, PresenceBook, UserPresence
 from switchboard.config import Config
 from switchboard.effective import EffectiveHub
-from switchboard.telephony.calllog import CallEntry
-from switchboard.telephony.calllog.records import RecordSource
+from switchboard.telephony.calllog import CallLogStorage
 from switchboard.web.auth import Accounts
 from switchboard.web.store import WebStore
 from voicemail.service import Register
@@ -29,137 +28,6 @@ class PresenceProvider(Protocol):
 
     def sync_lag(self, now: datetime) -> Mapping[str, float]:
         """Seconds since each calendar source last synced, by source name."""
-        ...
-
-
-class LoggedCall(Protocol):
-    """One call in the log (ALV-18), as `switchboard.telephony.calllog.CallEntry` has it."""
-
-    @property
-    def call_id(self) -> str:
-        """The platform's Linkedid / Uniqueid."""
-        ...
-
-    @property
-    def start(self) -> datetime | None:
-        """Connect time (an aware instant)."""
-        ...
-
-    @property
-    def end(self) -> datetime | None:
-        """Disconnect time (an aware instant)."""
-        ...
-
-    @property
-    def duration_s(self) -> int | None:
-        """Length of the call in seconds."""
-        ...
-
-    @property
-    def caller(self) -> str | None:
-        """The calling number as the platform gave it."""
-        ...
-
-    @property
-    def called(self) -> str | None:
-        """The called number as the platform gave it."""
-        ...
-
-    @property
-    def dialled(self) -> Sequence[str]:
-        """Every dial string, in order."""
-        ...
-
-    @property
-    def outcome(self) -> str:
-        """What the service did with the call."""
-        ...
-
-    def as_json(self) -> dict[str, object]:
-        """The API's JSON form (times in UTC ISO 8601)."""
-        ...
-
-
-class ThreatIncident(Protocol):
-    """ALV-20: a call flagged as a threat, carrying a copy of the call's details."""
-
-    @property
-    def reference(self) -> str:
-        """`<ORG>-HOT-<year>-<NNNN>`."""
-        ...
-
-    @property
-    def call_id(self) -> str:
-        """The flagged call."""
-        ...
-
-    @property
-    def reported_by(self) -> str:
-        """The IT user who flagged it."""
-        ...
-
-    @property
-    def reported_at(self) -> datetime:
-        """When it was flagged."""
-        ...
-
-    @property
-    def note(self) -> str:
-        """What the IT user wrote about the threat."""
-        ...
-
-    def as_json(self) -> dict[str, object]:
-        """The API's JSON form."""
-        ...
-
-
-class CallLogSource(RecordSource, Protocol):
-    """ALV-18/ALV-20: the call log and its incidents; `CallLogStore` satisfies it."""
-
-    async def query(
-        self,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        number: str | None = None,
-        outcome: str | None = None,
-        limit: int = 1000,
-    ) -> Sequence[LoggedCall]:
-        """Calls that started in [since, until) with `number`'s digits in a number, newest first."""
-        ...
-
-    async def get(self, call_id: str) -> LoggedCall | None:
-        """One call by id, or None."""
-        ...
-
-    async def export_csv(
-        self,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        number: str | None = None,
-        outcome: str | None = None,
-        limit: int = 100_000,
-    ) -> str:
-        """The same query as CSV text (header row, CRLF)."""
-        ...
-
-    async def flag_threat(self, call_id: str, by: str, note: str, now: datetime) -> ThreatIncident:
-        """Record an incident with the call's details; raises an `unknown-call` error if none."""
-        ...
-
-    async def incidents(self) -> Sequence[ThreatIncident]:
-        """Every incident, oldest first."""
-        ...
-
-    async def calls(self) -> Sequence[Mapping[str, object]]:
-        """Every call as JSON dicts, oldest first."""
-        ...
-
-    async def outcome_counts(self) -> Mapping[str, int]:
-        """How many calls per outcome (for the metrics)."""
-        ...
-
-    async def record(self, entry: CallEntry) -> None:
-        """Insert or replace one call's entry."""
         ...
 
 
@@ -216,7 +84,7 @@ class WebServices:
     store: WebStore
     accounts: Accounts
     register: Register | None = None
-    call_log: CallLogSource | None = None
+    call_log: CallLogStorage | None = None
     spool: Path | None = None  # app_voicemail's spool, for the intake backlog in /metrics
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     session_secret: bytes = b""

@@ -15,19 +15,19 @@ from aiohttp import web
 from routing.models import NumberingPlan, NumberKind
 from routing.numbers import in_plan, normalise
 from switchboard.config import Config, normaliser
-from switchboard.telephony.calllog import UnknownCall
+from switchboard.telephony.calllog import CallEntry, CallLogStorage, Incident, UnknownCall
 from switchboard.web.auth import Account, Role
 from switchboard.web.core import services
 from switchboard.web.errors import Forbidden, Unavailable
 from switchboard.web.features.calls.schemas import CallQuery
 from switchboard.web.http import int_query, time_field
-from switchboard.web.services import CallLogSource, LoggedCall, ThreatIncident, WebServices
+from switchboard.web.services import WebServices
 
 _PERSONAL = (NumberKind.USER_EXTENSION, NumberKind.USER_MOBILE)
 _DIGITS = re.compile(r"\+?\d{3,}")
 
 
-def call_log(svc: WebServices) -> CallLogSource:
+def call_log(svc: WebServices) -> CallLogStorage:
     """The call log, or Unavailable when this service has none."""
     if svc.call_log is None:
         raise Unavailable("the call log is not configured")
@@ -72,7 +72,7 @@ def call_query(request: web.Request) -> CallQuery:
     )
 
 
-async def query_calls(request: web.Request) -> Sequence[LoggedCall]:
+async def query_calls(request: web.Request) -> Sequence[CallEntry]:
     """Calls filtered by since, until (instants) and a number, newest first."""
     log = call_log(services(request))
     q = call_query(request)
@@ -86,12 +86,12 @@ async def calls_csv(request: web.Request) -> str:
     return await log.export_csv(since=q.since, until=q.until, number=q.number, limit=q.limit)
 
 
-async def incidents(svc: WebServices) -> list[ThreatIncident]:
+async def incidents(svc: WebServices) -> list[Incident]:
     """Every threat incident, newest first."""
     return list(reversed(await call_log(svc).incidents()))
 
 
-async def flag_threat(svc: WebServices, call_id: str, note: str, by: str) -> ThreatIncident:
+async def flag_threat(svc: WebServices, call_id: str, note: str, by: str) -> Incident:
     """ALV-20: an incident record with the call's details (UnknownCall if it is not logged)."""
     log = call_log(svc)
     if await log.get(call_id) is None:
@@ -102,7 +102,7 @@ async def flag_threat(svc: WebServices, call_id: str, note: str, by: str) -> Thr
 # ---------------------------------------------------------------- ALV-20 the recipient or IT
 
 
-def numbers_of(call: LoggedCall) -> Iterable[str]:
+def numbers_of(call: CallEntry) -> Iterable[str]:
     """The numbers the call reached: the called number and every number in a dial string."""
     if call.called:
         yield call.called
@@ -110,7 +110,7 @@ def numbers_of(call: LoggedCall) -> Iterable[str]:
         yield from _DIGITS.findall(dial)
 
 
-def recipients(call: LoggedCall, config: Config) -> set[str]:
+def recipients(call: CallEntry, config: Config) -> set[str]:
     """User ids whose extension or mobile the call reached."""
     norm = normaliser(config)
     found: set[str] = set()
@@ -122,12 +122,12 @@ def recipients(call: LoggedCall, config: Config) -> set[str]:
     return found
 
 
-def may_flag(acct: Account, call: LoggedCall, config: Config) -> bool:
+def may_flag(acct: Account, call: CallEntry, config: Config) -> bool:
     """IT may flag any call; anyone else only a call they received."""
     return Role.IT in acct.roles or acct.user_id in recipients(call, config)
 
 
-async def flag(svc: WebServices, acct: Account, call_id: str, note: str) -> ThreatIncident:
+async def flag(svc: WebServices, acct: Account, call_id: str, note: str) -> Incident:
     """ALV-20: the incident, if `acct` may flag the call (Forbidden, in Swedish, otherwise)."""
     call = await call_log(svc).get(call_id)
     if call is None:
