@@ -10,6 +10,7 @@ from typing import Any
 from simulation.models import (
     ANSWERED,
     CALL_KINDS,
+    CoverageWarning,
     Outcome,
     RunResult,
     Scenario,
@@ -25,7 +26,7 @@ def share(answered: int, calls: int) -> float | None:
     return round(answered / calls, 4) if calls else None
 
 
-def _tally(calls: Iterable[SimCall], key: str) -> dict[str, dict[str, Any]]:
+def tally(calls: Iterable[SimCall], key: str) -> dict[str, dict[str, Any]]:
     counts: dict[str, list[int]] = {}
     for c in calls:
         k = c.at.strftime("%H") if key == "hour" else str(getattr(c, key))
@@ -38,6 +39,25 @@ def _tally(calls: Iterable[SimCall], key: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def coverage_warning(w: CoverageWarning) -> dict[str, Any]:
+    """HAL-05: one stretch when a group had nobody available, as the report (and the live
+    service-level page) shows it."""
+    return {
+        "group": w.group,
+        "designation": w.designation,
+        "on_call": w.on_call,
+        "date": w.start.date().isoformat(),
+        "from": w.start.strftime("%H:%M"),
+        "to": w.end.strftime("%H:%M"),
+        "minutes": w.minutes,
+        "members": list(w.members),
+        "message": (
+            f"{w.designation}{' (jour)' if w.on_call else ''}: nobody available "
+            f"{w.start:%Y-%m-%d} {w.start:%H:%M}–{w.end:%H:%M} ({w.minutes} min)"
+        ),
+    }
+
+
 def build_report(result: RunResult, scenario: Scenario) -> Report:
     """The report as a JSON-ready dict; deterministic for a given run."""
     calls = result.calls
@@ -46,9 +66,9 @@ def build_report(result: RunResult, scenario: Scenario) -> Report:
     for c in calls:
         outcomes[c.outcome.value] += 1
     again = [c for c in calls if not c.answered]
-    by_kind = _tally(calls, "kind")
+    by_kind = tally(calls, "kind")
     by_kind = {k: by_kind[k] for k in CALL_KINDS if k in by_kind}
-    by_day = _tally_by_day(calls)
+    by_day = _by_day(calls)
     return {
         "organisation": result.organisation,
         "scenario": result.scenario,
@@ -74,27 +94,11 @@ def build_report(result: RunResult, scenario: Scenario) -> Report:
             for c in again[:MAX_LISTED]
         ],
         "must_call_again_by_reason": _reasons(again),
-        "by_hour": _tally(calls, "hour"),
+        "by_hour": tally(calls, "hour"),
         "by_day": by_day,
-        "by_unit": _tally(calls, "unit"),
+        "by_unit": tally(calls, "unit"),
         "by_kind": by_kind,
-        "coverage_warnings": [
-            {
-                "group": w.group,
-                "designation": w.designation,
-                "on_call": w.on_call,
-                "date": w.start.date().isoformat(),
-                "from": w.start.strftime("%H:%M"),
-                "to": w.end.strftime("%H:%M"),
-                "minutes": w.minutes,
-                "members": list(w.members),
-                "message": (
-                    f"{w.designation}{' (jour)' if w.on_call else ''}: nobody available "
-                    f"{w.start:%Y-%m-%d} {w.start:%H:%M}–{w.end:%H:%M} ({w.minutes} min)"
-                ),
-            }
-            for w in result.coverage
-        ],
+        "coverage_warnings": [coverage_warning(w) for w in result.coverage],
         "voicemails_created": sum(c.voicemail_left for c in calls),
         "voicemails_written": result.voicemails_written,
         "spool": result.spool,
@@ -112,7 +116,7 @@ def build_report(result: RunResult, scenario: Scenario) -> Report:
     }
 
 
-def _tally_by_day(calls: Iterable[SimCall]) -> dict[str, dict[str, Any]]:
+def _by_day(calls: Iterable[SimCall]) -> dict[str, dict[str, Any]]:
     counts: dict[str, list[int]] = {}
     for c in calls:
         row = counts.setdefault(c.at.date().isoformat(), [0, 0])

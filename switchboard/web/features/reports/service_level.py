@@ -4,7 +4,7 @@ The definitions are the simulation's, imported, not restated: a logged call beco
 `SimCall` with the simulation's `Outcome` (`simulation.models.ANSWERED` says which
 count as answered: personal answer, covering point, redirection message, voicemail; the contact
 centre is not one), its kind and unit come from `call_targets`, the contact centre's numbers from
-`contact_centre_numbers`, the tallies from the report's `_tally`, and the coverage warnings from
+`contact_centre_numbers`, the tallies from the report's `tally`, and the coverage warnings from
 `coverage_gaps` over the live presence book. Only calls to the organisation's own numbers count
 (an outgoing call is no one's service level).
 
@@ -24,7 +24,7 @@ from routing.models import Organisation
 from routing.numbers import normalise
 from simulation.engine import call_targets, contact_centre_numbers, coverage_gaps
 from simulation.models import ANSWERED, CALL_KINDS, Outcome, SimCall
-from simulation.report import _tally, share
+from simulation.report import coverage_warning, share, tally
 from switchboard.telephony.calllog.records import CallRow
 from switchboard.web.services import WebServices
 
@@ -126,7 +126,7 @@ def report(
     outcomes = {o.value: 0 for o in Outcome}
     for c in calls:
         outcomes[c.outcome.value] += 1
-    by_kind = _tally(calls, "kind")
+    by_kind = tally(calls, "kind")
     return {
         "date": now.astimezone(org.timezone).date().isoformat(),
         "at": now.isoformat(),
@@ -136,21 +136,11 @@ def report(
         "must_call_again_count": len(calls) - answered,
         "outcomes": outcomes,
         "answered_outcomes": [o.value for o in Outcome if o in ANSWERED],
-        "by_hour": _tally(calls, "hour"),
-        "by_unit": _tally(calls, "unit"),
+        "by_hour": tally(calls, "hour"),
+        "by_unit": tally(calls, "unit"),
         "by_kind": {k: by_kind[k] for k in CALL_KINDS if k in by_kind},
         "coverage_warnings": [
-            {
-                "group": w.group,
-                "designation": w.designation,
-                "on_call": w.on_call,
-                "date": w.start.date().isoformat(),
-                "from": w.start.strftime("%H:%M"),
-                "to": w.end.strftime("%H:%M"),
-                "minutes": w.minutes,
-                "now": w.start <= now.astimezone(org.timezone) < w.end,
-                "members": list(w.members),
-            }
+            {**coverage_warning(w), "now": w.start <= now.astimezone(org.timezone) < w.end}
             for w in warnings
         ],
     }
