@@ -25,8 +25,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 import floor  # noqa: E402
 
+from routing.absence import AbsenceReason, ManualRedirect, PresenceBook  # noqa: E402
 from routing.effective import effective_state  # noqa: E402
-from routing.models import AbsenceReason, Directory, ManualRedirect, PresenceBook, User  # noqa: E402
+from routing.models import Directory, User  # noqa: E402
 from switchboard.config import load_config  # noqa: E402
 from switchboard.telephony.ami import AmiClient  # noqa: E402
 from switchboard.telephony.asterisk_config import extensions_conf  # noqa: E402

@@ -40,8 +40,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import floor  # noqa: E402
 
+from routing.absence import AbsenceReason, ManualRedirect  # noqa: E402
 from routing.effective import EffectiveState, effective_state  # noqa: E402
-from routing.models import AbsenceReason, ManualRedirect, Organisation  # noqa: E402
+from routing.models import Organisation  # noqa: E402
 from switchboard.config import load_config  # noqa: E402
 from switchboard.telephony.asterisk_config import extensions_conf, voicemail_conf  # noqa: E402
 from switchboard.telephony.config import TelephonySettings  # noqa: E402

@@ -25,19 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor
 
 from calendar_sync.snapshot import BlockCache, Window, presence_book, read_ics_calendars
+from routing.absence import BusyStatus, CalendarBlock, PresenceBook
 from routing.decide import decide
-from routing.models import (
-    Action,
-    BusyStatus,
-    CalendarBlock,
-    CalendarRef,
-    Call,
-    Directory,
-    Hours,
-    Policy,
-    PresenceBook,
-    User,
-)
+from routing.models import Action, CalendarRef, Call, Directory, Hours, Policy, User
 from routing.numbers import make_plan
 from routing.presence import PresenceRules, build_user_presence
 

@@ -21,20 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import floor
 
+from routing.absence import BusyStatus, CalendarBlock, PresenceBook
 from routing.decide import decide
-from routing.models import (
-    BusyStatus,
-    CalendarBlock,
-    Call,
-    Directory,
-    Group,
-    Hours,
-    Organisation,
-    Policy,
-    PresenceBook,
-    SharedPhone,
-    User,
-)
+from routing.models import Call, Directory, Group, Hours, Organisation, Policy, SharedPhone, User
 from routing.numbers import make_plan
 from routing.presence import PresenceRules, build_user_presence
 from simulation.engine import simulate

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from routing.models import BusyStatus, CalendarBlock
+from routing.absence import BusyStatus, CalendarBlock
 
 log = logging.getLogger(__name__)
 

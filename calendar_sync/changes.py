@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from routing.models import Redirect
+from routing.absence import Redirect
 
 # Why a user's state changed: new calendar data, the clock (a meeting starting or ending), the
 # source failing or recovering, or the last good data growing older than the source's max age.

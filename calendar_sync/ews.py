@@ -60,7 +60,7 @@ from calendar_sync.errors import (
 from calendar_sync.offload import HelperDied, ProcessCalls
 from calendar_sync.sources import ExchangeSettings
 from calendar_sync.status import named_status
-from routing.models import BusyStatus, CalendarBlock
+from routing.absence import BusyStatus, CalendarBlock
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from calendar_sync.errors import CalendarError, CalendarReadTimeout, CalendarUnavailable
 from calendar_sync.workers import CalendarReaders, ReadJob
-from routing.models import CalendarBlock
+from routing.absence import CalendarBlock
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from calendar_sync.errors import (
 from calendar_sync.sources import GraphSettings
 from calendar_sync.status import named_status
 from calendar_sync.zones import zone
-from routing.models import CalendarBlock
+from routing.absence import CalendarBlock
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,8 @@ from zoneinfo import ZoneInfo
 from calendar_sync.errors import CalendarError, CalendarReadTimeout, CalendarUnavailable
 from calendar_sync.expander import TIMEOUT_RETRY_S
 from calendar_sync.workers import CalendarReaders, ReadJob, ReadLimits
-from routing.models import (
-    BusyStatus,
-    CalendarBlock,
-    ManualRedirect,
-    PresenceBook,
-    User,
-    UserPresence,
-)
+from routing.absence import BusyStatus, CalendarBlock, ManualRedirect, PresenceBook, UserPresence
+from routing.models import User
 from routing.presence import PresenceRules, build_user_presence
 
 log = logging.getLogger(__name__)

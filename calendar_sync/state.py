@@ -23,7 +23,7 @@ from calendar_sync.changes import Cause, ChangeChannel, PresenceChange, Presence
 from calendar_sync.clock import Clock, sleep_until_or_woken
 from calendar_sync.errors import CalendarError
 from calendar_sync.expander import PENDING, UNCHANGED, FeedResult
-from routing.models import CalendarBlock, ManualRedirect, PresenceBook, UserPresence
+from routing.absence import CalendarBlock, ManualRedirect, PresenceBook, UserPresence
 from routing.presence import PresenceRules, build_user_presence
 
 Normalise = Callable[[str], str | None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from routing.models import BusyStatus
+from routing.absence import BusyStatus
 
 _CDO_STATUS = {
     "FREE": BusyStatus.FREE,

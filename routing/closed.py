@@ -2,14 +2,15 @@
 
 Which group or contact centre is open at a moment, when the contact centre opens next, and
 what a caller hears while it is closed, in the written form (`message`) and as the spoken
-segments a platform plays (`segments`), following `routing.wording` and `routing.spoken`.
+segments a platform plays (`segments`), following `routing.wording`, `routing.spoken` and
+`routing.numerals`.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from routing import spoken, wording
+from routing import numerals, spoken, wording
 from routing.models import ContactCentre, Group, Hours, Policy
 
 HOLIDAY_WORDING = "eftersom det är helgdag"
@@ -95,10 +96,10 @@ def _when(opens: datetime, now: datetime, policy: Policy) -> tuple[str, str]:
             f"{wording.WEEKDAY_NAMES[opens.weekday()]} den {opens.day} "
             f"{wording.MONTH_NAMES[opens.month - 1]}" + (f" {opens.year}" if other_year else "")
         )
-        day_spoken = spoken.date_words(opens.date(), year=other_year)
+        day_spoken = numerals.date_words(opens.date(), year=other_year)
     return (
         f"{day_written} klockan {wording.clock(opens)}",
-        f"{day_spoken} klockan {spoken.clock_words(opens)}",
+        f"{day_spoken} klockan {numerals.clock_words(opens)}",
     )
 
 

@@ -1,22 +1,30 @@
 """The routing decision: a pure function of the call, directory, presence, policy and `now`.
 
 It is the hot path of every call, so what does not change from call to call is worked out once
-per directory and policy (`DecisionTable`, filled lazily number by number): how a written number
-classifies, a user number's decision while the user is available (one shared, frozen
-`RouteDecision`), and, per redirect, the written message and spoken segments for each way its
-return can be worded (today, another day this year, another year). A call then costs a dict
-lookup, a bisect over the user's absences and, while redirected, the local date of `now`.
-Memoisation only: every answer is the one the wording functions give for that `now`.
+per directory and policy (`routing.decision_table`, filled lazily number by number). A call then
+costs a dict lookup, a bisect over the user's absences and, while redirected, the local date of
+`now`. Here: `decide` and the decision per kind of number (user, group, shared phone, external).
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Literal
+from datetime import datetime
 
 from routing import closed, spoken, wording
+from routing.absence import PresenceBook
+from routing.decision_table import (
+    DECISION_FIELDS,
+    NO_RETURN,
+    OTHER_YEAR,
+    SAME_DAY,
+    THIS_YEAR,
+    DecisionTable,
+    NextHop,
+    Said,
+    UserNumber,
+    decision_table,
+)
 from routing.models import (
     Action,
     Call,
@@ -24,158 +32,11 @@ from routing.models import (
     Group,
     NumberKind,
     Policy,
-    PresenceBook,
-    Redirect,
     RouteDecision,
     SharedPhone,
     User,
 )
 from routing.numbers import classify, national_format, normalise
-
-NextHop = Literal["voicemail", "transfer"]
-
-NUMBERS_BOUND = 100_000  # written forms remembered per table (then forgotten all at once)
-REDIRECTS_BOUND = 8  # redirects remembered per user number (presence refreshes make new ones)
-TABLES_BOUND = 4  # policies remembered per directory
-
-# How a redirect's return is worded at `now` (HV-02): which cached message applies.
-SAME_DAY, THIS_YEAR, OTHER_YEAR, NO_RETURN = range(4)
-Texts = tuple[str, tuple[str, ...]]  # the written message and its spoken segments
-
-
-@dataclass(eq=False, slots=True)
-class _Said:
-    """One redirect as callers are told it: per wording variant (how its return is worded at
-    `now`, HV-02), the texts and, when the target cannot change with time, the decision."""
-
-    redirect: Redirect
-    returns: datetime | None  # redirect.return_time
-    until: datetime | None  # the return in the policy's zone
-    day: date | None  # the return's local date
-    reason: str
-    texts: list[Texts | None] = field(default_factory=lambda: [None] * 4)
-    # by variant, as fields rather than a list: one object less to reach on every call
-    same_day: RouteDecision | None = None
-    this_year: RouteDecision | None = None
-    other_year: RouteDecision | None = None
-    no_return: RouteDecision | None = None
-
-
-_DECISION_FIELDS = ("same_day", "this_year", "other_year", "no_return")  # by variant
-
-
-@dataclass(eq=False, slots=True)
-class UserNumber:
-    """A user's extension or mobile with what deciding a call to it needs, worked out once."""
-
-    e164: str
-    kind: NumberKind
-    user: User
-    user_id: str
-    follows: bool  # ALV-04/05 follows the calendar, HAL-01 redirects on, ALV-21 not blocked
-    next_hop: NextHop
-    fallback: str | None
-    fixed: RouteDecision  # ALV-21 blocked: always; else the decision while available
-    static_target: bool  # no covering point: a redirect's target does not depend on `now`
-    said: dict[int, _Said] = field(default_factory=dict)  # by id of the redirect (kept alive)
-
-    def remember(self, redirect: Redirect, policy: Policy) -> _Said:
-        """The redirect's cache entry, new."""
-        returns = redirect.return_time
-        local = returns.astimezone(policy.timezone) if returns is not None else None
-        said = _Said(
-            redirect,
-            returns,
-            local,
-            local.date() if local is not None else None,
-            wording.public_reason(redirect.reason),
-        )
-        if len(self.said) >= REDIRECTS_BOUND:
-            self.said.clear()
-        self.said[id(redirect)] = said
-        return said
-
-
-Classified = UserNumber | tuple[str | None, NumberKind]
-
-
-class DecisionTable:
-    """What deciding calls against one directory and policy needs, precomputed lazily."""
-
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        self.numbers: dict[str, Classified] = {}  # as written → classified
-        self._users: dict[str, UserNumber] = {}  # by E.164
-        self.fixed: dict[tuple[str, str], Texts] = {}  # fixed messages (group hours, blocked)
-
-    def classify(self, written: str, directory: Directory) -> Classified:
-        """Classify a written number (NUM-01) and remember it; a user's number comes with its
-        precomputed decision inputs."""
-        e164, kind = classify(written, directory, directory.plan)
-        found: Classified = (e164, kind)
-        if e164 is not None and kind is not NumberKind.INVALID:
-            entry = directory.by_number.get(e164)
-            if entry is not None and entry.owner_id is not None:
-                owner = directory.by_id[entry.owner_id]
-                if isinstance(owner, User):
-                    found = self._users.get(e164) or self._user_number(e164, kind, owner, directory)
-        if len(self.numbers) >= NUMBERS_BOUND:
-            self.numbers.clear()
-        self.numbers[written] = found
-        return found
-
-    def _user_number(
-        self, e164: str, kind: NumberKind, user: User, directory: Directory
-    ) -> UserNumber:
-        next_hop, fallback = _next_hop(user, directory, self.policy)
-        fixed = (
-            _blocked_user(e164, kind, user, next_hop, fallback)
-            if user.blocked
-            else RouteDecision(
-                e164, kind, Action.RING, user=user.id, next=next_hop, target=e164, ring=(e164,)
-            )
-        )
-        follows = (
-            not user.blocked
-            and user.redirect_enabled
-            and (
-                kind is NumberKind.USER_EXTENSION
-                or user.mobile_follows_calendar  # ALV-05
-                or self.policy.personal_subscription == "mobile"  # HAL-16: mobile-based
-            )
-        )
-        number = UserNumber(
-            e164,
-            kind,
-            user,
-            user.id,
-            follows,
-            next_hop,
-            fallback,
-            fixed,
-            static_target=not user.covering,
-        )
-        self._users[e164] = number
-        return number
-
-
-def decision_table(directory: Directory, policy: Policy) -> DecisionTable:
-    """The directory's table for this policy (made on first use, kept with the directory)."""
-    tables = directory.decision_tables
-    table = tables.get(id(policy))
-    if not isinstance(table, DecisionTable) or table.policy is not policy:
-        table = DecisionTable(policy)
-        if len(tables) >= TABLES_BOUND:
-            tables.clear()
-        tables[id(policy)] = table
-    return table
-
-
-def mailbox_enabled(user: User, policy: Policy) -> bool:
-    """ALV-10: off unless enabled per user; ALV-12: the global switch for extension users."""
-    if not user.voicemail:
-        return False
-    return user.extension is None or policy.voicemail_extension_users
 
 
 def is_available(user: User, presence: PresenceBook, now: datetime) -> bool:
@@ -213,30 +74,6 @@ def _group_ring_list(
         if member is not None and member.extension and is_available(member, presence, now):
             ring.append(member.extension)
     return tuple(ring)
-
-
-def _next_hop(user: User, directory: Directory, policy: Policy) -> tuple[NextHop, str | None]:
-    """Where an unanswered or redirected call goes next: voicemail, else Medborgarservice."""
-    if mailbox_enabled(user, policy):
-        return "voicemail", None
-    return "transfer", directory.switchboard
-
-
-def _blocked_user(
-    e164: str, kind: NumberKind, user: User, next_hop: NextHop, fallback: str | None
-) -> RouteDecision:
-    """ALV-21: a blocked subscription is never rung; the caller meets an unreachable person."""
-    return RouteDecision(
-        e164,
-        kind,
-        Action.VOICEMAIL if next_hop == "voicemail" else Action.TRANSFER,
-        user=user.id,
-        message=wording.UNREACHABLE_MESSAGE,
-        prompts=(wording.UNREACHABLE_MESSAGE,),
-        reason="blocked",
-        next=next_hop,
-        target=fallback,
-    )
 
 
 def _user_call(
@@ -287,7 +124,7 @@ def _user_call(
 
 def _redirect_call(
     number: UserNumber,
-    said: _Said,
+    said: Said,
     variant: int | None,
     directory: Directory,
     presence: PresenceBook,
@@ -327,7 +164,7 @@ def _redirect_call(
         target=target,
     )
     if variant is not None and (redirect.forward_to or number.static_target):
-        setattr(said, _DECISION_FIELDS[variant], decision)
+        setattr(said, DECISION_FIELDS[variant], decision)
     return decision
 
 

@@ -21,19 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from routing.decide import decide, mailbox_enabled
-from routing.models import (
-    Call,
-    Directory,
-    ManualRedirect,
-    Organisation,
-    Policy,
-    PresenceBook,
-    Redirect,
-    RouteDecision,
-    User,
-    UserPresence,
-)
+from routing.absence import ManualRedirect, PresenceBook, Redirect, UserPresence
+from routing.decide import decide
+from routing.decision_table import mailbox_enabled
+from routing.models import Call, Directory, Organisation, Policy, RouteDecision, User
 
 # Per-user switches an administrator may set, and the organisation-wide voicemail switch
 # (ALV-12) stored under the user id "".

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from routing.models import (
+from routing.absence import (
     AbsenceReason,
     BusyStatus,
     CalendarBlock,
-    Hours,
     ManualRedirect,
     Redirect,
     UserPresence,
 )
+from routing.models import Hours
 
 _LEADING_NUMBER = re.compile(r"\s*\+?[\d][\d \-()]*\d")
 

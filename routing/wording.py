@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from routing.models import AbsenceReason, Hours, Redirect
+from routing.absence import AbsenceReason, Redirect
+from routing.models import Hours
 
 REASON_PHRASES: dict[AbsenceReason, str] = {
     AbsenceReason.MEETING: "är på möte",

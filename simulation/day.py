@@ -12,17 +12,9 @@ import heapq
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from routing.absence import PresenceBook
 from routing.effective import effective_state
-from routing.models import (
-    Action,
-    Call,
-    Group,
-    Organisation,
-    PresenceBook,
-    RouteDecision,
-    SharedPhone,
-    User,
-)
+from routing.models import Action, Call, Group, Organisation, RouteDecision, SharedPhone, User
 from simulation.models import Arrival, Outcome, Scenario, SimCall, Target
 from simulation.spool import SpoolWriter, VoicemailMessage
 

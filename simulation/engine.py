@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from routing.absence import PresenceBook
 from routing.contact_centre import is_contact_centre
 from routing.decide import is_available
-from routing.models import ContactCentre, Directory, Group, Organisation, PresenceBook
+from routing.models import ContactCentre, Directory, Group, Organisation
 from simulation.day import SimulatedDay
 from simulation.models import (
     CALL_KINDS,

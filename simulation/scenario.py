@@ -8,7 +8,8 @@ from typing import Any
 
 from routing.models import Hours, hours_of
 from simulation.models import CALL_KINDS, Scenario, SwitchboardModel, Variant
-from storage.yamlfile import Checker, YamlDocument, load_yaml
+from storage.yamlcheck import Checker
+from storage.yamlfile import YamlDocument, load_yaml
 
 _KEYS = {
     "name",

@@ -13,8 +13,9 @@ import re
 import struct
 import wave
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+
+from voicemail.spool_format import message_txt, origdate
 
 _MSG = re.compile(r"^msg(\d{4})\.txt$")
 SAMPLE_RATE = 8000
@@ -34,22 +35,22 @@ class VoicemailMessage:
 
 def message_text(m: VoicemailMessage, context: str = "from-trunk") -> str:
     """The `msgNNNN.txt` body, field for field in Asterisk 22's order."""
-    origdate = datetime.fromtimestamp(m.origtime, UTC).strftime("%a %b %d %I:%M:%S %p UTC %Y")
-    return (
-        ";\n; Message Information file\n;\n[message]\n"
-        f"origmailbox={m.mailbox}\n"
-        f"context={context}\n"
-        f"exten={m.exten}\n"
-        "rdnis=unknown\n"
-        "priority=5\n"
-        f"callerchan=PJSIP/trunk-{m.serial:08x}\n"
-        f"callerid=<{m.caller_number}>\n"
-        f"origdate={origdate}\n"
-        f"origtime={m.origtime}\n"
-        "category=\n"
-        f"msg_id={m.origtime}-{m.serial:08x}\n"
-        "flag=\n"
-        f"duration={m.duration_s}\n"
+    return message_txt(
+        {
+            "origmailbox": m.mailbox,
+            "context": context,
+            "exten": m.exten,
+            "rdnis": "unknown",
+            "priority": 5,
+            "callerchan": f"PJSIP/trunk-{m.serial:08x}",
+            "callerid": f"<{m.caller_number}>",
+            "origdate": origdate(m.origtime),
+            "origtime": m.origtime,
+            "category": "",
+            "msg_id": f"{m.origtime}-{m.serial:08x}",
+            "flag": "",
+            "duration": m.duration_s,
+        }
     )
 
 

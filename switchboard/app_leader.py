@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from routing.models import UserPresence
+from routing.absence import UserPresence
 from switchboard.app_keys import (
     CALENDAR,
     CALLLOG,

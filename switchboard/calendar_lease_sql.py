@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from routing.models import BusyStatus, CalendarBlock
+from routing.absence import BusyStatus, CalendarBlock
 
 BUCKETS = 4  # partitions per calendar source, so the work spreads over nodes
 VERSION_TABLE = "calendar_schema_migrations"

@@ -14,7 +14,7 @@ from typing import Any
 from routing.contact_centre import is_contact_centre
 from routing.models import ContactCentre, Directory, NumberingPlan, User, hours_of
 from storage.problems import ConfigProblem
-from storage.yamlfile import Checker
+from storage.yamlcheck import Checker
 from voicemail.models import VoicemailSettings
 from voicemail.policy import has_mailbox, mailbox_id
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from calendar_sync.clock import Clock, sleep_until_or_woken
+from routing.absence import ManualRedirect, UserPresence
 from routing.effective import (
     ChangeTracker,
     EffectiveChange,
@@ -24,7 +25,7 @@ from routing.effective import (
     Switches,
     effective_state,
 )
-from routing.models import ManualRedirect, Organisation, UserPresence
+from routing.models import Organisation
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 from calendar_sync.snapshot import BlockCache, Window, presence_book, read_ics_calendars
+from routing.absence import ManualRedirect, PresenceBook
 from routing.effective import EffectiveState, Switches, effective_state
-from routing.models import ManualRedirect, PresenceBook
 from switchboard.config import Config, normaliser
 
 log = logging.getLogger(__name__)

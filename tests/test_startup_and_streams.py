@@ -23,8 +23,8 @@ from aiohttp import web
 from calendar_sync.changes import ChangeChannel, PresenceChange, PresenceState
 from calendar_sync.clock import ManualClock
 from calendar_sync.errors import CalendarCredentialsMissing
+from routing.absence import AbsenceReason, ManualRedirect
 from routing.effective import effective_state
-from routing.models import AbsenceReason, ManualRedirect
 from switchboard.app import RUNTIME, create_app
 from switchboard.config import load_config
 from switchboard.effective import EffectiveHub

@@ -13,15 +13,8 @@ from pathlib import Path
 
 from routing.spoken import speakable
 from voicemail.policy import choose_greeting
-from voicemail.speech import (
-    TARGET_RATE,
-    EspeakNg,
-    message_key,
-    pcm_from_wav,
-    render_message,
-    resample,
-    wav_file,
-)
+from voicemail.speech import EspeakNg, message_key, render_message
+from voicemail.telephone_audio import TARGET_RATE, pcm_from_wav, resample, wav_file
 
 __all__ = [
     "TARGET_RATE",

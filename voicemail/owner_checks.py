@@ -22,7 +22,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from routing.models import Directory, Hours, Organisation, Redirect, User, UserPresence
+from routing.absence import Redirect, UserPresence
+from routing.models import Directory, Hours, Organisation, User
 from routing.numbers import national_format
 from voicemail import policy
 from voicemail.models import PublicRecord, VoicemailSettings

@@ -34,8 +34,8 @@ from voicemail.models import VoicemailSettings
 from voicemail.phonewatch import db_of
 from voicemail.register import RegisterStore, from_db_time, to_db_time
 from voicemail.service import Register
-from voicemail.speech import SpeechError, python_pcm, telephone_pcm, wav_file
 from voicemail.spoolfs import SpoolFs
+from voicemail.telephone_audio import SpeechError, python_pcm, telephone_pcm, wav_file
 
 log = logging.getLogger("voicemail.greeting")
 

@@ -32,7 +32,8 @@ from storage.db import Db
 from voicemail.errors import SpoolFormatError, StorageError, UnsafeSpoolEntry
 from voicemail.register import RegisterStore, from_db_time, to_db_time
 from voicemail.register_shared import SharedRegister
-from voicemail.spool import MAX_TXT_BYTES, SpoolListing, SpoolSlot, parse_message, scan_mailboxes
+from voicemail.spool import SpoolListing, SpoolSlot, scan_mailboxes
+from voicemail.spool_format import MAX_TXT_BYTES, parse_message
 from voicemail.spoolfs import SpoolFs
 
 log = logging.getLogger("voicemail.phone")

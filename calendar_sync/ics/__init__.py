@@ -33,7 +33,7 @@ from calendar_sync.ics.checks import check_events
 from calendar_sync.ics.expansion import MAX_OCCURRENCES, expand_events
 from calendar_sync.ics.text import Skipped, clean, content_lines, read_shape
 from calendar_sync.ics.vtimezones import compose
-from routing.models import CalendarBlock
+from routing.absence import CalendarBlock
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from calendar_sync import occurrences as occurrences_mod
 from calendar_sync.errors import CalendarTooComplex
 from calendar_sync.ics.text import Skipped, clean
 from calendar_sync.status import event_status
-from routing.models import CalendarBlock
+from routing.absence import CalendarBlock
 
 MAX_OCCURRENCES = 10_000  # in one window; a real calendar has a few hundred
 _PRIVATE_CLASSES = frozenset({"PRIVATE", "CONFIDENTIAL"})

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
-from routing.models import Organisation, PresenceBook
+from routing.absence import PresenceBook
+from routing.models import Organisation
 from simulation.compare import VariantError, comparison, run_variants
 from simulation.engine import PresenceFor, day_noon, simulate
 from simulation.models import Variant

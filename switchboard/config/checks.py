@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from calendar_sync.sources import CalendarSourcesSettings, check_user_calendars
 from routing.models import Directory, Policy, User
-from storage.yamlfile import Checker
+from storage.yamlcheck import Checker
 from switchboard.config_policy import (
     calendar_warnings,
     covering_problems,

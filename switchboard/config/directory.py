@@ -11,7 +11,7 @@ from typing import Any
 
 from routing.models import CalendarRef, Group, NumberingPlan, SharedPhone, User, hours_of
 from routing.numbers import in_plan
-from storage.yamlfile import Checker
+from storage.yamlcheck import Checker
 from switchboard.config.organisation import Identity, checked_number
 
 DIRECTORY_KEYS = {"users", "groups", "shared_phones"}

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from calendar_sync.sources import CalendarSourcesSettings, parse_calendar_sources
 from storage.problems import ConfigProblem
-from storage.yamlfile import Checker
+from storage.yamlcheck import Checker
 from switchboard.config.admin_settings import AdminSettings, parse_administration
 from switchboard.config.http_settings import HttpSettings, parse_http
 from switchboard.config.storage_settings import StorageSettings, parse_storage

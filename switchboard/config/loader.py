@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from routing.models import Directory, Organisation
-from storage.yamlfile import Checker, YamlDocument, load_yaml
+from storage.yamlcheck import Checker
+from storage.yamlfile import YamlDocument, load_yaml
 from switchboard.config.checks import check_organisation, check_user_sources
 from switchboard.config.directory import DIRECTORY_KEYS, parse_directory
 from switchboard.config.extensions import parse_extensions

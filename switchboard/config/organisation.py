@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from routing.absence import BusyStatus
 from routing.errors import NumberError
-from routing.models import BusyStatus, ContactCentre, Hours, NumberingPlan, Policy, hours_of
+from routing.models import ContactCentre, Hours, NumberingPlan, Policy, hours_of
 from routing.numbers import make_plan, validate_e164
-from storage.yamlfile import Checker
+from storage.yamlcheck import Checker
 from switchboard.config.extensions import EXTENSION_SECTIONS
 from switchboard.config_policy import PERSONAL_SUBSCRIPTIONS, parse_contact_centre
 

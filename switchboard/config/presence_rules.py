@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from routing.models import AbsenceReason, BusyStatus
+from routing.absence import AbsenceReason, BusyStatus
 from routing.presence import DEFAULT_REASON_CODES, PresenceRules
-from storage.yamlfile import Checker
+from storage.yamlcheck import Checker
 from switchboard.config.organisation import Identity
 
 _KEYS = {"reason_codes", "keep_open_marker", "forward_marker", "max_age_s"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from storage.yamlfile import Checker
+from storage.yamlcheck import Checker
 from voicemail.models import Classification, DisposalRule, VoicemailSettings
 
 _KEYS = {"extension_users", "context", "spool", "series", "disposal_rules", "registrars"}

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from routing.decide import mailbox_enabled
+from routing.decision_table import mailbox_enabled
 from routing.effective import EffectiveState
 from routing.models import Action, Call, Group, User
 from routing.spoken import speakable_segments

@@ -15,8 +15,9 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from routing import spoken, wording
+from routing.absence import AbsenceReason
 from routing.effective import EffectiveChange, EffectiveState, UserView
-from routing.models import AbsenceReason, Directory, User
+from routing.models import Directory, User
 from switchboard.telephony.ami import AmiClient, AmiResponse, Headers
 from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY
 from switchboard.telephony.errors import AmiActionTimeout, AmiConnectionError, AmiNotConnected

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from routing.decide import mailbox_enabled
+from routing.decision_table import mailbox_enabled
 from routing.effective import EffectiveState
 from routing.models import Action, Organisation, RouteDecision
 from routing.spoken import speakable_segments

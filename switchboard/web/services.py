@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from routing.absence import PresenceBook, UserPresence
 from routing.effective import EffectiveState, effective_state
-from routing.models import Organisation, PresenceBook, UserPresence
+from routing.models import Organisation
 from switchboard.config import Config
 from switchboard.effective import EffectiveHub
 from switchboard.telephony.calllog import CallLogStorage

@@ -25,7 +25,8 @@ from calendar_sync.errors import CalendarAuthFailed, CalendarError, MailboxNotFo
 from calendar_sync.expander import UNCHANGED
 from calendar_sync.service import CalendarSync
 from calendar_sync.sources import CalDavSettings, PollSettings, Secret
-from routing.models import BusyStatus, CalendarBlock, CalendarRef, Hours
+from routing.absence import BusyStatus, CalendarBlock
+from routing.models import CalendarRef, Hours
 from routing.presence import PresenceRules
 from switchboard.app import RUNTIME, create_app
 from switchboard.config import ConfigError, load_config

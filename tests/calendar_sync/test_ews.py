@@ -12,7 +12,7 @@ import pytest
 from calendar_sync.errors import CalendarAuthFailed, CalendarUnavailable, MailboxNotFound
 from calendar_sync.ews import EwsClient, blocks_from_merged
 from calendar_sync.sources import ExchangeSettings, PollSettings, Secret
-from routing.models import BusyStatus
+from routing.absence import BusyStatus
 from tests.calendar_sync.servers import FIXTURES, Event, EwsServer, serve
 
 T0 = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)  # Monday 08:00 in Stockholm

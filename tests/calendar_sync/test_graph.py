@@ -18,7 +18,7 @@ from calendar_sync.errors import (
 )
 from calendar_sync.graph import GraphClient, blocks_from_schedule
 from calendar_sync.sources import GraphSettings, Secret
-from routing.models import BusyStatus
+from routing.absence import BusyStatus
 from tests.calendar_sync.servers import FIXTURES, Event, GraphServer, serve
 
 T0 = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from calendar_sync import ics, occurrences
 from calendar_sync.errors import CalendarError
 from calendar_sync.ics import expansion
 from calendar_sync.status import event_status
-from routing.models import CalendarBlock
+from routing.absence import CalendarBlock
 from tests.conftest import FIXTURES
 from tests.core.helpers import TZ
 

@@ -21,7 +21,8 @@ from calendar_sync.errors import CalendarError, CalendarUnavailable
 from calendar_sync.feed import IcsFeedClient, IcsFileWatcher
 from calendar_sync.service import CalendarSync
 from calendar_sync.sources import PollSettings
-from routing.models import AbsenceReason, BusyStatus, CalendarBlock, Hours
+from routing.absence import AbsenceReason, BusyStatus, CalendarBlock
+from routing.models import Hours
 from routing.presence import PresenceRules
 from tests.calendar_sync.servers import Event, FeedServer, ics, serve
 

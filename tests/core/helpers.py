@@ -5,18 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from routing.models import (
-    BusyStatus,
-    CalendarBlock,
-    Directory,
-    Group,
-    Hours,
-    ManualRedirect,
-    Policy,
-    PresenceBook,
-    SharedPhone,
-    User,
-)
+from routing.absence import BusyStatus, CalendarBlock, ManualRedirect, PresenceBook
+from routing.models import Directory, Group, Hours, Policy, SharedPhone, User
 from routing.numbers import make_plan
 from routing.presence import PresenceRules, build_user_presence
 

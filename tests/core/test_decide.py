@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from routing.absence import BusyStatus, PresenceBook
 from routing.decide import decide
-from routing.models import Action, BusyStatus, Call, Directory, NumberKind, PresenceBook
+from routing.models import Action, Call, Directory, NumberKind
 from switchboard.config import ConfigError, load_config
 from tests.conftest import ROOT
 from tests.core.helpers import (

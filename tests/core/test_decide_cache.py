@@ -11,15 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing import spoken, wording
+from routing.absence import AbsenceReason, BusyStatus, ManualRedirect, PresenceBook
 from routing.decide import decide
-from routing.models import (
-    AbsenceReason,
-    Action,
-    BusyStatus,
-    Call,
-    ManualRedirect,
-    PresenceBook,
-)
+from routing.models import Action, Call
 from tests.core.helpers import (
     ANNA,
     DAVID,

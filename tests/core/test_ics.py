@@ -11,7 +11,7 @@ from calendar_sync.errors import CalendarParseError
 from calendar_sync.ics import IcsRead, parse_ics, read_ics
 from calendar_sync.status import event_status, named_status
 from calendar_sync.zones import known_zone, zone
-from routing.models import BusyStatus
+from routing.absence import BusyStatus
 from tests.conftest import FIXTURES
 from tests.core.helpers import TZ, local
 

@@ -11,20 +11,10 @@ from pathlib import Path
 import pytest
 
 from routing import spoken
+from routing.absence import BusyStatus, CalendarBlock, PresenceBook
 from routing.decide import decide
 from routing.effective import effective_state
-from routing.models import (
-    Action,
-    BusyStatus,
-    CalendarBlock,
-    Call,
-    ContactCentre,
-    Directory,
-    Hours,
-    NumberKind,
-    PresenceBook,
-    RouteDecision,
-)
+from routing.models import Action, Call, ContactCentre, Directory, Hours, NumberKind, RouteDecision
 from routing.presence import build_user_presence
 from switchboard.cli.presence import user_state
 from switchboard.config import Config, load_config

@@ -7,7 +7,7 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routing.models import AbsenceReason, BusyStatus, PresenceBook
+from routing.absence import AbsenceReason, BusyStatus, PresenceBook
 from routing.numbers import normalise
 from routing.presence import build_user_presence, calendar_redirects, manual_redirect
 from routing.wording import absence_message

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from routing import spoken, wording
+from routing import numerals, spoken, wording
+from routing.absence import AbsenceReason, ManualRedirect, PresenceBook, Redirect
 from routing.decide import decide
-from routing.models import AbsenceReason, Call, Hours, ManualRedirect, PresenceBook, Redirect
+from routing.models import Call, Hours
 from tests.core.helpers import ANNA, POLICY, TZ, block, book, directory, local
 
 NOW = local(2026, 11, 24, 10, 15)  # a Tuesday
@@ -19,7 +20,7 @@ NOW = local(2026, 11, 24, 10, 15)  # a Tuesday
 
 def test_number_words_0_to_99() -> None:
     """Cardinals as one word, as Swedish writes them."""
-    assert [spoken.number_words(n) for n in (0, 1, 11, 20, 21, 26, 30, 45, 59, 70, 99)] == [
+    assert [numerals.number_words(n) for n in (0, 1, 11, 20, 21, 26, 30, 45, 59, 70, 99)] == [
         "noll",
         "ett",
         "elva",
@@ -33,12 +34,12 @@ def test_number_words_0_to_99() -> None:
         "nittionio",
     ]
     with pytest.raises(ValueError, match="between 0 and 99"):
-        spoken.number_words(100)
+        numerals.number_words(100)
 
 
 def test_ordinal_words_every_day_of_a_month() -> None:
     """HV-02: 'den sjunde december', never 'den sju december'; all 31 days."""
-    days = [spoken.ordinal_words(n) for n in range(1, 32)]
+    days = [numerals.ordinal_words(n) for n in range(1, 32)]
     assert days[:10] == [
         "första",
         "andra",
@@ -67,7 +68,7 @@ def test_ordinal_words_every_day_of_a_month() -> None:
     ]
     assert len(set(days)) == 31
     with pytest.raises(ValueError, match="not a day"):
-        spoken.ordinal_words(32)
+        numerals.ordinal_words(32)
 
 
 @pytest.mark.parametrize(
@@ -88,17 +89,17 @@ def test_ordinal_words_every_day_of_a_month() -> None:
 def test_clock_words_convention(moment: time, said: str) -> None:
     """HV-02: the one convention (docs/speech.md): hour 'och' minutes, whole hours alone,
     01–09 minutes as on a digital clock; never 'punkt'."""
-    assert spoken.clock_words(moment) == said
+    assert numerals.clock_words(moment) == said
 
 
 def test_date_words_weekday_ordinal_month_and_year_only_when_asked() -> None:
     """HV-02: 'måndag den sjunde december'; another year is said in words."""
-    assert spoken.date_words(date(2026, 12, 7)) == "måndag den sjunde december"
+    assert numerals.date_words(date(2026, 12, 7)) == "måndag den sjunde december"
     assert (
-        spoken.date_words(date(2027, 1, 4), year=True)
+        numerals.date_words(date(2027, 1, 4), year=True)
         == "måndag den fjärde januari tvåtusen tjugosju"
     )
-    assert spoken.year_words(2000) == "tvåtusen"
+    assert numerals.year_words(2000) == "tvåtusen"
 
 
 @pytest.mark.parametrize(
@@ -119,7 +120,7 @@ def test_date_words_weekday_ordinal_month_and_year_only_when_asked() -> None:
 def test_digit_groups_never_a_cardinal(written: str, said: str) -> None:
     """Numbers to dial in the groups people say: area code 'noll' + rest, two digits as a number,
     three one by one — never 'åttahundratrettio'."""
-    assert spoken.digit_groups(written) == said
+    assert numerals.digit_groups(written) == said
     assert "hundra" not in said and "tusen" not in said
 
 
@@ -226,9 +227,9 @@ def test_alv08_telephone_hours_segments() -> None:
     )
     weekdays = Hours(frozenset(range(5)), time(8), time(16, 30))
     assert (
-        spoken.hours_words(weekdays) == "måndag till fredag, klockan åtta till sexton och trettio"
+        numerals.hours_words(weekdays) == "måndag till fredag, klockan åtta till sexton och trettio"
     )
-    assert spoken.days_words({0, 2, 4}) == "måndag, onsdag och fredag"
+    assert numerals.days_words({0, 2, 4}) == "måndag, onsdag och fredag"
 
 
 def test_alv19_blocked_call_number_in_digit_groups() -> None:

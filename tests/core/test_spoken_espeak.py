@@ -19,17 +19,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from routing import spoken
+from routing import numerals, spoken
+from routing.absence import AbsenceReason, ManualRedirect, PresenceBook
 from routing.decide import decide
-from routing.models import (
-    AbsenceReason,
-    Call,
-    Directory,
-    ManualRedirect,
-    Policy,
-    PresenceBook,
-    RouteDecision,
-)
+from routing.models import Call, Directory, Policy, RouteDecision
 from routing.numbers import national_format
 from switchboard.config import load_config
 from tests.conftest import ROOT
@@ -371,7 +364,7 @@ def sample_numbers() -> set[str]:
 def number_cases() -> list[Case]:
     """Every number format of both samples, as a caller would be told to dial it."""
     return [
-        Case(f"number-{w}", (spoken.digit_groups(w) + ".",), words, "tusen")
+        Case(f"number-{w}", (numerals.digit_groups(w) + ".",), words, "tusen")
         for w, words in NUMBER_FORMATS.items()
     ]
 
@@ -441,7 +434,7 @@ def test_every_number_format_of_both_samples_is_in_the_table() -> None:
     covered = {number_format(w) for w in NUMBER_FORMATS}
     assert {number_format(n) for n in numbers} <= covered, numbers
     for n in sorted(numbers):
-        said = " ".join(heard(spoken.digit_groups(n)))
+        said = " ".join(heard(numerals.digit_groups(n)))
         for word in (*NEVER, "tusen"):
             assert heard(word)[0] not in said, (n, said)
 

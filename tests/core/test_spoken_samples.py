@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from routing import spoken
+from routing.absence import AbsenceReason, ManualRedirect
 from routing.decide import decide
 from routing.effective import effective_state
-from routing.models import AbsenceReason, Call, ManualRedirect, RouteDecision
+from routing.models import Call, RouteDecision
 from routing.numbers import national_format
 from switchboard.config import Config, load_config
 from switchboard.state import presence_at

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from routing.absence import AbsenceReason
 from routing.effective import EffectiveChange, EffectiveState, effective_state
-from routing.models import AbsenceReason
 from routing.presence import manual_redirect
 from switchboard.config import Config, load_config
 from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from voicemail.spool import parse_callerid
+from voicemail.spool_format import parse_callerid
 
 ROOT = Path(__file__).resolve().parents[2]
 

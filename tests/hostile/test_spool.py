@@ -30,13 +30,13 @@ from voicemail.intake import IntakeReport, SpoolIntake, caller_e164
 from voicemail.models import NewRecord
 from voicemail.register_sql import check_new_record
 from voicemail.service import Register
-from voicemail.spool import (
+from voicemail.spool import scan
+from voicemail.spool_format import (
     MAX_DURATION_S,
     MAX_ORIGTIME,
     audio_problem,
     parse_callerid,
     parse_message,
-    scan,
 )
 from voicemail.spoolfs import SpoolFs
 

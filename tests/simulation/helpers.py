@@ -5,18 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from routing.models import (
-    BusyStatus,
-    CalendarBlock,
-    Directory,
-    Group,
-    Hours,
-    Organisation,
-    Policy,
-    PresenceBook,
-    SharedPhone,
-    User,
-)
+from routing.absence import BusyStatus, CalendarBlock, PresenceBook
+from routing.models import Directory, Group, Hours, Organisation, Policy, SharedPhone, User
 from routing.numbers import make_plan
 from routing.presence import PresenceRules, build_user_presence
 from simulation.models import Arrival, Scenario

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from routing.models import BusyStatus, CalendarBlock, PresenceBook
+from routing.absence import BusyStatus, CalendarBlock, PresenceBook
 from routing.presence import build_user_presence
 from simulation.engine import coverage_gaps, simulate
 from simulation.models import Outcome

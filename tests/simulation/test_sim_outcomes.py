@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from routing.models import PresenceBook
+from routing.absence import PresenceBook
 from simulation.engine import simulate
 from simulation.models import Arrival, Outcome, RunResult, Scenario, SwitchboardModel
 from simulation.report import build_report

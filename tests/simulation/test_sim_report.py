@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import time
 from pathlib import Path
 
-from routing.models import Hours, PresenceBook
+from routing.absence import PresenceBook
+from routing.models import Hours
 from simulation.compare import apply_variant, comparison, run_variants
 from simulation.engine import coverage_gaps, simulate
 from simulation.models import Variant
@@ -13,7 +14,8 @@ from simulation.page import render_html
 from simulation.report import build_report, to_json
 from simulation.spool import SpoolWriter, VoicemailMessage, message_text
 from tests.simulation.helpers import DAY, busy, local, org, scenario
-from voicemail.spool import parse_message, scan
+from voicemail.spool import scan
+from voicemail.spool_format import parse_message
 
 ARRIVALS = {
     "extension": {8: 40.0, 9: 60.0, 10: 55.0, 13: 30.0},

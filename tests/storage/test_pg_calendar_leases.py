@@ -21,7 +21,8 @@ from calendar_sync.changes import PresenceChange, Subscription
 from calendar_sync.clock import ManualClock, OffsetClock
 from calendar_sync.service import CalendarSync, bucket_of
 from calendar_sync.sources import PollSettings
-from routing.models import BusyStatus, CalendarBlock, Hours
+from routing.absence import BusyStatus, CalendarBlock
+from routing.models import Hours
 from routing.presence import PresenceRules
 from switchboard.app import Runtime, create_app
 from switchboard.calendar_lease_sql import decode_blocks, encode_blocks

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from calendar_sync.clock import ManualClock
-from routing.models import AbsenceReason, ManualRedirect
+from routing.absence import AbsenceReason, ManualRedirect
 from switchboard.app import RUNTIME, Runtime, create_app
 from switchboard.config import Config, load_config
 from switchboard.config.storage_settings import StorageSettings

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from routing.absence import AbsenceReason, ManualRedirect, Redirect
 from routing.effective import EffectiveChange, EffectiveState, effective_state
-from routing.models import AbsenceReason, ManualRedirect, Organisation, Redirect
+from routing.models import Organisation
 from switchboard.config import load_config
 from switchboard.telephony.calllog import CallLogStore
 from switchboard.telephony.config import TelephonySettings

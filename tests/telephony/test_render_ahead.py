@@ -14,15 +14,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from routing import spoken
+from routing.absence import AbsenceReason, ManualRedirect
 from routing.effective import EffectiveState, effective_state
-from routing.models import AbsenceReason, ManualRedirect
 from switchboard.config import load_config
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.mirror import wordings
 from switchboard.telephony.service import TelephonyService
 from switchboard.telephony.sim import SimulatedAsterisk
 from switchboard.telephony.sounds import SoundRenderer, sound_name
-from voicemail.speech import wav_file
+from voicemail.telephone_audio import wav_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("Europe/Stockholm")

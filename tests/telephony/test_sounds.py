@@ -18,23 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from routing.absence import AbsenceReason, ManualRedirect
 from routing.effective import EffectiveState, effective_state
-from routing.models import AbsenceReason, ManualRedirect
 from switchboard.config import load_config
 from switchboard.telephony.calllog import CallLogStore
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.service import TelephonyService
 from switchboard.telephony.sim import SimulatedAsterisk
 from switchboard.telephony.sounds import SoundRenderer, sound_name
-from voicemail.speech import (
-    GAP_S,
-    LEAD_IN_S,
-    PEAK_CEILING_DB,
-    TARGET_RMS_DB,
-    EspeakNg,
-    SpeechError,
-    wav_file,
-)
+from voicemail.speech import GAP_S, LEAD_IN_S, EspeakNg
+from voicemail.telephone_audio import PEAK_CEILING_DB, TARGET_RMS_DB, SpeechError, wav_file
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Stockholm
@@ -330,7 +323,7 @@ async def test_a_cancelled_render_leaves_no_process_or_pipe_behind() -> None:
     import gc
     import warnings
 
-    from voicemail.speech import _run
+    from voicemail.telephone_audio import run_helper as _run
 
     # a helper whose own child keeps the pipes open (as a stuck pipeline would)
     task = asyncio.create_task(_run(["sh", "-c", "cat >/dev/null; sleep 120"], stdin=b"x" * 10))

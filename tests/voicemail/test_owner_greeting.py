@@ -13,7 +13,7 @@ from vmkit import make_users
 
 from voicemail.owner_greeting import GreetingRefused, greetings_of, normalise
 from voicemail.service import Register
-from voicemail.speech import pcm_from_wav
+from voicemail.telephone_audio import pcm_from_wav
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 ANNA = "anna.andersson"

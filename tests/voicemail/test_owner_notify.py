@@ -23,7 +23,7 @@ from test_owner_phone import listen_on_phone
 from vmkit import STHLM, make_org, make_settings, make_users, message_txt, put_message
 from vmkit import wav_bytes as wav
 
-from routing.models import AbsenceReason, Redirect, UserPresence
+from routing.absence import AbsenceReason, Redirect, UserPresence
 from voicemail.intake import SpoolIntake
 from voicemail.notify import Notifier, Outbox, backoff
 from voicemail.notify_config import NotifySettings, SmtpSettings, parse_notifications

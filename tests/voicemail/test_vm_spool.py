@@ -8,7 +8,8 @@ import pytest
 from vmkit import REAL_SPOOL, VM_FIXTURES, put_message
 
 from voicemail.errors import SpoolFormatError
-from voicemail.spool import parse_callerid, parse_message, readiness, scan
+from voicemail.spool import readiness, scan
+from voicemail.spool_format import parse_callerid, parse_message
 
 REAL_TXT = REAL_SPOOL / "default" / "83012" / "INBOX" / "msg0000.txt"
 

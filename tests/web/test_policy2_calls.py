@@ -16,8 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from webkit import OWNER, ROLE_USERS
 
+from routing.absence import PresenceBook
 from routing.decide import decide
-from routing.models import Action, Call, PresenceBook, User
+from routing.models import Action, Call, User
 from simulation.engine import coverage_gaps
 from switchboard.config.admin_settings import AdminSettings
 from switchboard.telephony.calllog import CallEntry

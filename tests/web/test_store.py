@@ -17,7 +17,7 @@ import pytest
 from storekit import Storage, make_storage
 from webkit import OWNER, START
 
-from routing.models import AbsenceReason, ManualRedirect
+from routing.absence import AbsenceReason, ManualRedirect
 from switchboard.web.errors import Unavailable
 from switchboard.web.store import SCHEMA_VERSION, WebStore
 from switchboard.web.store.schema import VERSION_TABLE

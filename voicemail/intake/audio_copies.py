@@ -15,7 +15,8 @@ from pathlib import Path
 
 from voicemail.audiostore import AudioStore, fsync_dir
 from voicemail.errors import AudioIncomplete
-from voicemail.spool import HEADER_BYTES, SpoolSlot, audio_problem
+from voicemail.spool import SpoolSlot
+from voicemail.spool_format import HEADER_BYTES, audio_problem
 from voicemail.spoolfs import SpoolFs
 
 Copied = tuple[str, int, Path] | Exception  # an audio copy (hash, size, path), or its failure

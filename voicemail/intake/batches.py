@@ -27,7 +27,8 @@ from voicemail.models import NewRecord, PublicRecord, SpoolMessage
 from voicemail.phonewatch import PhoneWatch
 from voicemail.register import SYSTEM_ACTOR
 from voicemail.service import Register
-from voicemail.spool import MAX_TXT_BYTES, SpoolSlot, file_age, parse_message
+from voicemail.spool import SpoolSlot, file_age
+from voicemail.spool_format import MAX_TXT_BYTES, parse_message
 from voicemail.spoolfs import SpoolFs
 
 log = logging.getLogger("voicemail.intake")

@@ -21,7 +21,8 @@ from voicemail.intake.quarantine import Quarantine
 from voicemail.intake.report import IntakeReport, printable
 from voicemail.phonewatch import PhoneWatch
 from voicemail.service import Register
-from voicemail.spool import KIND_NAMES, MAX_TXT_BYTES, SpoolSlot, file_age, readiness, scan_spool
+from voicemail.spool import KIND_NAMES, SpoolSlot, file_age, readiness, scan_spool
+from voicemail.spool_format import MAX_TXT_BYTES
 from voicemail.spoolfs import SpoolFs
 
 log = logging.getLogger("voicemail.intake")

@@ -12,12 +12,13 @@ import logging
 import os
 import secrets
 import wave
-from datetime import UTC, datetime
 from pathlib import Path
 
 from switchboard.telephony.sim.models import SimCall
 from voicemail.errors import GreetingError
-from voicemail.greetings import render, wav_file
+from voicemail.greetings import render
+from voicemail.spool_format import message_txt, origdate
+from voicemail.telephone_audio import wav_file
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,24 @@ async def write_spool_message(
     await asyncio.to_thread(_write, wav, data)
     with wave.open(str(wav)) as w:
         duration = max(1, round(w.getnframes() / w.getframerate()))
-    origdate = datetime.fromtimestamp(now, UTC).strftime("%a %b %d %I:%M:%S %p UTC %Y")
     name = call.caller_name
     callerid = f'"{name}" <{call.caller}>' if name else (call.caller or "Unknown")
-    txt = (
-        ";\n; Message Information file\n;\n[message]\n"
-        f"origmailbox={mailbox}\ncontext={call.context}\nexten={call.exten}\nrdnis=unknown\n"
-        f"priority=5\ncallerchan={call.channel}\ncallerid={callerid}\n"
-        f"origdate={origdate}\norigtime={int(now)}\ncategory=\n"
-        f"msg_id={int(now)}-{secrets.token_hex(4)}\nflag=\nduration={duration}\n"
+    txt = message_txt(
+        {
+            "origmailbox": mailbox,
+            "context": call.context,
+            "exten": call.exten,
+            "rdnis": "unknown",
+            "priority": 5,
+            "callerchan": call.channel,
+            "callerid": callerid,
+            "origdate": origdate(now),
+            "origtime": int(now),
+            "category": "",
+            "msg_id": f"{int(now)}-{secrets.token_hex(4)}",
+            "flag": "",
+            "duration": duration,
+        }
     )
     # Audio first, text last: intake treats the .txt as the message's commit marker.
     tmp = base.with_suffix(".txt.tmp")

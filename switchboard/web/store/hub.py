@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from routing.models import ManualRedirect
+from routing.absence import ManualRedirect
 from switchboard.effective import Coalescing
 
 

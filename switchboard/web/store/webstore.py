@@ -24,8 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from routing.absence import AbsenceReason, ManualRedirect
 from routing.effective import Switches
-from routing.models import AbsenceReason, ManualRedirect, Organisation
+from routing.models import Organisation
 from switchboard.config.storage_settings import StorageSettings
 from switchboard.web.store.backend import ManualParams, WebBackend
 from switchboard.web.store.hub import ChangeHub, ManualChange

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from routing.models import AbsenceReason
+from routing.absence import AbsenceReason
 from routing.numbers import national_format
 from switchboard.web.core import account, csrf_token, services
 from switchboard.web.errors import WebError

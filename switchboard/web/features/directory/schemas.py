@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from routing.absence import AbsenceReason
 from routing.effective import State
-from routing.models import AbsenceReason, User
+from routing.models import User
 
 MANUAL_BODY = {
     "type": "object",

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
+from routing.absence import AbsenceReason, ManualRedirect, Redirect
 from routing.effective import EffectiveState
-from routing.models import AbsenceReason, Call, ManualRedirect, Organisation, Redirect, User
+from routing.models import Call, Organisation, User
 from routing.presence import manual_redirect
 from routing.wording import absence_message, public_reason
 from switchboard.config import Config

@@ -13,14 +13,6 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     return web.json_response(service.health(services(request)).as_json())
 
 
-async def metrics_text(request: web.Request) -> web.StreamResponse:
-    """GET /metrics: Prometheus text format."""
-    text = await service.render(services(request), state(request).hub.subscribers)
-    return web.Response(
-        body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
-    )
-
-
 async def openapi_json(request: web.Request) -> web.StreamResponse:
     """GET /api/openapi.json."""
     doc = schemas.document(
@@ -33,7 +25,18 @@ HEALTHZ = Endpoint("GET", "/healthz", healthz, PUBLIC, "Liveness", "ops")
 
 
 def api_endpoints() -> list[Endpoint]:
-    """Metrics and this API's document (/healthz is `HEALTHZ`: the app may have its own)."""
+    """Metrics and this API's document (/healthz is `HEALTHZ`: the app may have its own).
+    Each call makes its own metrics registry: one per app."""
+    metrics = service.OpsMetrics()
+
+    async def metrics_text(request: web.Request) -> web.StreamResponse:
+        """GET /metrics: Prometheus text format."""
+        text = await metrics.render(services(request), state(request).hub.subscribers)
+        return web.Response(
+            body=text.encode(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
     return [
         Endpoint(
             "GET",
