@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from aiohttp import web  # noqa: E402
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from bench_routing import make_users  # noqa: E402
-from bench_voicemail import seed_rows  # noqa: E402
+from bench_voicemail import insert_rows, seed_rows  # noqa: E402
 
 from routing.models import Directory  # noqa: E402
 from switchboard.config import load_config  # noqa: E402
@@ -55,24 +55,11 @@ PAGES: dict[Role, tuple[str, ...]] = {
 
 def seed(db: Path, users: int, records: int) -> None:
     """`records` rows straight into the register's table, owners spread over the users."""
-    import sqlite3
-
     rows = []
     for n, row in enumerate(seed_rows(records)):
         owner = n % users
         rows.append((*row[:10], f"8{owner:04d}", f"u{owner}", *row[12:]))
-    con = sqlite3.connect(db)
-    with con:
-        con.executemany(
-            "INSERT INTO records (registration_number, reg_prefix, reg_year, reg_seq, intake_key,"
-            " msg_id, txt_sha256, arrived_at, registered_at, context, mailbox, owner_id,"
-            " caller_raw, caller_number, caller_name, duration_s, sha256, audio_bytes,"
-            " audio_format, spool_fields, status, classification, summary, classified_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-    con.execute("ANALYZE")
-    con.close()
+    insert_rows(db, rows)
 
 
 async def seed_calls(store: CallLogStore, users: int, calls: int) -> None:

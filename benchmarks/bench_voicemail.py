@@ -169,8 +169,12 @@ def seed_rows(count: int, awaiting_share: float = 0.05) -> list[tuple[object, ..
 
 def seed_records(db: Path, count: int, awaiting_share: float) -> None:
     """Bulk rows straight into the records table (the queue query does not read the audit trail)."""
+    insert_rows(db, seed_rows(count, awaiting_share))
+
+
+def insert_rows(db: Path, rows: list[tuple[object, ...]]) -> None:
+    """`seed_rows`-shaped rows into the SQLite register, then ANALYZE."""
     con = sqlite3.connect(db)
-    rows = seed_rows(count, awaiting_share)
     with con:
         con.executemany(
             "INSERT INTO records (registration_number, reg_prefix, reg_year, reg_seq, intake_key,"

@@ -31,6 +31,9 @@ run bench_calendar_sync 900
 echo
 echo "== floors and ratios, this run"
 python3 benchmarks/floor.py table "${order[@]}"
+echo
+echo "== pages at 3,000 users and 100,000 records (a goal in ms, no floor: issue 20)"
+timeout --kill-after=10 900 python3 benchmarks/bench_pages.py || failed+=("bench_pages")
 if ((${#failed[@]})); then
   echo "failed or timed out: ${failed[*]}" >&2
   exit 1
