@@ -138,30 +138,50 @@ class SqliteDb:
     """One open connection behind the engine-neutral interface (`storage.db.Db`).
 
     A transaction holds `lock` (one writer per store in this process) and starts with `begin`;
-    `lock_name` is for PostgreSQL's advisory locks and means nothing here.
+    `lock_name` is for PostgreSQL's advisory locks and means nothing here. A store has one
+    connection, and a connection sees its own transaction's uncommitted rows: so a statement
+    outside a transaction waits for the lock too, and never reads a change half made (a record
+    updated but its audit event not yet written). Inside, the transaction's own view runs
+    statements without the lock it already holds.
     """
 
     def __init__(
-        self, db: aiosqlite.Connection, lock: asyncio.Lock, begin: str = "BEGIN IMMEDIATE"
+        self,
+        db: aiosqlite.Connection,
+        lock: asyncio.Lock,
+        begin: str = "BEGIN IMMEDIATE",
+        *,
+        in_transaction: bool = False,
     ) -> None:
         self.db = db
         self.lock = lock
         self.begin = begin
+        self.in_transaction = in_transaction
 
     async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        """Every row."""
-        return await fetchall(self.db, sql, params)
+        """Every row (committed ones only, outside a transaction)."""
+        if self.in_transaction:
+            return await fetchall(self.db, sql, params)
+        async with self.lock:
+            return await fetchall(self.db, sql, params)
 
     async def fetchone(self, sql: str, params: Sequence[object] = ()) -> Row | None:
         """The first row, or None."""
-        return await fetchone(self.db, sql, params)
+        if self.in_transaction:
+            return await fetchone(self.db, sql, params)
+        async with self.lock:
+            return await fetchone(self.db, sql, params)
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> None:
         """Run one statement."""
-        await self.db.execute(sql, params)
+        if self.in_transaction:
+            await self.db.execute(sql, params)
+            return
+        async with self.lock:
+            await self.db.execute(sql, params)
 
     @asynccontextmanager
     async def transaction(self, lock_name: str | None = None) -> AsyncIterator[SqliteDb]:
-        """One transaction under the store's lock; yields this object to run statements in."""
+        """One transaction under the store's lock; yields the view to run statements in."""
         async with self.lock, transaction(self.db, self.begin):
-            yield self
+            yield SqliteDb(self.db, self.lock, self.begin, in_transaction=True)
