@@ -5,43 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-CSS = """
-:root{--fg:#1b1b1b;--bg:#fff;--muted:#555;--line:#d0d0d0;--ok:#0b6b2b;--warn:#8a4b00;
---bad:#a00020;--accent:#004b87;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
-*{box-sizing:border-box}body{margin:0;color:var(--fg);background:var(--bg);line-height:1.5}
-a{color:var(--accent)}header{background:var(--accent);color:#fff;padding:.5rem 1rem}
-header a{color:#fff;margin-right:1rem;display:inline-block;padding:.25rem 0}
-header nav{display:flex;flex-wrap:wrap;align-items:center}
-header .who{margin-left:auto}header form{display:inline}
-main{max-width:70rem;margin:0 auto;padding:1rem}
-.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;color:#000;
-padding:.5rem;z-index:9}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem;
-border-bottom:1px solid var(--line);vertical-align:top}
-.badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;font-weight:600;
-font-size:.9rem}.available{background:#dff3e4;color:var(--ok)}
-.redirected{background:#fde9cf;color:var(--warn)}.blocked{background:#f8d7dc;color:var(--bad)}
-label{display:block;font-weight:600;margin-top:.75rem}
-input,select,textarea,button{font:inherit;padding:.45rem;max-width:100%}
-input[type=text],input[type=search],input[type=password],input[type=datetime-local],select,
-textarea{display:block;width:100%;max-width:30rem;border:1px solid #767676;border-radius:.25rem}
-button{background:var(--accent);color:#fff;border:0;border-radius:.25rem;padding:.5rem 1rem;
-margin-top:.75rem;cursor:pointer}button.secondary{background:#555}
-:focus-visible{outline:3px solid #ffbf47;outline-offset:2px}
-.notice{padding:.75rem;border-left:4px solid var(--accent);background:#eef4fa;margin:1rem 0}
-.error{border-color:var(--bad);background:#fbeaec}.muted{color:var(--muted)}
-.field-error{color:var(--bad);font-weight:600;margin:.2rem 0 .6rem}
-[aria-invalid=true]{border:2px solid var(--bad)}
-.message{font-style:italic}.nr{white-space:nowrap}
-.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);
-white-space:nowrap}
-.actions form{display:inline-block;margin-right:.5rem}
-fieldset{border:1px solid var(--line);margin:1rem 0}
-@media (max-width:40rem){thead{display:none}table,tbody,tr,td{display:block}
-tr{border-bottom:2px solid var(--line);padding:.5rem 0}td{border:0;padding:.15rem 0}
-td[data-label]::before{content:attr(data-label) ": ";font-weight:600}header .who{float:none;
-display:block}}
-"""
+from switchboard.web.style import CSS
 
 
 def e(value: object) -> str:
@@ -86,31 +50,6 @@ def page(
         f'<header><nav aria-label="Huvudmeny">{nav(links, current)}{logout}</nav></header>'
         f'<main id="main"><h1>{e(title)}</h1>{body}</main>{js}</body></html>'
     )
-
-
-ERROR_TEXT = {
-    400: "Felaktig begäran",
-    403: "Du saknar behörighet",
-    404: "Hittades inte",
-    405: "Metoden är inte tillåten",
-    410: "Borttaget",
-    413: "För stor begäran",
-    422: "Uppgifterna kunde inte godtas",
-    429: "För många försök",
-    500: "Internt fel",
-    503: "Tjänsten är inte tillgänglig",
-}
-
-
-def error_page(status: int, error_id: str, message: str) -> str:
-    """A Swedish error page with the stable error id (what support asks for)."""
-    title = ERROR_TEXT.get(status, "Fel")
-    body = (
-        f'<div class="notice error" role="alert"><p>{e(title)}.</p>'
-        f'<p class="muted">Felkod: <code>{e(error_id)}</code> – {e(message)}</p></div>'
-        '<p><a href="/">Till tillgänglighetstavlan</a></p>'
-    )
-    return page(title, body, links=[("/", "Tavlan")])
 
 
 def hidden_csrf(token: str) -> str:

@@ -3,58 +3,81 @@ form reading and local times as the Swedish pages show them."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import urlencode
 
 from aiohttp import web
+from markupsafe import Markup
 
 from routing.models import Directory
-from switchboard.web.auth import Role
-from switchboard.web.core import account, csrf_token, services
+from switchboard.web.core import maybe_account, services
 from switchboard.web.errors import BodyTooLarge
-from switchboard.web.html import e, page
-
-
-def links(request: web.Request) -> list[tuple[str, str]]:
-    """The navigation for the signed-in account's roles."""
-    roles = account(request).roles
-    out = [("/", "Tavlan"), ("/min-tillganglighet", "Min tillgänglighet")]
-    out.append(("/rostmeddelanden", "Mina röstmeddelanden"))  # ALV-23 (issue 17)
-    if Role.REGISTRAR in roles:
-        out.append(("/registrator", "Registrator"))
-    if Role.ADMIN in roles:
-        out.append(("/admin", "Administration"))
-    if Role.IT in roles:
-        out.append(("/it", "Samtalslogg"))
-    out.append(("/mina-samtal", "Mina samtal"))  # issue 19: ALV-20 and the reports below
-    if roles & {Role.ADMIN, Role.IT}:
-        out.append(("/rapporter", "Servicenivå"))
-    me = account(request).user_id
-    directory = services(request).config.directory
-    if Role.ADMIN in roles or any(u.manager == me for u in directory.users):
-        out.append(("/chef", "Chefens översikt"))
-    if roles & {Role.ADMIN, Role.CONTACT_CENTRE}:
-        out.append(("/kontaktcenter", "Medborgarservice"))
-    return out
+from switchboard.web.html import e
+from switchboard.web.templating import page_context, render_page, render_text
 
 
 def render(
     request: web.Request, title: str, body: str, current: str, script: str = ""
 ) -> web.Response:
-    """A signed-in page in the layout (never cached)."""
-    acct = account(request)
-    user = services(request).config.directory.user(acct.user_id)
-    html = page(
-        title,
-        body,
-        links=links(request),
-        current=current,
-        who=user.name if user else acct.user_id,
-        csrf=csrf_token(request),
-        script=script,
-    )
-    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+    """A signed-in page whose body is still built in Python, in the layout template (never
+    cached). Pages move to their own templates (`templating.render_page`)."""
+    context = {"body": Markup(body), "script": Markup(script), "notice_ok": "", "notice_error": ""}
+    return render_page(request, "legacy.html", context, title=title, current=current)
+
+
+ERROR_HEADING = {
+    400: "Felaktig begäran",
+    403: "Du saknar behörighet",
+    404: "Hittades inte",
+    405: "Metoden är inte tillåten",
+    410: "Borttaget",
+    413: "För stor begäran",
+    415: "Fel format på begäran",
+    422: "Uppgifterna kunde inte godtas",
+    429: "För många försök",
+    500: "Internt fel",
+    503: "Tjänsten är inte tillgänglig",
+}
+
+ERROR_ADVICE = {
+    400: "Gå tillbaka, kontrollera uppgifterna och försök igen.",
+    403: "Sidan kräver en behörighet som ditt konto inte har. Be din administratör om den om "
+    "du behöver den i ditt arbete.",
+    404: "Sidan eller posten finns inte, eller inte längre. Gå tillbaka och försök igen.",
+    405: "Gå tillbaka och använd sidans knappar och länkar.",
+    410: "Posten är borttagen enligt gallringsreglerna.",
+    413: "Det du skickade är för stort. Skicka mindre åt gången.",
+    415: "Gå tillbaka och använd sidans formulär.",
+    422: "Gå tillbaka, rätta uppgifterna och försök igen.",
+    429: "Vänta en stund och försök sedan igen.",
+    500: "Något gick fel hos oss. Försök igen om en stund; kvarstår felet, kontakta IT-supporten "
+    "och uppge felkoden.",
+    503: "Tjänsten är tillfälligt otillgänglig. Försök igen om en stund.",
+}
+
+
+def error_page(request: web.Request, status: int, error_id: str, message: str) -> str:
+    """The Swedish error page: what happened, what to do next, the stable error id (what
+    support asks for), and, for a signed-in person, the menu and a way back."""
+    context: dict[str, object] = {
+        "title": ERROR_HEADING.get(status, "Fel"),
+        "heading": ERROR_HEADING.get(status, "Fel"),
+        "advice": ERROR_ADVICE.get(status, "Gå tillbaka och försök igen."),
+        "error_id": error_id,
+        "message": message,
+        "links": [("/", "Tavlan")],
+        "current": "",
+        "way_out": "/",
+        "way_out_text": "Till tillgänglighetstavlan",
+    }
+    if maybe_account(request) is not None:
+        # the page must render even when the session is half gone
+        with contextlib.suppress(Exception):
+            context.update(page_context(request, str(context["title"]), ""))
+        context["title"] = context["heading"]
+    return render_text("error.html", context)
 
 
 def flash(request: web.Request) -> str:

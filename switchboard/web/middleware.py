@@ -12,7 +12,6 @@ from aiohttp import web
 from calendar_sync.errors import CalendarError
 from routing.errors import RoutingError
 from switchboard.telephony.errors import TelephonyError
-from switchboard.web import html
 from switchboard.web.auth import ROLE_SV, Account, Session
 from switchboard.web.core import (
     SERVICES,
@@ -31,6 +30,7 @@ from switchboard.web.errors import (
     TooManyAttempts,
     WebError,
 )
+from switchboard.web.layout import error_page
 from switchboard.web.services import WebServices
 from voicemail.errors import VoicemailError
 
@@ -84,7 +84,7 @@ def error_response(
             resp.del_cookie(SESSION_COOKIE)
         return resp
     return web.Response(
-        text=html.error_page(status, error_id, message),
+        text=error_page(request, status, error_id, message),
         status=status,
         content_type="text/html",
     )

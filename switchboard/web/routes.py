@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from switchboard.web import templating
 from switchboard.web.auth import LoginLimiter, SessionCodec
 from switchboard.web.core import SERVICES, STATE, Endpoint, WebState
 from switchboard.web.features.admin import routes as admin
@@ -82,6 +83,7 @@ def setup_web(app: web.Application, services: WebServices) -> None:
         app.on_cleanup.append(_close_oidc)
     app[SERVICES] = services
     app[STATE] = st
+    templating.setup(app)
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware)
     for ep in endpoints(include_healthz=not _has_route(app, "GET", "/healthz")):
