@@ -10,15 +10,18 @@ with espeak-ng + sox rendering into the sounds directory):
   worded anew each day ("åter tisdag …" becomes "åter klockan femton"), and over New Year the
   year leaves the wording; the mirror renders every form ahead (issue 21), so no call renders;
 - not mirrored yet: a state the mirror has not been told about (no change stream here), called
-  at once: the call waits for espeak-ng + sox. Shown for what it costs; it is not "ahead".
+  at once, before its message is rendered: the call plays the message's pieces that exist
+  (`Playback lead-in&a&b&…`, issue 21) and the new note follows once rendered; then the same
+  with the voice slowed by `--slow-ms` (as on a loaded machine, where one espeak-ng + sox run
+  took 528 ms). Each of these calls is checked to hear every segment of its message.
 The floor: the same dialplan on a platform of its own, its AGI answered by a bare FastAGI server
 with one `EXEC Playback` of a sound that exists, in the same run. The issue's floor was
 Asterisk's async-AGI poll (~100 ms, `AGI(agi:async)`); the shipped dialplan uses FastAGI, which
 has no poll: a real Asterisk adds its own dialplan and network time to both alike. The ratio is
-floor / worst call rendered ahead (the rendered and the midnight cases), the goal: that worst
-call <= 150 ms, so the caller never hears a render.
+floor / median call rendered ahead (the rendered and the midnight cases); the goal: the worst
+call of every case <= 150 ms, so the caller never waits for a render.
 
-Run: python benchmarks/bench_first_audio.py [--calls 30] [--renders 5]
+Run: python benchmarks/bench_first_audio.py [--calls 30] [--renders 5] [--slow-ms 500]
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from switchboard.telephony.config import TelephonySettings  # noqa: E402
 from switchboard.telephony.service import TelephonyService  # noqa: E402
 from switchboard.telephony.sim import SimCall, SimulatedAsterisk  # noqa: E402
 from switchboard.telephony.sounds import SoundRenderer  # noqa: E402
+from voicemail.speech import SpeechEngine  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday
 ANNA = "anna.andersson"
@@ -70,7 +74,43 @@ class TimedPlatform(SimulatedAsterisk):
         return super()._play(call, sound)
 
 
-async def wait_to_first_audio(sim: TimedPlatform, to: str, i: int) -> float:
+class SlowVoice:
+    """The same voice (and name: its files stay valid), each text `delay` s slower, as on a
+    loaded machine."""
+
+    def __init__(self, voice: SpeechEngine, delay: float) -> None:
+        self.voice = voice
+        self.delay = delay
+
+    @property
+    def name(self) -> str:
+        """The voice's own name."""
+        return self.voice.name
+
+    def available(self) -> bool:
+        """As the voice."""
+        return self.voice.available()
+
+    async def synthesise(self, text: str) -> bytes:
+        """The voice's WAV, `delay` s late."""
+        await asyncio.sleep(self.delay)
+        return await self.voice.synthesise(text)
+
+
+def first_sound(call: SimCall) -> str:
+    """The sound(s) of the call's first message Playback."""
+    return next((str(s.detail["sound"]) for s in call.steps if s.step == "message"), "")
+
+
+def heard_whole(call: SimCall) -> bool:
+    """Every message Playback of the call found all its files (the caller heard all of it)."""
+    played = [s.as_json() for s in call.steps if s.step == "message"]
+    return bool(played) and not any(p.get("missing") for p in played)
+
+
+async def wait_to_first_audio(
+    sim: TimedPlatform, to: str, i: int, calls: list[SimCall] | None = None
+) -> float:
     """Place one call; seconds from AsyncAGIStart to its first Playback (bounded wait)."""
     sim.played.clear()
     t0 = time.perf_counter()
@@ -81,6 +121,8 @@ async def wait_to_first_audio(sim: TimedPlatform, to: str, i: int) -> float:
             sim.played.clear()
     waited = sim.first_audio[call.channel] - t0
     await call.wait(30)
+    if calls is not None:
+        calls.append(call)
     return waited
 
 
@@ -141,7 +183,7 @@ MIDNIGHTS = (
 )
 
 
-async def run(calls: int, renders: int) -> None:
+async def run(calls: int, renders: int, slow_ms: int) -> None:
     """Every case, then the floor, and the row."""
     org = load_config(ROOT / "config" / "alvkarleby").org
     with tempfile.TemporaryDirectory() as tmp:
@@ -168,9 +210,22 @@ async def run(calls: int, renders: int) -> None:
         rendered = [await wait_to_first_audio(sim, "02683012", i) for i in range(calls)]
 
         first: list[float] = []
-        for k in range(renders):  # a state the mirror has not seen yet: the call renders
+        new_calls: list[SimCall] = []
+        for k in range(renders):  # a state the mirror has not seen yet, called at once
             state = effective_state(org, {}, {ANNA: manual(f"Åter efter möte {k + 1}.", NOW)})
-            first.append(await wait_to_first_audio(sim, "02683012", 1000 + k))
+            first.append(await wait_to_first_audio(sim, "02683012", 1000 + k, new_calls))
+        await renderer.idle(60)
+        voice = renderer.engine
+        renderer.engine = SlowVoice(voice, slow_ms / 1000)  # a loaded machine's voice
+        slowed: list[float] = []
+        for k in range(renders):
+            note = f"Åter efter samtal {k + 1}."
+            state = effective_state(org, {}, {ANNA: manual(note, NOW)})
+            slowed.append(await wait_to_first_audio(sim, "02683012", 1500 + k, new_calls))
+        await svc.controller.wait_idle(30)
+        renderer.engine = voice
+        whole = sum(heard_whole(c) for c in new_calls)
+        joined_first = sum(1 for c in new_calls if "&" in first_sound(c))
 
         # Across a local midnight: the evening's reconciliation pass (the service's
         # `full_resync`, every few minutes) is the last the mirror does before the calls.
@@ -204,7 +259,7 @@ async def run(calls: int, renders: int) -> None:
     r50 = statistics.median(rendered)
     rendered.sort()
     ahead = sorted([*rendered, *night])  # every call whose sound was rendered ahead
-    worst = ahead[-1]
+    worst = max(ahead[-1], *first, *slowed)  # every call of every case
     print(f"caller's wait to first audio (simulated platform in-process, {calls} calls each):")
     print(f"  floor (bare FastAGI server, one Playback)  p50 {ms(f50):7.2f} ms")
     print(
@@ -212,20 +267,29 @@ async def run(calls: int, renders: int) -> None:
         f"   max {ms(rendered[-1]):7.2f} ms"
     )
     print(
-        f"  across local midnight ({len(night)} calls; forms rendered ahead {night_renders},"
+        f"  across local midnight ({len(night)} calls; files rendered ahead {night_renders},"
         f" at call time {at_call})"
         f"  max {ms(max(night)):7.2f} ms   ({ms(f50):.2f} ms floor)"
     )
     print(
-        f"  not mirrored yet: first render at call time ({renders} redirects)   p50"
+        f"  not mirrored yet: called before its render ({renders} redirects)   p50"
         f" {ms(statistics.median(first)):7.2f} ms   max {ms(max(first)):7.2f} ms"
+    )
+    print(
+        f"  not mirrored yet, the voice {slow_ms} ms slower ({renders} redirects)   p50"
+        f" {ms(statistics.median(slowed)):7.2f} ms   max {ms(max(slowed)):7.2f} ms"
+    )
+    print(
+        f"  of these {len(new_calls)} calls: {whole} heard every segment, {joined_first} began"
+        " with joined pieces (Playback a&b&…)"
     )
     floor.emit(
         floor.Row(
             "caller's wait to first audio (FastAGI, simulated platform)",
             f"the dialplan's AGI answered with one Playback: {ms(f50):.1f} ms",
             f"rendered: p50 {ms(r50):.1f} ms; across local midnight: max {ms(max(night)):.1f} ms;"
-            f" a state not mirrored yet (render at call time): max {ms(max(first)):.0f} ms",
+            f" a state not mirrored yet: max {ms(max(first)):.1f} ms, the voice {slow_ms} ms"
+            f" slower: max {ms(max(slowed)):.1f} ms",
             f50 / statistics.median(ahead),
             f"≤ {ms(BUDGET_S):.0f} ms always (worst now {ms(worst):.1f} ms)",
             worst <= BUDGET_S,
@@ -237,5 +301,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--renders", type=int, default=5)
+    parser.add_argument("--slow-ms", type=int, default=500)
     args = parser.parse_args()
-    asyncio.run(run(args.calls, args.renders))
+    asyncio.run(run(args.calls, args.renders, args.slow_ms))

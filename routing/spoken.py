@@ -221,13 +221,25 @@ def spoken_text(segments: Sequence[str]) -> str:
 # --- the messages ---------------------------------------------------------------------------------
 
 
+BACK_AT = "åter klockan"  # before the time of a return the same day
+BACK_ON = "åter"  # before the date of a return another day
+
+
 def return_segments(returns: datetime, now: datetime, tz: ZoneInfo) -> tuple[str, str]:
     """('åter klockan', 'elva och trettio.') the same day, else ('åter', 'måndag den sjunde
     december.'), on the same day as the written form names (HV-02)."""
     local, same_day, with_year = wording.return_moment(returns, now, tz)
     if same_day:
-        return "åter klockan", clock_words(local) + "."
-    return "åter", date_words(local.date(), year=with_year) + "."
+        return BACK_AT, clock_words(local) + "."
+    return BACK_ON, date_words(local.date(), year=with_year) + "."
+
+
+def absence_fixed_segments() -> tuple[str, ...]:
+    """The segments of absence messages that name no person and no moment: each reason as
+    said before a return ('är på möte,') and without one ('är på möte.'), and the words
+    before a return. A platform renders them once, to play new messages from (issue 21)."""
+    reasons = dict.fromkeys(wording.REASON_PHRASES.values())
+    return (*(r + "," for r in reasons), *(r + "." for r in reasons), BACK_AT, BACK_ON)
 
 
 def absence_segments(name: str, redirect: Redirect, now: datetime, tz: ZoneInfo) -> tuple[str, ...]:

@@ -15,6 +15,11 @@ level set to the same RMS (-23 dBFS) with the peak kept under -1 dBFS (no clippi
 lead-in silence, so the platform's first frames never cut the first syllable. Files are cached
 by the spoken text; a sidecar `.txt` names the spoken text, the engine and the recordings used,
 so a new voice or a new recording renders the file again.
+
+`render_piece` makes one segment's file to be played joined with others (`Playback a&b&c`,
+issue 21): no lead-in (that is `render_lead_in`'s file, played first), and after the words the
+pause the segment's closing punctuation asks for (`pause_after`), so pieces joined in order sound
+like the sentence, pauses and all.
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ FORMAT = "2"  # in every cache key: bumped when the audio pipeline changes
 LEAD_IN_S = 0.25  # silence before the first syllable
 GAP_S = 0.15  # between a recording and synthesised speech
 TAIL_S = 0.2
+# After a piece played joined with others: the pause its closing punctuation asks for.
+SENTENCE_PAUSE_S = 0.35  # ". ! ?"
+CLAUSE_PAUSE_S = 0.2  # ", ; :"
+WORD_PAUSE_S = 0.05  # none: the words go on ("åter klockan" + "elva och trettio.")
 
 
 class SpeechEngine(Protocol):
@@ -137,6 +146,21 @@ def message_key(segments: Sequence[str]) -> str:
     return hashlib.sha256(f"{FORMAT}\n{TARGET_RATE}\n{text}".encode()).hexdigest()
 
 
+def piece_key(segment: str) -> str:
+    """The cache file name's stem for one segment rendered as a piece (never a message's key)."""
+    return hashlib.sha256(f"{FORMAT}\npiece\n{TARGET_RATE}\n{segment}".encode()).hexdigest()
+
+
+def pause_after(segment: str) -> float:
+    """The silence after a piece: a sentence's end, a clause's, or none but a breath."""
+    end = segment.rstrip()[-1:]
+    if end in (".", "!", "?"):
+        return SENTENCE_PAUSE_S
+    if end in (",", ";", ":"):
+        return CLAUSE_PAUSE_S
+    return WORD_PAUSE_S
+
+
 def recording_name(segment: str) -> str | None:
     """The file name a recording of `segment` has ('åter klockan.wav'), or None when the
     segment cannot name a file."""
@@ -178,14 +202,50 @@ async def render_message(
     sox: str = "sox",
 ) -> Path:
     """The WAV a caller hears for a message's spoken segments: from the cache, or made now."""
-    global _no_sox_logged
     parts = tuple(segments)
+    target = Path(cache_dir) / f"{message_key(parts)}.wav"
+    return await _render(parts, target, engine, recordings, sox, LEAD_IN_S, TAIL_S)
+
+
+async def render_piece(
+    segment: str,
+    cache_dir: str | Path,
+    engine: SpeechEngine,
+    *,
+    recordings: Path | None = None,
+    sox: str = "sox",
+) -> Path:
+    """One segment's WAV, to be played joined with others: no lead-in, then its pause."""
+    target = Path(cache_dir) / f"{piece_key(segment)}.wav"
+    return await _render((segment,), target, engine, recordings, sox, 0.0, pause_after(segment))
+
+
+async def render_lead_in(cache_dir: str | Path, name: str) -> Path:
+    """`<cache_dir>/<name>.wav`: the lead-in silence played before joined pieces."""
+    target = Path(cache_dir) / f"{name}.wav"
+    note = f"# lead-in {LEAD_IN_S} s\n"
+    if not await asyncio.to_thread(_cached, target, note):
+        await asyncio.to_thread(_write_atomically, target, wav_file(silence(LEAD_IN_S)), note)
+    return target
+
+
+async def _render(
+    parts: tuple[str, ...],
+    target: Path,
+    engine: SpeechEngine,
+    recordings: Path | None,
+    sox: str,
+    lead_in_s: float,
+    tail_s: float,
+) -> Path:
+    """Render `parts` to `target` (unless cached), with these silences before and after."""
+    global _no_sox_logged
     if not any(s.strip() for s in parts):
         raise SpeechError("nothing to say")
-    cache = Path(cache_dir)
-    target = cache / f"{message_key(parts)}.wav"
     recorded = await asyncio.to_thread(recordings_for, parts, recordings)
     note = await asyncio.to_thread(_sidecar, parts, engine.name, recorded)
+    if (lead_in_s, tail_s) != (LEAD_IN_S, TAIL_S):  # a piece: new pauses render it again
+        note += f"# silence: {lead_in_s:g} s before, {tail_s:g} s after\n"
     if await asyncio.to_thread(_cached, target, note):
         return target
     have_sox = shutil.which(sox) is not None
@@ -216,7 +276,7 @@ async def render_message(
             pending.append(segment.strip())
     await flush()
     gap = silence(GAP_S)
-    audio = silence(LEAD_IN_S) + gap.join(pieces) + silence(TAIL_S)
+    audio = silence(lead_in_s) + gap.join(pieces) + silence(tail_s)
     await asyncio.to_thread(_write_atomically, target, wav_file(audio), note)
     return target
 

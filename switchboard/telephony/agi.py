@@ -5,6 +5,11 @@ AsyncAGIExec event with that id) or over the call's FastAGI connection. After ev
 Dial and VoiceMail the application's status variable is read (PLAYBACKSTATUS, DIALSTATUS,
 VMSTATUS) into `CallRecord.results`; a step that failed is logged and marks the call. The calls
 themselves are run by `switchboard.telephony.calls.CallController`.
+
+A planned message's Playback never holds the caller for a render (issue 21): it plays what
+is rendered — the message's file, else its pieces from the start (`Playback lead-in&a&b`),
+else after a short wait (`first_audio_wait_s`) a generic prompt — and the rest follows in a
+second Playback once rendered (at most `call_deadline_s`).
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.errors import AmiConnectionError, AmiNotConnected, TelephonyError
 from switchboard.telephony.fastagi import FastAgiClosed, FastAgiSession
 from switchboard.telephony.latency import CallLatency
-from switchboard.telephony.plan import CallRecord
-from switchboard.telephony.sounds import SoundRenderer
+from switchboard.telephony.plan import CallRecord, Said
+from switchboard.telephony.sounds import GENERIC_PROMPT, SoundRenderer
 
 log = logging.getLogger("switchboard.telephony.calls")  # the calls' log, as before the split
 
@@ -42,6 +47,7 @@ class AgiTimeout(TelephonyError):
 # The variable each application leaves its status in, read after it ran.
 STATUS_VARIABLES = {"Playback": "PLAYBACKSTATUS", "Dial": "DIALSTATUS", "VoiceMail": "VMSTATUS"}
 DIAL_FAILED = ("INVALIDARGS",)  # a dial string Asterisk refused: our configuration is wrong
+PLAYBACK = "EXEC Playback "
 
 
 class AgiChannels:
@@ -55,18 +61,19 @@ class AgiChannels:
         latency: CallLatency,
         *,
         renderer: SoundRenderer | None = None,
-        said: Callable[[str], tuple[tuple[str, ...], str] | None] = lambda _sound: None,
+        said: Callable[[str], Said | None] = lambda _sound: None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.latency = latency
         self.renderer = renderer
-        self.said = said  # a planned sound's (spoken segments, written text), to await its render
+        self.said = said  # what a planned sound says, to play what of it is rendered
         self._waiting: dict[str, asyncio.Future[str]] = {}  # CommandID → result
         self._ended: dict[str, asyncio.Event] = {}
         self._links: dict[str, FastAgiSession] = {}  # FastAGI calls, by channel
         self._seq = 0
         self.agi_grace_s = 60.0  # longest wait for a command's AsyncAGIExec (Dial: + its timeout)
+        self.first_audio_wait_s = 0.05  # nothing of a message rendered: then the generic prompt
 
     def open_async(self, channel: str) -> None:
         """An AsyncAGI call begins on `channel` (AsyncAGIStart)."""
@@ -199,9 +206,9 @@ class AgiChannels:
         rec.failed = rec.failed or command
         where = ""
         if app == "Playback" and self.renderer is not None:
-            sound = command.split(" ", 2)[2].split(",")[0]
-            key = sound.rsplit("/", 1)[-1]
-            where = f" (rendered as {self.renderer.folder / (key + '.wav')})"
+            sounds = command.split(" ", 2)[2].split(",")[0].split("&")
+            paths = ", ".join(str(self.renderer.root / f"{sound}.wav") for sound in sounds)
+            where = f" (rendered as {paths})"
         log.error(
             "call %s: %s failed: %s=%s%s",
             rec.uniqueid,
@@ -213,19 +220,42 @@ class AgiChannels:
         )
 
     async def run(self, rec: CallRecord, command: str, *, wait: bool = True) -> str:
-        """Run one command (and read its status); `wait=False`: send it and go on."""
-        if self.renderer is not None and command.startswith("EXEC Playback "):
-            said = self.said(command[len("EXEC Playback ") :])
+        """Run one command (and read its status); `wait=False`: send it and go on. A planned
+        message's Playback plays what of it is rendered (`play`)."""
+        if self.renderer is not None and command.startswith(PLAYBACK):
+            said = self.said(command[len(PLAYBACK) :])
             if said is not None:
-                rendered = await self.renderer.wait(said[0], within=self.settings.call_deadline_s)
-                if rendered is None:  # never block the call on a sound: go on without it
-                    log.warning("call %s: not rendered, not played: %s", rec.uniqueid, said[1])
-                    rec.failed = rec.failed or command  # the caller missed it: a failed step
-                    return ""
+                return await self.play(rec, command, said, self.renderer)
+        return await self.send(rec, command, wait=wait)
+
+    async def send(self, rec: CallRecord, command: str, *, wait: bool = True) -> str:
+        """Send one command as it is, and (unless `wait=False`) read its answer and status."""
         cid, fut = await self.submit(rec, command, wait=wait)
         if not wait:
             return ""
         return await self.collect(rec, command, cid, fut)
+
+    async def play(self, rec: CallRecord, command: str, said: Said, renderer: SoundRenderer) -> str:
+        """Play a message without waiting for its render: what is rendered now (its file, its
+        first pieces, or after `first_audio_wait_s` the generic prompt), then the rest once it
+        is rendered (within `call_deadline_s`); what never came is logged, and fails the step."""
+        deadline = self.settings.call_deadline_s
+        now = await renderer.playable(
+            said.segments, within=self.first_audio_wait_s, fallback=GENERIC_PROMPT
+        )
+        result = ""
+        if now.now is not None:
+            result = await self.send(rec, PLAYBACK + now.now)
+            if not now.later or rec.hung_up or result.startswith("200 result=-1"):
+                return result  # all said, or nobody left to hear the rest
+        rest = await renderer.rest(said.segments, now.later, deadline, first=now.now is None)
+        if rest is None:  # never block the call on a sound: go on without it
+            log.warning("call %s: not rendered, not played: %s", rec.uniqueid, said.text)
+            rec.failed = rec.failed or command  # the caller missed it: a failed step
+            return result
+        if now.now is not None:  # the platform's variables went with the first Playback
+            await self.send(rec, f"SET VARIABLE SWITCHBOARD_KIND {said.kind}")
+        return await self.send(rec, PLAYBACK + rest)
 
     def interrupt_all(self) -> None:
         """The AMI link broke: every command waiting for its answer fails as a lost link."""

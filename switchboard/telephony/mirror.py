@@ -21,7 +21,7 @@ from routing.models import Directory, User
 from switchboard.telephony.ami import AmiClient, AmiResponse, Headers
 from switchboard.telephony.config import PRESENCE_PROVIDER, REDIRECT_FAMILY
 from switchboard.telephony.errors import AmiActionTimeout, AmiConnectionError, AmiNotConnected
-from switchboard.telephony.sounds import SoundRenderer, sound_name
+from switchboard.telephony.sounds import CALL, GENERIC_PROMPT, SoundRenderer, sound_name
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +206,13 @@ class StateMirror:
         want = desired_rows(self.state(), now, self.tz)
         if self.renderer is not None:
             # Rows are written now; their sound files follow in the background (bounded):
-            # every form each redirect takes until it ends — also past midnight — and the
-            # redirects that start within `horizon`; the reconciliation that runs every few
-            # minutes renders them all again ahead of time (issue 21), so no call waits.
+            # the generic prompt and the fixed segments first, every form each redirect takes
+            # until it ends — also past midnight — and the redirects that start within
+            # `horizon`, each with its segments as pieces, and every name; the reconciliation
+            # that runs every few minutes renders them all again ahead of time (issue 21), so
+            # no call waits: a new message is played from the pieces that exist.
+            self.renderer.ensure(GENERIC_PROMPT, level=CALL)  # a call may need it first
+            self.renderer.ensure_pieces(spoken.absence_fixed_segments())
             self.renderer.ensure_all(row.spoken for row in want.values() if row.spoken)
             await self.render_ahead(now)
         have_redirect = await self._tree(client, REDIRECT_FAMILY)
@@ -236,11 +240,14 @@ class StateMirror:
         will take; the loop is let go every 256 users, so calls are not held up."""
         if self.renderer is None:
             return
-        forms = coming_wordings(self.state(), now, self.tz, self.horizon)
+        state = self.state()
+        forms = coming_wordings(state, now, self.tz, self.horizon)
         for i, said in enumerate(forms):
-            self.renderer.ensure_all(said)
+            self.renderer.ensure_all(said, pieces=True)
             if i % 256 == 255:
                 await asyncio.sleep(0)
+        # every name: the first piece of any absence message of theirs, new ones too
+        self.renderer.ensure_pieces(u.name for u in state.directory.users if u.extension)
 
     async def _tree(self, client: AmiClient, family: str) -> dict[str, str]:
         resp = await client.send_action("DBGetTree", [("Family", family)], deadline=30)
@@ -264,7 +271,8 @@ class StateMirror:
             return
         if self.renderer is not None and row.spoken:
             self.renderer.ensure(row.spoken)  # the file follows the row within one render
-            self.renderer.ensure_all(wordings(view, now, self.tz))  # and the later days' forms
+            # and the later days' forms, each with its pieces
+            self.renderer.ensure_all(wordings(view, now, self.tz), pieces=True)
         if row.redirect is None:
             await client.send_action("DBDel", [("Family", REDIRECT_FAMILY), ("Key", row.key)])
         else:

@@ -17,7 +17,7 @@ from routing.models import Action, Organisation, RouteDecision
 from routing.spoken import speakable_segments
 from switchboard.telephony.config import TelephonySettings
 from switchboard.telephony.dialstrings import Dialler
-from switchboard.telephony.sounds import SoundRenderer, sound_name
+from switchboard.telephony.sounds import CALL, SoundRenderer, sound_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,16 @@ class AfterDial:
 
 
 Step = Command | AfterDial
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What a planned Playback says: its spoken segments, written text and kind."""
+
+    segments: tuple[str, ...]
+    text: str
+    kind: str
+
 
 PLAYED_VARIABLE = "SWITCHBOARD_PLAYED"  # the caller has heard the message (asterisk_config.py)
 TEXTS_KEPT = 4096  # sounds whose text is remembered for rendering before Playback
@@ -81,14 +91,14 @@ class CallPlanner:
         # ALV-11: the sound of the owner's own recorded greeting, None for the generated one
         # (set by the composition root from `voicemail.owner_greeting.OwnerGreetings`)
         self.own_greeting: Callable[[str], str | None] = lambda _user_id: None
-        # sound name → (spoken segments, written text), for rendering before Playback
-        self._texts: dict[str, tuple[tuple[str, ...], str]] = {}
+        # sound name → what it says, for the Playback to play what is rendered (agi.py)
+        self._texts: dict[str, Said] = {}
         self.dialler = Dialler(
             org.plan, settings.internal_dial, settings.external_dial, settings.outbound_format
         )
 
-    def said(self, sound: str) -> tuple[tuple[str, ...], str] | None:
-        """The spoken segments and written text of a sound this planner asked to be played."""
+    def said(self, sound: str) -> Said | None:
+        """What a sound this planner asked to be played says (segments, text, kind)."""
         return self._texts.get(sound)
 
     def dial(self, e164: str) -> str:
@@ -127,13 +137,14 @@ class CallPlanner:
         # The sound is rendered from the spoken segments (the decision's prompts, else the
         # text's spoken form); the written text rides along as a channel variable so the log
         # and the simulated caller can show what was said.
+        # When the sound is not rendered yet, the Playback plays what is (issue 21, agi.py).
         segments = tuple(spoken) or speakable_segments(text)
         sound = sound_name(segments)
         if self.renderer is not None:
             if len(self._texts) > TEXTS_KEPT:
                 self._texts.clear()
-            self._texts[sound] = (segments, text)
-            self.renderer.ensure(segments)  # starts now; Playback waits for it (bounded)
+            self._texts[sound] = Said(segments, text, kind)
+            self.renderer.ensure(segments, level=CALL)  # starts now, ahead of renders ahead
         return [
             Command(f"SET VARIABLE SWITCHBOARD_KIND {kind}"),
             Command(f"SET VARIABLE SWITCHBOARD_TEXT {agi_quote(text)}"),

@@ -197,9 +197,12 @@ class Pbx(AmiServer, ABC):
         """Record what the caller hears; False when Asterisk would not find the file."""
         text = call.variables.get("SWITCHBOARD_TEXT")
         kind = call.variables.get("SWITCHBOARD_KIND", "message")
-        # Like Asterisk, a relative sound name is looked up in the sounds directory as .wav.
-        audio = str(self.sounds_dir / f"{sound}.wav") if self.sounds_dir is not None else sound
-        found = self.sounds_dir is None or Path(audio).exists()
+        # Like Asterisk, a relative sound name is looked up in the sounds directory as .wav;
+        # `a&b&c` plays each in turn, and fails if one is missing.
+        folder = self.sounds_dir
+        files = [] if folder is None else [folder / f"{s}.wav" for s in sound.split("&")]
+        audio = "&".join(str(f) for f in files) if folder is not None else sound
+        found = all(f.exists() for f in files)
         detail: dict[str, object] = {"audio": audio, "sound": sound}
         if text:
             detail["text"] = text
