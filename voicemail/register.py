@@ -49,12 +49,15 @@ class RecordFilter:
     classification: Classification | None = None
     classified_before: datetime | None = None
     include_hidden: bool = True
+    hidden_only: bool = False  # only those the owner deleted (hidden, still kept: REC-04)
     unheard_only: bool = False
     year: int | None = None
     arrived_from: datetime | None = None  # inclusive
     arrived_before: datetime | None = None  # exclusive
     text: str | None = None  # in the number, caller, owner, case or summary (case-blind, ASCII)
     text_number: str | None = None  # the search as E.164, also matched against the caller
+    text_owners: tuple[str, ...] = ()  # owners whose name the search matched, also matched
+    registration_number: str | None = None  # exactly this one (its unique index)
     limit: int | None = None
     offset: int = 0
     oldest_first: bool = True

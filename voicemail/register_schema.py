@@ -138,6 +138,17 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
     OWNER_MIGRATION,  # issue 17: phone copies, notification outbox, owners' greetings
+    (
+        # Issue 20: the registrar's lists at 100,000 records: classified records by outcome
+        # (counted from the index alone), the ones owners deleted, and every record by arrival
+        # (a date range across all statuses), each in arrival order without a sort.
+        4,
+        (
+            "CREATE INDEX records_outcome ON records (status, classification, arrived_at)",
+            "CREATE INDEX records_hidden ON records (hidden_from_owner, arrived_at)",
+            "CREATE INDEX records_arrived ON records (arrived_at)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 PENDING_SEAL = "seal_pending"

@@ -76,6 +76,7 @@ GET    /api/registry/export                         403   200       403   403 40
 GET    /api/admin/switches                          403   403       200   403 403   401
 PUT    /api/admin/voicemail                         403   403       200   403 403   401
 PUT    /api/admin/users/{user_id}/switches          403   403       200   403 403   401
+GET    /api/admin/switch-changes                    403   403       200   403 403   401
 GET    /api/calls                                   403   403       403   200 403   401
 GET    /api/calls.csv                               403   403       403   200 403   401
 POST   /api/calls/{call_id}/threat                  403   403       403   201 201   401
@@ -104,6 +105,8 @@ POST   /registrator/{ref}                           403   303       403   403 40
 GET    /admin                                       403   403       200   403 403   303
 POST   /admin/rostbrevlada                          403   403       303   403 403   303
 POST   /admin/anvandare/{user_id}                   403   403       303   403 403   303
+POST   /admin/flera                                 403   403       303   403 403   303
+POST   /admin/sparr                                 403   403       303   403 403   303
 GET    /it                                          403   403       403   200 403   303
 POST   /it/samtal/{call_id}/hot                     403   403       403   303 403   303
 GET    /rapporter                                   403   403       200   200 403   303
@@ -158,6 +161,11 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     },
     ("POST", "/admin/rostbrevlada"): {"enabled": "1", "confirm": "ja"},
     ("POST", "/admin/anvandare/{user_id}"): {"voicemail": "1"},
+    ("POST", "/admin/flera"): {
+        **{"installning": "voicemail", "varde": "1", "vilka": "valda"},
+        **{"anvandare": "anna.andersson", "antal": "1", "confirm": "ja"},
+    },
+    ("POST", "/admin/sparr"): {"post": "hemtjanst-nord", "sparrad": "1", "confirm": "ja"},
     ("POST", "/it/samtal/{call_id}/hot"): {"note": "Hotfullt samtal"},
     ("POST", "/mina-samtal/{call_id}/hot"): {"note": "Hotfullt samtal"},
     ("POST", "/kontaktcenter/utlandssamtal"): {"user": "bertil.berg", "to": "+442079460000"},

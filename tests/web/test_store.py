@@ -71,6 +71,10 @@ FRESH_TABLES = {
     "overrides": {"user_id", "name", "value", "set_by", "set_at"},
     "revoked_sessions": {"sid", "expires_at"},
     "login_failures": {"subject", "failed_at"},
+    "switch_changes": {
+        *("batch", "seq", "changed_at", "changed_by", "scope", "target", "name"),
+        *("before_value", "after_value"),
+    },
     VERSION_TABLE: {"version", "applied_at"},
 }
 VERSIONS_SQL = f"SELECT version FROM {VERSION_TABLE} ORDER BY version"
@@ -146,7 +150,7 @@ async def test_fresh_database_has_the_same_version_and_tables_on_both_engines(
     async with storage.web_store(path):
         pass
     assert await storage.raw(VERSIONS_SQL, path) == ALL_VERSIONS
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     assert await columns(storage, path) == FRESH_TABLES
     async with storage.web_store(path):  # a second open is a no-op
         pass

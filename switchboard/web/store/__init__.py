@@ -2,7 +2,8 @@
 
 - `webstore.WebStore`: the in-memory mirror routing reads, over a backend; chooses the engine
   (`WebStore.for_storage`).
-- `hub`: `ManualChange` and the `ChangeHub` that fans changes out (board, telephone mirror).
+- `hub`: `ManualChange`, `SwitchChange` (the switches' audit) and the `ChangeHub` that fans
+  changes out (board, telephone mirror).
 - `backend`: the `WebBackend` protocol and `SharedWebBackend`, the methods both engines run
   alike over `storage.db.Db`.
 - `sqlite_backend.SqliteWebBackend` (`<data_dir>/web/web.sqlite3`, the default) and
@@ -14,7 +15,7 @@ Threat incidents live with the call log (`switchboard.telephony.calllog`).
 """
 
 from switchboard.web.store.backend import WebBackend
-from switchboard.web.store.hub import ChangeHub, ManualChange
+from switchboard.web.store.hub import ChangeHub, ManualChange, SwitchChange
 from switchboard.web.store.schema import DB_NAME, SCHEMA_VERSION
 from switchboard.web.store.sqlite_backend import SqliteWebBackend
 from switchboard.web.store.webstore import WebStore
@@ -25,6 +26,7 @@ __all__ = [
     "ChangeHub",
     "ManualChange",
     "SqliteWebBackend",
+    "SwitchChange",
     "WebBackend",
     "WebStore",
 ]

@@ -14,6 +14,7 @@ from storage.db import Db
 from switchboard.web.store.schema import (
     CLEAR_FAILURES_SQL,
     COUNT_FAILURES_AT_SQL,
+    COUNT_SWITCH_CHANGES_SQL,
     DELETE_FAILURES_AT_SQL,
     DELETE_MANUAL_SQL,
     DELETE_OVERRIDE_SQL,
@@ -21,18 +22,23 @@ from switchboard.web.store.schema import (
     INSERT_MANUAL_SQL,
     INSERT_OVERRIDE_SQL,
     INSERT_REVOKED_SQL,
+    INSERT_SWITCH_CHANGE_SQL,
     IS_REVOKED_SQL,
     LOAD_MANUAL_SQL,
     LOAD_OVERRIDES_SQL,
+    PAGE_SWITCH_CHANGES_SQL,
     PURGE_FAILURES_SQL,
     PURGE_MANUAL_SQL,
     PURGE_REVOKED_SQL,
     RECENT_FAILURES_SQL,
     SIGN_IN_LOCK,
+    targets_filter,
 )
 
 Rows = list[Sequence[Any]]
 ManualParams = tuple[str, str, str | None, str | None, str | None, str | None, str]
+# one switch set: (target, name, before or None, after)
+SwitchRow = tuple[str, str, bool | None, bool]
 
 
 class WebBackend(Protocol):
@@ -59,6 +65,17 @@ class WebBackend(Protocol):
         self, user_id: str, name: str, value: bool, by: str, at: str | None, notice: str
     ) -> None:
         """Replace one switch."""
+
+    async def put_switches(
+        self, rows: Sequence[SwitchRow], by: str, at: str, scope: str, batch: str, notice: str
+    ) -> None:
+        """Replace switches and audit those whose value changed, in one transaction."""
+
+    async def switch_changes(
+        self, limit: int, offset: int, targets: Sequence[str] | None = None
+    ) -> tuple[int, Rows]:
+        """How many audited switch changes (of `targets` only, when given), and one page of
+        them, newest first."""
 
     async def revoke(self, sid: str, expires: str, purge_before: str) -> None:
         """Record a logged-out session, purging expired ones."""
@@ -133,6 +150,37 @@ class SharedWebBackend:
             await tx.execute(DELETE_OVERRIDE_SQL, (user_id, name))
             await tx.execute(INSERT_OVERRIDE_SQL, (user_id, name, int(value), by, at))
             await self._notify(tx, notice)
+
+    async def put_switches(
+        self, rows: Sequence[SwitchRow], by: str, at: str, scope: str, batch: str, notice: str
+    ) -> None:
+        """Replace switches and audit those whose value changed (before -> after), in one
+        transaction: the audit never misses a change that took effect, nor keeps one that
+        did not."""
+        async with self.sql.transaction() as tx:
+            seq = 0
+            for target, name, before, after in rows:
+                await tx.execute(DELETE_OVERRIDE_SQL, (target, name))
+                await tx.execute(INSERT_OVERRIDE_SQL, (target, name, int(after), by, at))
+                if before is not after:
+                    old = None if before is None else int(before)
+                    params = (batch, seq, at, by, scope, target, name, old, int(after))
+                    await tx.execute(INSERT_SWITCH_CHANGE_SQL, params)
+                    seq += 1
+            await self._notify(tx, notice)
+
+    async def switch_changes(
+        self, limit: int, offset: int, targets: Sequence[str] | None = None
+    ) -> tuple[int, Rows]:
+        """How many audited switch changes (of `targets` only, when given), and one page of
+        them, newest first."""
+        where = targets_filter(targets)
+        ids = list(targets or ())
+        async with self.sql.transaction() as tx:
+            row = await tx.fetchone(COUNT_SWITCH_CHANGES_SQL.format(where=where), ids)
+            page_sql = PAGE_SWITCH_CHANGES_SQL.format(where=where)
+            rows: Rows = await tx.fetch(page_sql, (*ids, limit, offset))
+        return (int(row[0]) if row is not None else 0), rows
 
     async def revoke(self, sid: str, expires: str, purge_before: str) -> None:
         """Record a logged-out session, purging expired ones, in one transaction."""

@@ -1,4 +1,5 @@
-"""What the web store tells the rest of the process: `ManualChange` and the `ChangeHub`."""
+"""What the web store tells the rest of the process: `ManualChange`, `SwitchChange` and the
+`ChangeHub`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,33 @@ class ManualChange:
     after: ManualRedirect | None
     by: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchChange:
+    """One switch changed, as the audit keeps it (issue 20): `target` is a user or shared
+    phone id, "" for the organisation; `before` is None when it was not known; `scope` is
+    "org", "user" or "bulk"."""
+
+    at: datetime
+    by: str
+    scope: str
+    target: str
+    name: str
+    before: bool | None
+    after: bool
+
+    def as_json(self) -> dict[str, object]:
+        """GET /api/admin/switch-changes."""
+        return {
+            "at": self.at.isoformat(),
+            "by": self.by,
+            "scope": self.scope,
+            "target": self.target,
+            "switch": self.name,
+            "before": self.before,
+            "after": self.after,
+        }
 
 
 class ChangeHub:

@@ -11,6 +11,9 @@ nothing to fill in), so the statements are written once, every one idempotent
   on they live with the call log (`switchboard.telephony.calllog`), and an old `incidents`
   table stays as it was, unused (`switchboard.web.store.sqlite_backend`).
 - 3: what sign-in shares between restarts and nodes: logged-out sessions and failed logins.
+- 4: the audit of the administrators' switches (`switch_changes`): every change, organisation-
+  wide, per user or in bulk, with who, when, before and after (issue 20). A store at 3 gains
+  the empty table; its overrides stay as they were.
 
 Before this list, the SQLite file kept its version in a table `web_schema` (1, 2 or 3, the same
 meanings) and PostgreSQL numbered the sign-in tables 2. A SQLite file is brought onto the
@@ -22,7 +25,7 @@ The statements below use `?` placeholders (PostgreSQL numbers them, `storage.db.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from switchboard.web.errors import Unavailable
 
@@ -46,10 +49,21 @@ SIGN_IN_TABLES = (
     " subject VARCHAR(300) NOT NULL, failed_at VARCHAR(40) NOT NULL)",
     "CREATE INDEX IF NOT EXISTS login_failures_subject ON login_failures (subject, failed_at)",
 )
+# The switches' audit: one row per switch changed (before NULL when it was not known), a
+# change of several rows shares `batch`, `seq` orders its rows; `scope` is org, user or bulk.
+SWITCH_AUDIT_TABLES = (
+    "CREATE TABLE IF NOT EXISTS switch_changes ("
+    " batch VARCHAR(64) NOT NULL, seq INTEGER NOT NULL, changed_at VARCHAR(40) NOT NULL,"
+    " changed_by TEXT NOT NULL, scope VARCHAR(10) NOT NULL, target TEXT NOT NULL,"
+    " name TEXT NOT NULL, before_value INTEGER, after_value INTEGER NOT NULL,"
+    " PRIMARY KEY (batch, seq))",
+    "CREATE INDEX IF NOT EXISTS switch_changes_at ON switch_changes (changed_at, batch, seq)",
+)
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (1, REDIRECT_TABLES),
     (2, ()),  # incidents moved to the call log; an old table of them is left alone
     (3, SIGN_IN_TABLES),  # shared by every node
+    (4, SWITCH_AUDIT_TABLES),  # who changed which switch, before -> after (issue 20)
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -67,6 +81,29 @@ INSERT_OVERRIDE_SQL = (
     "INSERT INTO overrides (user_id, name, value, set_by, set_at) VALUES (?, ?, ?, ?, ?)"
 )
 LOAD_OVERRIDES_SQL = "SELECT user_id, name, value FROM overrides"
+INSERT_SWITCH_CHANGE_SQL = (
+    "INSERT INTO switch_changes (batch, seq, changed_at, changed_by, scope, target, name,"
+    " before_value, after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+COUNT_SWITCH_CHANGES_SQL = "SELECT COUNT(*) FROM switch_changes{where}"
+PAGE_SWITCH_CHANGES_SQL = (
+    "SELECT changed_at, changed_by, scope, target, name, before_value, after_value"
+    " FROM switch_changes{where} ORDER BY changed_at DESC, batch DESC, seq LIMIT ? OFFSET ?"
+)
+MAX_TARGETS = 10_000  # a filter's ids, within both engines' limit of parameters
+
+
+def targets_filter(targets: Sequence[str] | None) -> str:
+    """The `{where}` of the switch-change queries: every change, or those of `targets` only."""
+    if targets is None:
+        return ""
+    if len(targets) > MAX_TARGETS:
+        raise ValueError(f"at most {MAX_TARGETS} targets in one filter")
+    if not targets:
+        return " WHERE 1 = 0"
+    return " WHERE target IN (" + ", ".join("?" for _ in targets) + ")"
+
+
 PURGE_REVOKED_SQL = "DELETE FROM revoked_sessions WHERE expires_at <= ?"
 INSERT_REVOKED_SQL = (
     "INSERT INTO revoked_sessions (sid, expires_at) VALUES (?, ?) ON CONFLICT (sid) DO NOTHING"

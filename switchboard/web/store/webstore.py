@@ -28,8 +28,8 @@ from routing.absence import AbsenceReason, ManualRedirect
 from routing.effective import Switches
 from routing.models import Organisation
 from switchboard.config.storage_settings import StorageSettings
-from switchboard.web.store.backend import ManualParams, WebBackend
-from switchboard.web.store.hub import ChangeHub, ManualChange
+from switchboard.web.store.backend import ManualParams, SwitchRow, WebBackend
+from switchboard.web.store.hub import ChangeHub, ManualChange, SwitchChange
 from switchboard.web.store.schema import DB_NAME
 from switchboard.web.store.sqlite_backend import SqliteWebBackend
 
@@ -310,12 +310,49 @@ class WebStore:
     async def set_override(
         self, user_id: str, name: str, value: bool, by: str, now: datetime
     ) -> None:
-        """Persist one switch; user_id '' is organisation-wide (the ALV-12 voicemail switch)."""
+        """Persist one switch; user_id '' is organisation-wide (the ALV-12 voicemail switch).
+        Audited with the stored value before (None when only the directory's applied)."""
+        before = self._overrides.get((user_id, name))
+        scope = "org" if not user_id else "user"
+        await self.set_switches([(user_id, name, before, value)], by, now, scope)
+
+    async def set_switches(
+        self, rows: Sequence[SwitchRow], by: str, now: datetime, scope: str
+    ) -> None:
+        """Persist switches `(target, name, before, after)` in one transaction, auditing each
+        whose value changed (issue 20); `scope` is "org", "user" or "bulk"."""
+        if not rows:
+            return
+        targets = sorted({r[0] for r in rows})
+        batch = f"{db_instant(now)}-{secrets.token_hex(4)}"
         async with self._lock:
-            notice = self._notice("override", user_id)
-            await self.backend.put_override(user_id, name, value, by, _t(now), notice)
-            self._overrides[(user_id, name)] = value
-        self._touched(user_id)
+            notice = self._notice("override", targets[0] if len(targets) == 1 else "")
+            await self.backend.put_switches(list(rows), by, db_instant(now), scope, batch, notice)
+            for target, name, _, after in rows:
+                self._overrides[(target, name)] = after
+        for target in targets:
+            self._touched(target)
+
+    async def switch_changes(
+        self, limit: int, offset: int, targets: Sequence[str] | None = None
+    ) -> tuple[int, list[SwitchChange]]:
+        """How many switch changes the audit holds (of `targets` only, when given: user or
+        shared-phone ids, "" the organisation), and `limit` of them from `offset`, newest
+        first."""
+        total, rows = await self.backend.switch_changes(limit, offset, targets)
+        changes = [
+            SwitchChange(
+                datetime.fromisoformat(at),
+                by,
+                scope,
+                target,
+                name,
+                None if before is None else bool(before),
+                bool(after),
+            )
+            for at, by, scope, target, name, before, after in rows
+        ]
+        return total, changes
 
     def switches(self) -> Switches:
         """The administrators' switches as the effective state takes them."""

@@ -1,64 +1,158 @@
-"""The administrator's page (Administration): the voicemail switch, confirmed first (ALV-12),
-and each user's switches."""
+"""The administrator's page (Administration): the voicemail switch, confirmed first (ALV-12);
+the users searched and paged 50 at a time with their switches; many changed at once; lost
+phones blocked (ALV-21, HAL-12); and the history of every change (issue 20)."""
 
 from __future__ import annotations
 
-from aiohttp import web
+import functools
+from urllib.parse import urlencode
 
-from switchboard.web.core import account, csrf_token, services
-from switchboard.web.features.admin import service
+from aiohttp import web
+from markupsafe import Markup
+
+from routing.models import SharedPhone, User
+from routing.numbers import national_format
+from switchboard.web.auth import Account
+from switchboard.web.core import account, services
+from switchboard.web.features.admin import history, search, service
 from switchboard.web.features.admin.schemas import SWITCH_NAMES
 from switchboard.web.features.contact_centre.service import require_unit_admin
-from switchboard.web.html import e, hidden_csrf
-from switchboard.web.layout import back, flash, read_form, render
+from switchboard.web.layout import back, read_form
+from switchboard.web.services import WebServices
+from switchboard.web.templating import render_page
+
+BLOCK_RESULTS = 20
+PAGE_PARAMS = frozenset({"sida", "hsida"})
+# "Markera alla på sidan" (shown only where scripts run): ticks or clears this page's users
+SELECT_ALL_SCRIPT = """(function () {
+  var button = document.getElementById("markera-alla");
+  if (!button) { return; }
+  var boxes = document.querySelectorAll('input[name="anvandare"]');
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    var all = Array.prototype.every.call(boxes, function (b) { return b.checked; });
+    Array.prototype.forEach.call(boxes, function (b) { b.checked = !all; });
+    button.textContent = all ? "Markera alla på sidan" : "Avmarkera alla på sidan";
+  });
+})();"""
 
 
-def _check(name: str, label: str, on: bool, ident: str) -> str:
-    checked = " checked" if on else ""
-    return (
-        f'<label style="font-weight:400;display:inline-block;margin-right:1rem">'
-        f'<input type="checkbox" name="{name}" id="{e(ident)}"{checked}> {e(label)}</label>'
-    )
+def admin_url(**params: str | int) -> str:
+    """/admin with the search and pages kept in the address (empty ones and first pages left
+    out); `anchor` is the part after #."""
+    anchor = str(params.pop("anchor", ""))
+    kept = {
+        k: str(v)
+        for k, v in params.items()
+        if str(v) != "" and not (k in PAGE_PARAMS and str(v) == "1")
+    }
+    query = urlencode(kept)
+    return "/admin" + (f"?{query}" if query else "") + (f"#{anchor}" if anchor else "")
+
+
+@functools.lru_cache(maxsize=20_000)
+def _national(e164: str) -> str:
+    return national_format(e164)  # phonenumbers: a quarter of a millisecond each, so kept
+
+
+def numbers(entry: User | SharedPhone) -> list[str]:
+    """A person's or shared phone's numbers in national form ("026-830 12")."""
+    raw = [entry.extension, entry.mobile] if isinstance(entry, User) else [entry.mobile]
+    return [_national(n) for n in raw if n]
+
+
+def pager(
+    pg: search.Page, param: str, others: dict[str, str | int], anchor: str
+) -> list[dict[str, object]]:
+    """The page links of one list: number (None = a gap), address, whether it is this page."""
+    return [
+        {
+            "n": n,
+            "href": admin_url(**others, **{param: n}, anchor=anchor) if n else "",
+            "current": n == pg.number,
+        }
+        for n in pg.window
+    ]
 
 
 async def admin_page(request: web.Request) -> web.StreamResponse:
-    """GET /admin: the voicemail switch and per-user switches."""
+    """GET /admin: the voicemail switch, the users (search, pages, bulk), blocking, history."""
     svc = services(request)
-    sw = service.switches(svc)
-    csrf = csrf_token(request)
-    rows = "".join(
-        f'<tr><td data-label="Namn">{e(u.name)}</td><td data-label="Inställningar">'
-        f'<form method="post" action="/admin/anvandare/{e(u.id)}">{hidden_csrf(csrf)}'
-        + _check("voicemail", "Röstbrevlåda", u.voicemail, f"vm-{u.id}")
-        + _check(
-            "mobile_follows_calendar",
-            "Mobilen följer kalendern",
-            u.mobile_follows_calendar,
-            f"mfc-{u.id}",
-        )
-        + _check(
-            "international_unlocked",
-            "Utlandssamtal upplåsta",
-            u.international_unlocked,
-            f"intl-{u.id}",
-        )
-        + f'<button type="submit" aria-label="Spara för {e(u.name)}">Spara</button>'
-        "</form></td></tr>"
-        for u in sw.users
+    acct = account(request)
+    directory = svc.config.directory
+    q = search.clean_query(request.query.get("q", ""))
+    found = search.find_users(directory, acct, q)
+    pg = search.page_of(len(found), search.page_number(request.query.get("sida")))
+    overrides = svc.store.overrides()
+    users = [
+        {
+            "id": u.id,
+            "name": u.name,
+            "unit": u.unit,
+            "numbers": numbers(u),
+            **{n: service.switch_value(overrides, u, n) for n in (*SWITCH_NAMES, "blocked")},
+        }
+        for u in (found[pg.first - 1 : pg.last] if pg.total else [])
+    ]
+    hpage_asked = search.page_number(request.query.get("hsida"))
+    per = history.HISTORY_PER_PAGE
+    total, _ = await service.history(svc, acct, 1, 0)
+    hpg = search.page_of(total, hpage_asked, per)
+    _, changes = await service.history(svc, acct, per, (hpg.number - 1) * per)
+    tz = svc.config.org.timezone
+    sparr = search.clean_query(request.query.get("sparr", ""))
+    keep: dict[str, str | int] = {"q": q, "sida": pg.number, "hsida": hpg.number, "sparr": sparr}
+    context = {
+        "voicemail_on": service.voicemail_for_all(svc),
+        "q": q,
+        "page": pg,
+        "shown": f"Visar {search.thousands(pg.first)}–{search.thousands(pg.last)} av "
+        f"{search.thousands(pg.total)}",
+        "total_text": search.thousands(pg.total),
+        "users": users,
+        "pages": pager(pg, "sida", {k: v for k, v in keep.items() if k != "sida"}, "anvandare"),
+        "history": [history.describe(c, directory, tz) for c in changes],
+        "hpage": hpg,
+        "history_total": search.thousands(hpg.total),
+        "hpages": pager(hpg, "hsida", {k: v for k, v in keep.items() if k != "hsida"}, "historik"),
+        "sparr": sparr,
+        "phones": _phones(svc, search.find_phones(directory, acct, sparr, BLOCK_RESULTS)),
+        "blocked": _phones(svc, _blocked_entries(svc, acct)),
+        "scoped": sorted(acct.units),
+        "script": Markup(SELECT_ALL_SCRIPT),  # a constant of this module, no data in it
+    }
+    return render_page(
+        request, "admin/page.html", context, title="Administration", current="/admin"
     )
-    on = sw.voicemail_extension_users
-    body = flash(request) + (
-        "<h2>Röstbrevlåda för alla med anknytning</h2>"
-        f'<form method="post" action="/admin/rostbrevlada">{hidden_csrf(csrf)}'
-        f"<p>Just nu: <strong>{'påslagen' if on else 'avstängd'}</strong>.</p>"
-        f'<input type="hidden" name="enabled" value="{"0" if on else "1"}">'
-        f'<button type="submit">{"Stäng av för alla …" if on else "Slå på för alla …"}</button>'
-        '<p class="muted">Du får bekräfta innan ändringen görs.</p>'
-        "</form><h2>Per användare</h2>"
-        '<table id="switches"><thead><tr><th scope="col">Namn</th>'
-        f'<th scope="col">Inställningar</th></tr></thead><tbody>{rows}</tbody></table>'
-    )
-    return render(request, "Administration", body, "/admin")
+
+
+def _blocked_entries(svc: WebServices, acct: Account) -> list[User | SharedPhone]:
+    """Every person and shared phone blocked now, of the units `acct` administers: those the
+    administrators blocked, and those the directory blocked that nobody unblocked."""
+    overrides = svc.store.overrides()
+    d = svc.config.directory
+    ids = {uid for (uid, name), on in overrides.items() if name == "blocked" and on}
+    found = [e for e in (d.by_id.get(i) for i in ids) if isinstance(e, User | SharedPhone)]
+    found += [
+        e for e in search.blocked_in_directory(d) if overrides.get((e.id, "blocked")) is not False
+    ]
+    unique = {e.id: e for e in found if acct.administers(e.unit)}
+    return search.by_name(list(unique.values()))
+
+
+def _phones(svc: WebServices, entries: list[User | SharedPhone]) -> list[dict[str, object]]:
+    overrides = svc.store.overrides()
+    return [
+        {
+            "id": e.id,
+            "name": e.name if isinstance(e, User) else e.designation,
+            "kind": "Person" if isinstance(e, User) else "Delad telefon",
+            "unit": e.unit,
+            "numbers": numbers(e),
+            "blocked": service.switch_value(overrides, e, "blocked"),
+        }
+        for e in entries
+    ]
 
 
 async def admin_voicemail(request: web.Request) -> web.StreamResponse:
@@ -66,6 +160,7 @@ async def admin_voicemail(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     form = await read_form(request)
     enabled = form.get("enabled") == "1"
+    service.require_whole_organisation(account(request))  # HAL-12
     if form.get("confirm") != "ja":  # an organisation-wide switch is confirmed first
         return _confirm_voicemail(request, enabled)
     await service.set_voicemail_for_all(svc, enabled, account(request).user_id)
@@ -76,33 +171,26 @@ def _confirm_voicemail(request: web.Request, enabled: bool) -> web.Response:
     """The confirmation step of the organisation-wide voicemail switch (ALV-12)."""
     svc = services(request)
     affected = sum(1 for u in svc.config.directory.users if u.extension)
-    what = "slå på" if enabled else "stänga av"
-    effect = (
-        "Den som ringer en anknytning som inte svarar får då lämna ett meddelande."
-        if enabled
-        else "Den som ringer en anknytning som inte svarar kan då inte lämna något meddelande;"
-        " samtalet går vidare enligt hänvisningen."
+    context = {
+        "enabled": enabled,
+        "what": "slå på" if enabled else "stänga av",
+        "affected": affected,
+        "affected_text": search.thousands(affected),
+    }
+    return render_page(
+        request, "admin/confirm_voicemail.html", context, title="Bekräfta", current="/admin"
     )
-    body = (
-        f"<h2>Vill du {what} röstbrevlådan för alla?</h2>"
-        f"<p>Ändringen gäller alla {affected} användare med anknytning, från nästa samtal. "
-        f"{effect}</p>"
-        f'<form method="post" action="/admin/rostbrevlada">{hidden_csrf(csrf_token(request))}'
-        f'<input type="hidden" name="enabled" value="{"1" if enabled else "0"}">'
-        '<input type="hidden" name="confirm" value="ja">'
-        f'<button type="submit">Ja, {what} för alla {affected}</button></form>'
-        '<p><a href="/admin">Avbryt</a></p>'
-    )
-    return render(request, "Bekräfta", body, "/admin")
 
 
 async def admin_user(request: web.Request) -> web.StreamResponse:
-    """POST /admin/anvandare/{user_id}: one user's switches."""
+    """POST /admin/anvandare/{user_id}: one user's switches (back to the same search and page)."""
     svc = services(request)
     form = await read_form(request)
+    user_id = request.match_info["user_id"]
     data: dict[str, object] = {name: name in form for name in SWITCH_NAMES}
-    require_unit_admin(svc, account(request), request.match_info["user_id"])  # HAL-12
-    await service.set_user_switches(
-        svc, request.match_info["user_id"], account(request).user_id, data
-    )
-    return back("/admin", ok="Inställningarna är sparade.")
+    require_unit_admin(svc, account(request), user_id)  # HAL-12
+    await service.set_user_switches(svc, user_id, account(request).user_id, data)
+    user = svc.config.directory.user(user_id)
+    name = user.name if user is not None else user_id
+    where = admin_url(q=form.get("q", ""), sida=form.get("sida", ""))
+    return back(where, ok=f"Inställningarna för {name} är sparade.")

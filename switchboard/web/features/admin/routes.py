@@ -6,9 +6,9 @@ from aiohttp import web
 
 from switchboard.web.core import ADMIN, Endpoint, account, services
 from switchboard.web.errors import InvalidField
-from switchboard.web.features.admin import pages, service
+from switchboard.web.features.admin import blocking, bulk, history, pages, service
 from switchboard.web.features.admin.schemas import SWITCHES_BODY, VOICEMAIL_BODY
-from switchboard.web.http import bool_field, read_json
+from switchboard.web.http import bool_field, int_query, read_json
 
 
 async def get_switches(request: web.Request) -> web.StreamResponse:
@@ -23,6 +23,7 @@ async def put_voicemail_switch(request: web.Request) -> web.StreamResponse:
     enabled = bool_field(data, "enabled")
     if enabled is None:
         raise InvalidField("enabled", "is required (true or false)")
+    service.require_whole_organisation(account(request))  # HAL-12
     await service.set_voicemail_for_all(svc, enabled, account(request).user_id)
     return web.json_response(service.switches(svc).as_json())
 
@@ -33,6 +34,24 @@ async def put_user_switches(request: web.Request) -> web.StreamResponse:
     data = await read_json(request, svc.max_body)
     await service.change_user_switches(svc, account(request), request.match_info["user_id"], data)
     return web.json_response(service.switches(svc).as_json())
+
+
+async def get_switch_changes(request: web.Request) -> web.StreamResponse:
+    """GET /api/admin/switch-changes?page=&limit=: the switches' audit, newest first."""
+    svc = services(request)
+    limit = int_query(request, "limit", 50, 1, 500)
+    page = int_query(request, "page", 1, 1, 1_000_000)
+    total, changes = await service.history(svc, account(request), limit, (page - 1) * limit)
+    tz = svc.config.org.timezone
+    directory = svc.config.directory
+    return web.json_response(
+        {
+            "total": total,
+            "page": page,
+            "limit": limit,
+            "changes": [history.describe(c, directory, tz) for c in changes],
+        }
+    )
 
 
 def api_endpoints() -> list[Endpoint]:
@@ -61,6 +80,13 @@ def api_endpoints() -> list[Endpoint]:
             "Per-user voicemail, mobile follows calendar, international unlock",
             body=SWITCHES_BODY,
         ),
+        Endpoint(
+            "GET",
+            "/api/admin/switch-changes",
+            get_switch_changes,
+            ADMIN,
+            "The switches' audit: who changed what, when, before -> after (newest first)",
+        ),
     ]
 
 
@@ -74,4 +100,8 @@ def page_endpoints() -> list[Endpoint]:
         Endpoint(
             "POST", "/admin/anvandare/{user_id}", pages.admin_user, ADMIN, "User switches", "page"
         ),
+        Endpoint(
+            "POST", "/admin/flera", bulk.admin_bulk, ADMIN, "One switch for many users", "page"
+        ),
+        Endpoint("POST", "/admin/sparr", blocking.admin_block, ADMIN, "Block a lost phone", "page"),
     ]

@@ -56,8 +56,13 @@ async def set_blocked(
     require_unit_admin(svc, acct, entry_id)
     entry = phone_of(svc, entry_id)
     now = svc.now()
-    await svc.store.set_override(entry_id, "blocked", blocked, acct.user_id, now)
+    before = svc.store.overrides().get((entry_id, "blocked"), entry.blocked)
+    # audited with who, when and before -> after (issue 20)
+    await svc.store.set_switches(
+        [(entry_id, "blocked", before, blocked)], acct.user_id, now, "user"
+    )
     svc.store.hub.publish(entry_id)
+    by = svc.config.directory.user(acct.user_id)
     what = entry.name if isinstance(entry, User) else entry.designation
     numbers = (
         [n for n in (entry.extension, entry.mobile) if n]
@@ -68,7 +73,7 @@ async def set_blocked(
     body = (
         f"{what}, {entry.unit}: {', '.join(numbers)} "
         f"{'är spärrat' if blocked else 'är inte längre spärrat'} "
-        f"av {acct.user_id}. {note or ''}".strip()
+        f"av {by.name if by is not None else acct.user_id}. {note or ''}".strip()
     )
     recipients = [CONTACT_CENTRE]
     officer = svc.config.administration.mobile_officer

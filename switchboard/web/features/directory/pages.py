@@ -1,175 +1,135 @@
-"""The board (Tavlan: everyone's availability, searched and updated live) and my availability
-(Min tillgänglighet: what callers hear now, my manual redirect)."""
+"""The board (Tavlan: everyone's availability, searched, a page at a time, updated live)."""
 
 from __future__ import annotations
 
+import itertools
+from urllib.parse import urlencode
+
 from aiohttp import web
+from markupsafe import Markup
 
-from routing.absence import AbsenceReason
-from routing.numbers import national_format
-from switchboard.web.core import account, csrf_token, services
-from switchboard.web.errors import WebError
-from switchboard.web.features.directory import service
+from switchboard.web.core import account, services
+from switchboard.web.features.directory import board, service
+from switchboard.web.features.directory.access import may_redirect
+from switchboard.web.features.directory.board import shown
 from switchboard.web.features.directory.schemas import BoardRow
-from switchboard.web.html import e, hidden_csrf
-from switchboard.web.layout import back, flash, iso_local, problem_text, read_form, render
+from switchboard.web.templating import render_page
 
-REASON_CHOICES = (
-    (AbsenceReason.MEETING, "Möte"),
-    (AbsenceReason.LUNCH, "Lunch"),
-    (AbsenceReason.VACATION, "Semester"),
-    (AbsenceReason.TRAVEL, "Tjänsteresa"),
-    (AbsenceReason.TRAINING, "Utbildning"),
-    (AbsenceReason.AWAY, "Inte på plats"),
-    (AbsenceReason.BUSY, "Upptagen"),
-)
+PAGE_SIZE = 50
+NO_UNIT = "Utan enhet"
+# Constant: the data comes from data-* attributes and the event stream, never from here.
 BOARD_JS = """
 (function(){
-  var q=document.getElementById('q');
-  var rows=[].slice.call(document.querySelectorAll('#board tbody tr'));
-  var live=document.getElementById('live'),count=document.getElementById('count');
-  function filter(){var w=q.value.toLowerCase().split(/\\s+/).filter(Boolean),n=0;
-    rows.forEach(function(r){var hit=w.every(function(x){return r.dataset.search.indexOf(x)>=0});
-      r.hidden=!hit;if(hit)n++;});count.textContent=n+' träffar';}
-  q.addEventListener('input',filter);
-  document.getElementById('search').addEventListener('submit',function(ev){ev.preventDefault();filter();});
-  var es=new EventSource('/api/presence/events');
-  es.addEventListener('presence',function(ev){var u=JSON.parse(ev.data);
+  var table=document.getElementById('board'),live=document.getElementById('live');
+  var rows=table?[].slice.call(table.querySelectorAll('tr[data-id]')):[];
+  function key(u){return [u.state,u.goes_to||'',u.detail||''].join('|');}
+  function text(row,sel,value){var el=row.querySelector(sel);if(el)el.textContent=value||'';}
+  function update(u){
     var row=document.getElementById('u-'+u.id);if(!row)return;
-    var changed=row.dataset.state!==u.state;row.dataset.state=u.state;
+    var changed=row.dataset.key!==key(u);row.dataset.key=key(u);
     var b=row.querySelector('.badge');b.className='badge '+u.state;b.textContent=u.state_text;
-    var d=row.querySelector('.detail');
-    var end=u.returns_text?', åter '+u.returns_text:(u.until_further_notice?', tills vidare':'');
-    d.textContent=(u.reason_text||'')+end;
-    row.querySelector('.message').textContent=u.message||'';
-    if(changed){live.textContent=u.name+': '+u.state_text;}});
-  document.body.dataset.live='1';
+    text(row,'.detail',u.detail);
+    var by=u.set_by_name&&u.source==='manual'&&u.set_by!==u.id;
+    text(row,'.set-by',by?'Satt av '+u.set_by_name:'');
+    var g=u.goes_to||'Svarar själv';text(row,'.goes-to',g.charAt(0).toUpperCase()+g.slice(1));
+    text(row,'.route',u.route&&u.route.length>1?'Via '+u.route.slice(0,-1).join(' → '):'');
+    var call=row.querySelector('.call-now');
+    if(call){var made=document.createElement(u.call_now?'a':'span');made.className='nr call-now';
+      made.textContent=u.call_now_text||'–';
+      if(u.call_now){made.setAttribute('href','tel:'+u.call_now);}call.replaceWith(made);}
+    text(row,'.message',u.message);
+    if(changed&&u.announcement){live.textContent=u.announcement;}
+  }
+  if(!rows.length){document.body.dataset.live='1';return;}
+  var ids=rows.map(function(r){return r.dataset.id;}).join(',');
+  var es=new EventSource('/api/presence/events?ids='+encodeURIComponent(ids)+
+    '&fp='+encodeURIComponent(table.dataset.fp));
+  es.addEventListener('open',function(){document.body.dataset.live='1';});
+  es.addEventListener('presence',function(ev){update(JSON.parse(ev.data));});
 })();
 """
 
 
-def _row(r: BoardRow) -> str:
+def _person(r: BoardRow, can_edit: bool) -> dict[str, object]:
     u = r.user
-    search = " ".join((u.name or "", u.title or "", u.unit or "")) + " " + " ".join(u.keywords)
-    number = r.public_number or ""
-    detail = r.reason_text or ""
-    if r.returns_text:
-        detail += f", åter {r.returns_text}"
-    elif r.until_further_notice:
-        detail += ", tills vidare"
-    # tel: keeps E.164 for phones; people read the national form (026-830 12)
-    tel = f'<a href="tel:{e(number)}">{e(national_format(number))}</a>' if number else "–"
-    return (
-        f'<tr id="u-{e(u.id)}" data-state="{e(r.state)}" data-search="{e(search.lower())}">'
-        f'<td data-label="Namn">{e(u.name)}<br>'
-        f'<span class="muted">{e(u.title)}</span></td>'
-        f'<td data-label="Enhet">{e(u.unit)}</td>'
-        f'<td data-label="Nummer">{tel}</td>'
-        f'<td data-label="Status"><span class="badge {e(r.state)}">{e(r.state_text)}</span> '
-        f'<span class="detail">{e(detail)}</span></td>'
-        f'<td data-label="Den som ringer hör" class="message">{e(r.message)}</td></tr>'
-    )
+    return {
+        "id": u.id,
+        "name": u.name,
+        "title": u.title,
+        "key": "|".join((r.state, r.goes_to or "", r.detail)),
+        "extension": u.extension,
+        "extension_text": shown(u.extension) if u.extension else "",
+        "mobile": r.mobile,
+        "mobile_text": shown(r.mobile) if r.mobile else "",
+        "state": r.state,
+        "state_text": r.state_text,
+        "detail": r.detail,
+        "set_by_name": r.set_by_name if r.source == "manual" and r.set_by != u.id else None,
+        "goes_to": upper_first(r.goes_to) if r.goes_to else "Svarar själv",
+        "via": " → ".join(r.route[:-1]) if len(r.route) > 1 else "",
+        "call_now": r.call_now,
+        "call_now_text": shown(r.call_now) if r.call_now else "–",
+        "message": r.message or "",
+        "can_edit": can_edit,
+    }
+
+
+def upper_first(text: str) -> str:
+    """'Röstbrevlådan' for 'röstbrevlådan' (a name keeps its own capitals)."""
+    return text[:1].upper() + text[1:]
+
+
+def _link(q: str, unit: str, page: int) -> str:
+    params = {k: v for k, v in (("q", q), ("enhet", unit)) if v}
+    if page > 1:
+        params["sida"] = str(page)
+    return "/" + ("?" + urlencode(params) if params else "")
+
+
+def _page_number(raw: str) -> int:
+    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
 
 
 async def board_page(request: web.Request) -> web.StreamResponse:
-    """GET /: everyone's availability, updated live; search by name, title, unit, keyword."""
+    """GET /?q=&enhet=&sida=: availability a page at a time, grouped by unit; search by name,
+    unit, title, keyword or number; where each call ends up now and the number to call."""
     svc = services(request)
+    me = account(request)
     now = svc.now()
     st = await svc.effective(now)
-    q = request.query.get("q", "")[:100]
+    q = request.query.get("q", "")[:100].strip()
+    unit = request.query.get("enhet", "")[:100].strip()
     users = service.search(st.directory.users, q)
-    rows = service.board(st, now, users)
-    body = (
-        '<form id="search" role="search" method="get" action="/">'
-        '<label for="q">Sök på namn, titel, enhet eller nyckelord</label>'
-        f'<input type="search" id="q" name="q" value="{e(q)}" autocomplete="off">'
-        '<button type="submit">Sök</button></form>'
-        f'<p id="count" class="muted" aria-live="polite">{len(rows)} träffar</p>'
-        '<p id="live" class="sr-only" aria-live="polite"></p>'
-        '<table id="board"><caption class="sr-only">Tillgänglighet</caption><thead><tr>'
-        '<th scope="col">Namn</th><th scope="col">Enhet</th><th scope="col">Nummer</th>'
-        '<th scope="col">Status</th><th scope="col">Den som ringer hör</th></tr></thead><tbody>'
-        + "".join(_row(r) for r in rows)
-        + "</tbody></table>"
-    )
-    return render(request, "Tillgänglighet", body, "/", BOARD_JS)
-
-
-# ---------------------------------------------------------------- my availability
-
-
-async def my_page(request: web.Request) -> web.StreamResponse:
-    """GET /min-tillganglighet: my calendar state, what callers hear now, manual redirect."""
-    svc = services(request)
-    me = account(request)
-    info = await service.availability(svc, me.user_id, me.user_id)
-    cal = info.calendar_redirect
-    cal_text = "Ingen hänvisning från kalendern just nu."
-    if cal is not None:
-        cal_text = f"Kalendern säger: {service.REASON_TEXT.get(cal.reason, cal.reason)}"
-        if cal.returns:
-            cal_text += f", åter {iso_local(cal.returns)}"
-        cal_text += "."
-    if info.calendar == "unavailable":
-        cal_text = "Kalendern kunde inte läsas just nu."
-    elif info.calendar == "none":
-        cal_text = "Ingen kalender är kopplad."
-    message = info.row.message or "Ingen hänvisning – samtalet kopplas fram."
-    manual = info.manual
-    csrf = csrf_token(request)
-    manual_html = "<p>Ingen manuell hänvisning.</p>"
-    if manual is not None:
-        until = iso_local(manual.until) or "tills vidare"
-        if manual.until_further_notice:
-            until = f"tills vidare (upphör senast {until})"
-        manual_html = (
-            f'<p id="manual-now">Manuell hänvisning: '
-            f"{e(service.REASON_TEXT.get(manual.reason, manual.reason))}, till {e(until)}."
-            f'</p><form method="post" action="/min-tillganglighet/rensa">{hidden_csrf(csrf)}'
-            '<button type="submit" class="secondary">Ta bort manuell hänvisning</button></form>'
-        )
-    options = "".join(f'<option value="{r.value}">{e(t)}</option>' for r, t in REASON_CHOICES)
-    body = (
-        flash(request) + f'<p>Status: <span class="badge {e(info.row.state)}" id="my-state">'
-        f"{e(info.row.state_text)}</span></p>"
-        f"<p>{e(cal_text)}</p>"
-        "<h2>Det här hör den som ringer dig nu</h2>"
-        f'<p class="message" id="caller-hears">{e(message)}</p>'
-        "<h2>Manuell hänvisning</h2>"
-        f"{manual_html}"
-        '<p class="muted">En manuell hänvisning gäller före kalendern och upphör av sig själv '
-        "vid sluttiden.</p>"
-        f'<form method="post" action="/min-tillganglighet">{hidden_csrf(csrf)}'
-        f'<label for="reason">Orsak</label><select id="reason" name="reason">{options}</select>'
-        '<label for="until">Åter (sluttid)</label>'
-        '<input type="datetime-local" id="until" name="until">'
-        '<label style="font-weight:400"><input type="checkbox" name="tills_vidare"> '
-        "Tills vidare (upphör ändå efter organisationens längsta tid)</label>"
-        '<label for="text">Egen text (valfri)</label>'
-        '<input type="text" id="text" name="text" maxlength="200">'
-        '<button type="submit">Spara hänvisning</button></form>'
-    )
-    return render(request, "Min tillgänglighet", body, "/min-tillganglighet")
-
-
-async def my_set(request: web.Request) -> web.StreamResponse:
-    """POST /min-tillganglighet: set my manual redirect."""
-    form = await read_form(request)
-    me = account(request)
-    data: dict[str, object] = {k: form.get(k, "") for k in ("reason", "until", "text")}
-    if "tills_vidare" in form:  # ALV-02: "until further notice" is an explicit choice
-        data["until_further_notice"] = True
-    try:
-        await service.set_manual_redirect(services(request), me.user_id, me.user_id, data)
-    except WebError as exc:
-        if exc.status >= 500:
-            raise
-        return back("/min-tillganglighet", err=f"Kunde inte spara: {problem_text(exc)}")
-    return back("/min-tillganglighet", ok="Hänvisningen är sparad.")
-
-
-async def my_clear(request: web.Request) -> web.StreamResponse:
-    """POST /min-tillganglighet/rensa: clear my manual redirect."""
-    me = account(request)
-    await service.clear_manual_redirect(services(request), me.user_id, me.user_id)
-    return back("/min-tillganglighet", ok="Den manuella hänvisningen är borttagen.")
+    if unit:
+        users = [u for u in users if u.unit.casefold() == unit.casefold()]
+    users.sort(key=lambda u: (u.unit.casefold() or "\uffff", u.name.casefold()))
+    pages = max(1, -(-len(users) // PAGE_SIZE))
+    page = min(_page_number(request.query.get("sida", "1")), pages)
+    shown = users[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    rows = service.board(st, now, shown, svc.store.set_by)
+    directory = svc.config.directory
+    editable = {r.user.id for r in rows if may_redirect(me, r.user.id, directory)}
+    groups = [
+        {"unit": name or NO_UNIT, "rows": [_person(r, r.user.id in editable) for r in part]}
+        for name, part in itertools.groupby(rows, key=lambda r: r.user.unit)
+    ]
+    others = board.others(st, now, q, unit) if page == 1 else []
+    context = {
+        "q": q,
+        "unit": unit,
+        "units": sorted({u.unit for u in st.directory.users if u.unit}, key=str.casefold),
+        "total": len(users),
+        "page": page,
+        "pages": pages,
+        "prev_href": _link(q, unit, page - 1) if page > 1 else "",
+        "next_href": _link(q, unit, page + 1) if page < pages else "",
+        "page_links": [
+            (n, _link(q, unit, n)) for n in range(max(1, page - 3), min(pages, page + 3) + 1)
+        ],
+        "groups": groups,
+        "any_editable": bool(editable),
+        "fp": service.fingerprint(rows),
+        "others": others,
+        "script": Markup(BOARD_JS),
+    }
+    return render_page(request, "directory/board.html", context, title="Tavlan", current="/")

@@ -48,11 +48,42 @@ class BoardRow:
     returns_text: str | None
     until_further_notice: bool
     message: str | None
+    # issue 20: what a colleague or the switchboard needs to act on a call to this person
+    mobile: str | None = None  # E.164 (staff only: the public number is the extension, ALV-03)
+    goes_to: str | None = None  # where a call to the extension ends up now (None: rings them)
+    route: tuple[str, ...] = ()  # each step on the way, in words
+    call_now: str | None = None  # E.164: the number that answers now
+    call_now_name: str | None = None
+    set_by: str | None = None  # who set the manual redirect in force (user id)
+    set_by_name: str | None = None
+    announcement: str = ""  # the board's polite sentence: "Anna Andersson är nu hänvisad …"
+    involves: frozenset[str] = frozenset()  # ids whose change can change this row
+    call_now_text: str | None = None  # national form ('026-830 13')
+
+    @property
+    def detail(self) -> str:
+        """'Lunch, åter 11.30', 'Lunch, tills vidare' or ''."""
+        text = self.reason_text or ""
+        if self.returns_text:
+            text += f", åter {self.returns_text}"
+        elif self.until_further_notice:
+            text += ", tills vidare"
+        return text
 
     def as_json(self) -> dict[str, object]:
         """The row as the API and the server-sent events carry it."""
         out = self.user.public()
         out.update(
+            mobile=self.mobile,
+            goes_to=self.goes_to,
+            route=list(self.route),
+            call_now=self.call_now,
+            call_now_name=self.call_now_name,
+            call_now_text=self.call_now_text,
+            set_by=self.set_by,
+            set_by_name=self.set_by_name,
+            announcement=self.announcement,
+            detail=self.detail,
             public_number=self.public_number,
             state=self.state,
             state_text=self.state_text,

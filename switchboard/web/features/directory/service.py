@@ -9,16 +9,19 @@ how it is told apart from one with a chosen end (that always has a return time, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from routing.absence import AbsenceReason, ManualRedirect, Redirect
-from routing.effective import EffectiveState
+from routing.effective import EffectiveState, State
 from routing.models import Call, Organisation, User
 from routing.presence import manual_redirect
 from routing.wording import absence_message, public_reason
 from switchboard.config import Config
 from switchboard.web.errors import InvalidField, UnknownUser
+from switchboard.web.features.directory.board import number_hit, person_route, shown, split_query
 from switchboard.web.features.directory.schemas import (
     Availability,
     BoardRow,
@@ -41,6 +44,7 @@ REASON_TEXT = {
     "sick": "Sjuk",
     "care_of_child": "Vård av barn",
 }
+WhoSet = Callable[[str], str | None]  # user id → who set their manual redirect
 FURTHER_NOTICE = frozenset({"further-notice", "tills-vidare", "tills vidare"})
 
 
@@ -48,9 +52,13 @@ FURTHER_NOTICE = frozenset({"further-notice", "tills-vidare", "tills vidare"})
 
 
 def matches(user: User, q: str = "", unit: str = "", title: str = "", keyword: str = "") -> bool:
-    """Every word of `q` in name, title, unit or keywords; the other filters as substrings."""
+    """Every word of `q` in name, title, unit or keywords, and its digits ('830 12') in the
+    extension or mobile, as written nationally or not; the other filters as substrings."""
     haystack = " ".join((user.name, user.title, user.unit, *user.keywords)).casefold()
-    if any(word not in haystack for word in q.casefold().split()):
+    words, number = split_query(q)
+    if number and not number_hit(number, (user.extension, user.mobile)):
+        return False
+    if any(word not in haystack for word in words):
         return False
     if unit and unit.casefold() not in user.unit.casefold():
         return False
@@ -63,7 +71,9 @@ def search(
     users: Iterable[User], q: str = "", unit: str = "", title: str = "", keyword: str = ""
 ) -> list[User]:
     """Users matching the search, by name."""
-    return sorted((u for u in users if matches(u, q, unit, title, keyword)), key=lambda u: u.name)
+    if q or unit or title or keyword:
+        users = (u for u in users if matches(u, q, unit, title, keyword))
+    return sorted(users, key=lambda u: u.name)
 
 
 def caller_message(user: User, st: EffectiveState, now: datetime) -> str | None:
@@ -74,8 +84,11 @@ def caller_message(user: User, st: EffectiveState, now: datetime) -> str | None:
     return absence_message(user.name, redirect, now, st.org.timezone) if redirect else None
 
 
-def entry(user: User, st: EffectiveState, now: datetime) -> BoardRow:
-    """One directory row: public fields, the public number, state and the caller's message."""
+def entry(
+    user: User, st: EffectiveState, now: datetime, who_set: WhoSet = lambda _uid: None
+) -> BoardRow:
+    """One directory row: public fields, numbers, state, where a call ends up now (routing's
+    own decision, followed), the caller's message and who set a manual redirect."""
     org = st.org
     tz = org.timezone
     view = st.view(user.id, now)
@@ -86,6 +99,10 @@ def entry(user: User, st: EffectiveState, now: datetime) -> BoardRow:
     further = redirect is not None and redirect.open_ended
     # ALV-02: "tills vidare" shows as such, not as the organisation's maximum end
     returns = None if further else (redirect.return_time if redirect else None)
+    returns_text = short_time(returns, now, org) if returns else None
+    route = person_route(user, st, now)
+    set_by = who_set(user.id) if redirect is not None and redirect.source == "manual" else None
+    setter = st.directory.user(set_by) if set_by else None
     return BoardRow(
         user=user,
         public_number=user.extension,
@@ -96,10 +113,34 @@ def entry(user: User, st: EffectiveState, now: datetime) -> BoardRow:
         source=redirect.source if redirect else None,
         until=redirect.until.astimezone(tz).isoformat() if redirect and redirect.until else None,
         returns=returns.astimezone(tz).isoformat() if returns else None,
-        returns_text=short_time(returns, now, org) if returns else None,
+        returns_text=returns_text,
         until_further_notice=further,
         message=caller_message(user, st, now),
+        mobile=user.mobile,
+        goes_to=route.goes_to,
+        route=route.steps,
+        call_now=route.call_now,
+        call_now_name=route.call_now_name,
+        call_now_text=shown(route.call_now) if route.call_now else None,
+        set_by=set_by,
+        set_by_name=setter.name if setter else set_by,
+        announcement=announcement(user.name, state, route.goes_to, returns_text, further),
+        involves=route.involves,
     )
+
+
+def announcement(
+    name: str, state: State, goes_to: str | None, returns_text: str | None, further: bool
+) -> str:
+    """The board's polite sentence for a change: 'Anna Andersson är nu hänvisad till
+    Medborgarservice till 15.00.'"""
+    if state == "available":
+        return f"{name} är nu tillgänglig."
+    where = f" till {goes_to}" if goes_to else ""
+    if state == "blocked":
+        return f"{name} är nu spärrad; samtalen går{where}."
+    end = f" till {returns_text}" if returns_text else (", tills vidare" if further else "")
+    return f"{name} är nu hänvisad{where}{end}."
 
 
 def short_time(moment: datetime, now: datetime, org: Organisation) -> str:
@@ -111,9 +152,28 @@ def short_time(moment: datetime, now: datetime, org: Organisation) -> str:
     return f"{local.day}/{local.month} {clock}"
 
 
-def board(st: EffectiveState, now: datetime, users: Iterable[User]) -> list[BoardRow]:
+def board(
+    st: EffectiveState,
+    now: datetime,
+    users: Iterable[User],
+    who_set: WhoSet = lambda _uid: None,
+) -> list[BoardRow]:
     """Rows for these users, as the effective state has them."""
-    return [entry(u, st, now) for u in users]
+    return [entry(u, st, now, who_set) for u in users]
+
+
+def row_text(row: BoardRow) -> str:
+    """A row as the event stream sends it (JSON text)."""
+    return json.dumps(row.as_json(), ensure_ascii=False, sort_keys=True)
+
+
+def fingerprint(rows: Iterable[BoardRow]) -> str:
+    """What a board page showed, in 16 hex digits: the event stream sends its rows again only
+    when they differ from it (a change between the page and the stream's start is not lost)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(row_text(row).encode())
+    return digest.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- one user's availability
@@ -161,7 +221,7 @@ async def availability(svc: WebServices, user_id: str, viewer: str | None = None
             set_by=svc.store.set_by(user_id),
         )
     return Availability(
-        row=entry(user, st, now),
+        row=entry(user, st, now, svc.store.set_by),
         calendar=calendar_status,
         calendar_redirect=redirect_view(p.at(now) if p else None, svc, own),
         manual=manual_view,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from routing.models import Directory
 from routing.numbers import national_format
 from switchboard.web.features.inbox.schemas import GreetingUser, GreetingView, InboxMessage
-from switchboard.web.features.registry.pages import CLASSIFICATION_TEXT
 from switchboard.web.features.registry.service import register_of
+from switchboard.web.features.registry.words import CLASSIFICATION_TEXT
 from switchboard.web.services import WebServices
 from voicemail import owner, policy
 from voicemail.models import Classification, PublicRecord, RecordStatus

@@ -1,5 +1,7 @@
-"""The registrar's pages (Registrator): the queue searched and paged, a record heard,
-classified and its audit trail shown; a refused classification keeps what was typed."""
+"""The registrar's pages (Registrator): the lists (the queue, the classified records by outcome,
+the ones owners deleted, the disposed ones; a date range, a search, the order, pages), a record
+heard, classified and its audit trail told in words; a refused classification keeps what was
+typed. Templates: `templates/registry/`."""
 
 from __future__ import annotations
 
@@ -8,161 +10,165 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from switchboard.web.call_display import party, party_html
-from switchboard.web.core import account, csrf_token, services
+from switchboard.web.core import account, services
 from switchboard.web.errors import WebError
 from switchboard.web.features.registry import service
-from switchboard.web.features.registry.schemas import QueueRow
-from switchboard.web.html import e, hidden_csrf
-from switchboard.web.http import record_ref
-from switchboard.web.layout import (
-    back,
-    flash,
-    local_minutes,
-    name_of,
-    problem_text,
-    read_form,
-    render,
+from switchboard.web.features.registry.schemas import QueuePage
+from switchboard.web.features.registry.words import (
+    CLASSIFICATION_TEXT,
+    OUTCOME_WORDS,
+    STATUS_TEXT,
+    actor_name,
+    audit_line,
+    caller_of,
+    local_text,
+    mailbox_of,
+    record_state,
+    waiting_text,
 )
+from switchboard.web.http import record_ref
+from switchboard.web.layout import back, problem_text, read_form
+from switchboard.web.templating import render_page
 from voicemail.errors import VoicemailError
-from voicemail.models import Classification
+from voicemail.models import RecordStatus
+from voicemail.register import RecordFilter
 
-CLASSIFICATION_TEXT = {
-    Classification.PUBLIC_REGISTERED: "Allmän handling – diarieförs (ange ärendenummer)",
-    Classification.PUBLIC_MINOR: "Allmän handling av ringa betydelse",
-    Classification.NOT_PUBLIC_INTERNAL: "Inte allmän handling – internt arbetsmaterial",
-    Classification.NOT_PUBLIC_PRIVATE: "Inte allmän handling – privat",
-    Classification.NOT_PUBLIC_OTHER_CAPACITY: "Inte allmän handling – i annan egenskap",
+PATH = "/registrator"
+VIEW_TEXT = {
+    "waiting": "Väntar på klassificering",
+    "classified": "Klassificerade",
+    "hidden": "Raderade av ägaren",
+    "disposed": "Gallrade",
+    "all": "Alla meddelanden",
 }
-AUDIT_TEXT = {
-    "record.registered": "Registrerad",
-    "record.received": "Mottagen och registrerad",
-    "record.played": "Uppspelad",
-    "record.play_refused": "Uppspelning nekad",
-    "record.classified": "Klassificerad",
-    "record.hidden_by_owner": "Dold av ägaren",
-    "record.disposed": "Gallrad",
-    "record.heard_on_phone": "Hörd i telefonen",
-    "record.deleted_on_phone": "Raderad i telefonen (dold för ägaren, finns kvar)",
-    "record.phone_copy_withdrawn": "Borttagen ur telefonen (numret har ny innehavare)",
-    "record.marked_heard": "Markerad som hörd på webben",
+# (one, many) for the count: "130 meddelanden väntar på klassificering"
+VIEW_COUNT = {
+    "waiting": ("meddelande väntar på klassificering", "meddelanden väntar på klassificering"),
+    "classified": ("klassificerat meddelande", "klassificerade meddelanden"),
+    "hidden": ("meddelande som ägaren har raderat", "meddelanden som ägaren har raderat"),
+    "disposed": ("gallrat meddelande", "gallrade meddelanden"),
+    "all": ("meddelande", "meddelanden"),
 }
-STATUS_TEXT = {
-    "awaiting_classification": "Väntar på klassificering",
-    "classified": "Klassificerad",
-    "disposed": "Gallrad",
+VIEW_SEARCHED = {
+    "waiting": "i kön",
+    "classified": "bland de klassificerade",
+    "hidden": "bland dem som ägaren har raderat",
+    "disposed": "bland de gallrade",
+    "all": "i registret",
+}
+SORT_TEXT = {"oldest": "Längst väntan först (äldst först)", "newest": "Senast inkomna först"}
+STATUS_VIEW = {
+    RecordStatus.AWAITING_CLASSIFICATION: "waiting",
+    RecordStatus.CLASSIFIED: "classified",
+    RecordStatus.DISPOSED: "disposed",
 }
 
 
-def _waiting(s: int) -> str:
-    days, rest = divmod(s, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
+def _href(params: Mapping[str, str]) -> str:
+    return PATH + ("?" + urlencode(params) if params else "")
+
+
+def _summary(p: QueuePage) -> str:
+    """The true count and what it counts: '130 meddelanden väntar på klassificering. Visar
+    1–50.', '1 träff för ”Örjan” bland de klassificerade.'"""
+    lst = p.listing
+    if lst.query:
+        hits = "träff" if p.total == 1 else "träffar"
+        text = f"{p.total} {hits} för ”{lst.query}” {VIEW_SEARCHED[lst.view]}"
+    else:
+        one, many = VIEW_COUNT[lst.view]
+        text = f"{p.total} {one if p.total == 1 else many}"
+    if lst.outcome is not None:
+        text += f" med utfallet ”{OUTCOME_WORDS[lst.outcome]}”"
+    if lst.first and lst.last:
+        text += f", inkomna {lst.first.isoformat()}–{lst.last.isoformat()}"
+    elif lst.first:
+        text += f", inkomna från och med {lst.first.isoformat()}"
+    elif lst.last:
+        text += f", inkomna till och med {lst.last.isoformat()}"
+    first = (p.page - 1) * p.per_page + 1
+    if p.items and p.total > len(p.items):
+        text += f". Visar {first}–{first + len(p.items) - 1}"
+    elif not p.items and p.total:
+        text += f". Sidan {p.page} är tom: gå till sidan 1"
+    return text + "."
+
+
+def list_context(
+    request: web.Request, p: QueuePage, problems: Mapping[str, str]
+) -> dict[str, object]:
+    """What templates/registry/list.html shows."""
+    directory = services(request).config.directory
+    tz = services(request).config.org.timezone
+    memo: dict[str, str] = {}
+    lst = p.listing
+    rows = [
+        {
+            "id": i.record.id,
+            "number": i.record.registration_number,
+            "arrived": i.arrived_local,
+            "waited": waiting_text(i.waiting_s),
+            "caller": caller_of(i.record, directory, memo),
+            "mailbox": mailbox_of(i.record, directory, memo),
+            "duration": i.record.duration_s,
+            "state": record_state(i.record),
+            "by": (
+                f"{actor_name(i.record.classified_by, directory)}"
+                f" {local_text(i.record.classified_at, tz)}"
+                if i.record.classified_by and i.record.classified_at
+                else ""
+            ),
+        }
+        for i in p.items
+    ]
+    pages = max(1, (p.total + p.per_page - 1) // p.per_page)
+    typed = {k: request.query.get(k, "") for k in ("view", "outcome", "from", "to", "sort", "q")}
+    values = lst.params() | {"view": lst.view, "sort": lst.sort}
+    # what was typed stays in a field that was refused; the rest shows the list's own values
+    form = {k: (typed[k] if k in problems else values.get(k, "")) for k in typed}
+    return {
+        "rows": rows,
+        "summary": _summary(p),
+        "listing": lst,
+        "waiting_view": lst.view == "waiting",
+        "views": [
+            (_href({"view": v} if v != "waiting" else {}), text, v == lst.view)
+            for v, text in VIEW_TEXT.items()
+        ],
+        "view_options": list(VIEW_TEXT.items()),
+        "outcome_options": [(c.value, t[:1].upper() + t[1:]) for c, t in OUTCOME_WORDS.items()],
+        "sort_options": list(SORT_TEXT.items()),
+        "form": form,
+        "problems": problems,
+        "page": p.page,
+        "pages": pages,
+        "prev": _href(lst.params(p.page - 1)) if p.page > 1 else "",
+        "next": _href(lst.params(p.page + 1)) if p.page < pages else "",
+        "clear": PATH if lst.params() else "",
+    }
 
 
 async def registrar_page(request: web.Request) -> web.StreamResponse:
-    """GET /registrator: the queue, longest-waiting first, searched and paged (REC-02)."""
-    svc = services(request)
-    p = await service.queue_page(request)
-    directory = svc.config.directory
-    memo: dict[str, str] = {}
-
-    def caller(i: QueueRow) -> str:
-        name = i.record.caller_name or ""
-        number = i.record.caller_number or ""
-        shown = party_html(number, directory, memo) if number else ""
-        if name and shown and name not in party(number, directory, memo):
-            return f"{e(name)}, {shown}"
-        return shown or e(name) or "Okänd"
-
-    def mailbox(i: QueueRow) -> str:
-        owner = i.record.owner_id
-        return name_of(directory, owner) if owner else (i.record.mailbox or "")
-
-    rows = "".join(
-        f'<tr><td data-label="Registreringsnummer"><a href="/registrator/{e(i.record.id)}">'
-        f"{e(i.record.registration_number)}</a></td>"
-        f'<td data-label="Inkom">{e(i.arrived_local)}</td>'
-        f'<td data-label="Väntat" class="waiting">{e(_waiting(i.waiting_s))}</td>'
-        f'<td data-label="Från">{caller(i)}</td>'
-        f'<td data-label="Brevlåda">{e(mailbox(i))}</td>'
-        f'<td data-label="Längd">{e(i.record.duration_s)} s</td></tr>'
-        for i in p.items
+    """GET /registrator: a list (the queue by default, longest-waiting first), filtered,
+    searched and paged, with the true count (REC-02); a refused filter is marked at its field
+    and the rest of the list still shows."""
+    listing, problems = service.read_listing(request.query)
+    p = await service.list_page(services(request), listing)
+    return render_page(
+        request,
+        "registry/list.html",
+        list_context(request, p, problems),
+        title="Registrator"
+        if listing.view == "waiting"
+        else f"Registrator – {VIEW_TEXT[listing.view]}",
+        current=PATH,
+        status=422 if problems else 200,
     )
-    first = (p.page - 1) * p.per_page + 1
-    last = first + len(p.items) - 1
-    waiting = "meddelande väntar" if p.total == 1 else "meddelanden väntar"
-    summary = (
-        f"{p.total} {'träff' if p.total == 1 else 'träffar'} för ”{e(p.query)}” i kön"
-        if p.query
-        else f"{p.total} {waiting} på klassificering"
-    )
-    shown = f" Visar {first}–{last}." if p.items and p.total > len(p.items) else ""
-
-    def page_link(n: int, text: str, rel: str) -> str:
-        params = {"page": str(n)} | ({"q": p.query} if p.query else {})
-        return f'<a href="/registrator?{e(urlencode(params))}" rel="{rel}">{text}</a>'
-
-    pages = (p.total + p.per_page - 1) // p.per_page
-    nav = " · ".join(
-        link
-        for link in (
-            page_link(p.page - 1, "← Föregående", "prev") if p.page > 1 else "",
-            f"Sida {p.page} av {pages}" if pages > 1 else "",
-            page_link(p.page + 1, "Nästa →", "next") if p.page < pages else "",
-        )
-        if link
-    )
-    body = flash(request) + (
-        '<form method="get" action="/registrator" role="search">'
-        '<label for="q">Sök i kön (diarienummer, uppringare, brevlåda, sammanfattning)</label>'
-        f'<input type="search" id="q" name="q" value="{e(p.query)}" maxlength="100">'
-        '<button type="submit">Sök</button>'
-        + (' <a href="/registrator">Visa alla</a>' if p.query else "")
-        + "</form>"
-        f'<p id="queue-summary" aria-live="polite">{summary}.{shown}</p>'
-        '<table id="queue"><thead><tr><th scope="col">Registreringsnummer</th>'
-        '<th scope="col">Inkom</th><th scope="col">Väntat</th><th scope="col">Från</th>'
-        '<th scope="col">Brevlåda</th><th scope="col">Längd</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
-        + (f'<nav aria-label="Sidor i kön" class="pages"><p>{nav}</p></nav>' if nav else "")
-        + ""
-        "<h2>Export</h2>"
-        '<form method="get" action="/api/registry/export" class="export">'
-        '<label for="export-from">Inkom från och med</label>'
-        '<input type="date" id="export-from" name="from">'
-        '<label for="export-to">till och med</label>'
-        '<input type="date" id="export-to" name="to">'
-        '<label for="export-format">Format</label><select id="export-format" name="format">'
-        '<option value="xlsx">Excel (XLSX)</option>'
-        '<option value="excel">Excel (CSV med semikolon)</option>'
-        '<option value="csv">CSV för system (kommatecken)</option>'
-        '<option value="json">JSON</option>'
-        '<option value="xml">XML (ERMS, för ärendesystemet)</option></select>'
-        '<button type="submit">Exportera</button></form>'
-        "<p>Utan datum exporteras hela registret.</p>"
-    )
-    return render(request, "Registrator", body, "/registrator")
 
 
 async def record_page(request: web.Request) -> web.StreamResponse:
-    """GET /registrator/{ref}: one record: listen, classify, audit trail."""
+    """GET /registrator/{ref}: one record: listen, classify, the audit trail in words."""
     return await _record_view(request, record_ref(request.match_info["ref"]))
-
-
-def _field_error(name: str, problem: tuple[str | None, str] | None) -> tuple[str, str]:
-    """(attributes for the input, the error paragraph) when `problem` concerns `name`."""
-    if problem is None or problem[0] != name:
-        return "", ""
-    return (
-        f' aria-invalid="true" aria-describedby="{name}-error"',
-        f'<p class="field-error" id="{name}-error">{e(problem[1])}</p>',
-    )
 
 
 async def _record_view(
@@ -176,70 +182,58 @@ async def _record_view(
     svc = services(request)
     reg = service.register_of(svc)
     rec = await reg.get(ref)
-    events = await service.audit_trail(svc, str(rec.id))
-    csrf = csrf_token(request)
+    events = await reg.store.events(rec.id)
+    directory, tz = svc.config.directory, svc.config.org.timezone
+    memo: dict[str, str] = {}
     chosen = typed.get("classification") if typed else None
     chosen = chosen or (rec.classification.value if rec.classification else "")
-    options = "".join(
-        f'<option value="{c.value}"{" selected" if chosen == c.value else ""}>{e(t)}</option>'
-        for c, t in CLASSIFICATION_TEXT.items()
-    )
-    summary = typed.get("summary", "") if typed else (rec.summary or "")
-    case = typed.get("case_reference", "") if typed else (rec.case_reference or "")
-    summary_attrs, summary_error = _field_error("summary", problem)
-    case_attrs, case_error = _field_error("case_reference", problem)
-    class_attrs, class_error = _field_error("classification", problem)
-    audit_rows = "".join(
-        f'<tr><td data-label="Tid">{e(ev.at.strftime("%Y-%m-%d %H.%M"))}</td>'
-        f'<td data-label="Vem">{e(ev.event.actor)}</td>'
-        f'<td data-label="Händelse">{e(AUDIT_TEXT.get(ev.event.action, ev.event.action))}</td></tr>'
-        for ev in events
-    )
-    audio = (
-        "<p>Ljudet är gallrat; bara uppgifterna finns kvar.</p>"
-        if rec.status.value == "disposed"
-        else (
-            f'<audio id="player" controls preload="none" '
-            f'src="/api/registry/records/{rec.id}/audio">'
-            "Din webbläsare kan inte spela upp ljudet.</audio>"
-            '<p class="muted">Varje uppspelning loggas.</p>'
+    errors = {problem[0] or "classification": problem[1]} if problem is not None else {}
+    after_save = "ok" in request.query and problem is None
+    following = None
+    if after_save:  # the next in the queue, for the keyboard's way on
+        nxt = await reg.store.records(
+            RecordFilter(status=RecordStatus.AWAITING_CLASSIFICATION, limit=1)
         )
+        following = nxt[0] if nxt else None
+    view = "hidden" if rec.hidden_from_owner else STATUS_VIEW[rec.status]
+    context = {
+        "rec": rec,
+        "arrived": local_text(rec.arrived_at, tz),
+        "caller": caller_of(rec, directory, memo),
+        "mailbox": mailbox_of(rec, directory, memo),
+        "status": STATUS_TEXT[rec.status],
+        "state": "" if rec.status is RecordStatus.AWAITING_CLASSIFICATION else record_state(rec),
+        "classified": (
+            f"{actor_name(rec.classified_by, directory)} {local_text(rec.classified_at, tz)}"
+            if rec.classified_by and rec.classified_at
+            else ""
+        ),
+        "disposed": rec.status is RecordStatus.DISPOSED,
+        "options": [(c.value, t, c.value == chosen) for c, t in CLASSIFICATION_TEXT.items()],
+        "summary": typed.get("summary", "") if typed else (rec.summary or ""),
+        "case": typed.get("case_reference", "") if typed else (rec.case_reference or ""),
+        "problem": problem[1] if problem is not None else "",
+        "errors": errors,
+        "audit": [
+            audit_line(ev.action, ev.actor, ev.at, ev.before, ev.after, directory, tz)
+            for ev in events
+        ],
+        "following": following,
+        "back": _href({"view": view} if view != "waiting" else {}),
+        "back_text": (
+            "Tillbaka till kön" if view == "waiting" else f"Till listan: {VIEW_TEXT[view]}"
+        ),
+    }
+    if problem is not None:  # the layout's notice would repeat it: the page names it once
+        context |= {"notice_ok": "", "notice_error": ""}
+    return render_page(
+        request,
+        "registry/record.html",
+        context,
+        title=rec.registration_number,
+        current=PATH,
+        status=422 if problem is not None else 200,
     )
-    alert = (
-        f'<div class="notice error" role="alert">Kunde inte klassificera: {e(problem[1])}</div>'
-        if problem is not None
-        else flash(request)
-    )
-    body = alert + (
-        "<dl>"
-        f"<dt>Registreringsnummer</dt><dd>{e(rec.registration_number)}</dd>"
-        f"<dt>Inkom</dt><dd>{e(local_minutes(rec.arrived_at, request))}</dd>"
-        f"<dt>Från</dt><dd>{e(rec.caller_name or '')} {e(rec.caller_number or '')}</dd>"
-        f"<dt>Brevlåda</dt><dd>{e(rec.owner_id or rec.mailbox)}</dd>"
-        f'<dt>Status</dt><dd id="status">{e(STATUS_TEXT.get(rec.status.value, rec.status))}</dd>'
-        "</dl>"
-        f"<h2>Lyssna</h2>{audio}"
-        f'<h2>Klassificera</h2><form method="post" action="/registrator/{rec.id}">'
-        f"{hidden_csrf(csrf)}"
-        f'<label for="classification">Klassificering</label>'
-        f'<select id="classification" name="classification"{class_attrs}>{options}</select>'
-        f"{class_error}"
-        '<label for="summary">Kort sammanfattning</label>'
-        f'<textarea id="summary" name="summary" rows="3" maxlength="500" required{summary_attrs}>'
-        f"{e(summary)}</textarea>{summary_error}"
-        '<label for="case_reference">Ärendenummer (bara vid diarieföring)</label>'
-        f'<input type="text" id="case_reference" name="case_reference" maxlength="100" '
-        f'value="{e(case)}"{case_attrs}>{case_error}'
-        '<button type="submit">Spara klassificering</button></form>'
-        '<h2>Händelselogg</h2><table id="audit"><thead><tr><th scope="col">Tid</th>'
-        '<th scope="col">Vem</th><th scope="col">Händelse</th></tr></thead>'
-        f"<tbody>{audit_rows}</tbody></table>"
-        '<p><a href="/registrator">Tillbaka till kön</a></p>'
-    )
-    response = render(request, rec.registration_number, body, "/registrator")
-    if problem is not None:
-        response.set_status(422)
-    return response
 
 
 async def record_classify(request: web.Request) -> web.StreamResponse:
@@ -249,7 +243,7 @@ async def record_classify(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     typed = {k: str(form.get(k, "")) for k in ("classification", "summary", "case_reference")}
     data: dict[str, object] = dict(typed)
-    path = f"/registrator/{ref}"
+    path = f"{PATH}/{ref}"
     try:
         await service.classify_record(svc, ref, account(request).user_id, data)
     except (WebError, VoicemailError) as exc:

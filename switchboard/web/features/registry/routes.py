@@ -19,8 +19,8 @@ from switchboard.web.http import date_query, int_query, read_json, record_ref
 
 
 async def queue(request: web.Request) -> web.StreamResponse:
-    """GET /api/registry/queue?q=&page=&per_page=: `queue` (this page), `total` (all that
-    wait and match), `page`, `per_page`."""
+    """GET /api/registry/queue?view=&outcome=&from=&to=&sort=&q=&page=&per_page=: `queue`
+    (this page), `total` (all that match), `page`, `per_page`, `view`, `sort`."""
     return web.json_response((await service.queue_page(request)).as_json())
 
 
@@ -90,7 +90,23 @@ async def export(request: web.Request) -> web.StreamResponse:
 def api_endpoints() -> list[Endpoint]:
     """The register's API."""
     return [
-        Endpoint("GET", "/api/registry/queue", queue, REGISTRAR, "Records awaiting classification"),
+        Endpoint(
+            "GET",
+            "/api/registry/queue",
+            queue,
+            REGISTRAR,
+            "The registrar's lists: the queue (default), classified, hidden, disposed, all",
+            query={
+                "view": "waiting (default), classified, hidden, disposed or all",
+                "outcome": "a classification (not with waiting)",
+                "from": "arrived on or after this local date (YYYY-MM-DD)",
+                "to": "arrived on or before this local date (YYYY-MM-DD)",
+                "sort": "oldest (longest waiting first, default) or newest",
+                "q": "registration number, caller, mailbox owner, case or summary",
+                "page": "from 1",
+                "per_page": "1-500 (default 50)",
+            },
+        ),
         Endpoint("GET", "/api/registry/records/{ref}", record, REGISTRAR, "One record"),
         Endpoint(
             "GET",

@@ -4,7 +4,7 @@ classification body's schema."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from voicemail.exports import local_text, record_json
@@ -47,15 +47,52 @@ class QueueRow:
         return record_view(self.record, self.tz) | {"waiting_s": self.waiting_s}
 
 
+# The registrar's lists (`view`): the queue, the classified records, the ones owners deleted
+# (hidden from them, kept here: REC-04), the disposed ones, and all.
+VIEWS = ("waiting", "classified", "hidden", "disposed", "all")
+SORTS = ("oldest", "newest")
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What the registrar asked to see: a view, an outcome, an arrival date range (local dates,
+    both included), the order, a search and the page; `params` puts it back in a URL."""
+
+    view: str = "waiting"
+    outcome: Classification | None = None
+    first: date | None = None
+    last: date | None = None
+    sort: str = "oldest"
+    query: str = ""
+    page: int = 1
+    per_page: int = QUEUE_PAGE
+
+    def params(self, page: int | None = None) -> dict[str, str]:
+        """The query parameters that ask for this list again (at `page`); defaults left out."""
+        out = {
+            "view": self.view if self.view != "waiting" else "",
+            "outcome": self.outcome.value if self.outcome else "",
+            "from": self.first.isoformat() if self.first else "",
+            "to": self.last.isoformat() if self.last else "",
+            "sort": self.sort if self.sort != "oldest" else "",
+            "q": self.query,
+            "per_page": str(self.per_page) if self.per_page != QUEUE_PAGE else "",
+            "page": str(page or self.page) if (page or self.page) > 1 else "",
+        }
+        return {k: v for k, v in out.items() if v}
+
+
 @dataclass(frozen=True, slots=True)
 class QueuePage:
-    """One page of the classification queue and what it is a page of."""
+    """One page of the classification queue (or another of the registrar's lists) and what it
+    is a page of."""
 
     items: list[QueueRow]
     total: int
     page: int
     per_page: int
     query: str
+    listing: Listing = Listing()
 
     def as_json(self) -> dict[str, object]:
         """GET /api/registry/queue."""
@@ -64,6 +101,8 @@ class QueuePage:
             "total": self.total,
             "page": self.page,
             "per_page": self.per_page,
+            "view": self.listing.view,
+            "sort": self.listing.sort,
         }
 
 
