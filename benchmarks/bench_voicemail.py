@@ -246,7 +246,9 @@ def main() -> None:
                 f" {run.rate:,.0f} msgs/s (issue 5 goal >= 200:"
                 f" {'ok' if run.rate >= 200 else 'BELOW GOAL'})"
             )
+            load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
             print("  ratio per chunk: " + ", ".join(f"{r:.2f}" for r in run.ratios))
+            print(f"  load average after: {load} (the floor and the intake share the machine)")
             floor.emit(
                 floor.Row(
                     f"durable voicemail intake, {size // 1000} kB messages",

@@ -3,13 +3,16 @@ conversions between rows and records."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from storage.db import Row
-from voicemail.audit import GENESIS, canonical, event_hash
+from voicemail.audit import GENESIS, canonical
 from voicemail.errors import RecordRefused
 from voicemail.models import (
     AuditEvent,
@@ -170,7 +173,7 @@ def record_params(
         new.msg_id,
         new.txt_sha256,
         to_db_time(new.arrived_at),
-        to_db_time(now),
+        db_now(now)[0],
         new.context,
         new.mailbox,
         new.owner_id,
@@ -236,7 +239,7 @@ def received_record(new: NewRecord, record_id: int, number: str, now: datetime) 
         intake_key=new.intake_key,
         msg_id=new.msg_id,
         arrived_at=must_time(to_db_time(new.arrived_at)),
-        registered_at=must_time(to_db_time(now)),
+        registered_at=db_now(now)[1],
         context=new.context,
         mailbox=new.mailbox,
         owner_id=new.owner_id,
@@ -279,22 +282,46 @@ def link_event(
 ) -> tuple[AuditEvent, tuple[object, ...]]:
     """The next event after `last` (a `LAST_EVENT_SQL` row) and its `INSERT_EVENT_SQL` params."""
     seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
-    at = must_time(to_db_time(now))
+    text, at = db_now(now)
     before_d = dict(before) if before is not None else None
     after_d = dict(after) if after is not None else None
-    digest = event_hash(prev, seq, at, actor, action, record_id, before_d, after_d)
-    params = (
-        seq,
-        to_db_time(at),
-        actor,
-        action,
-        record_id,
-        canonical(before_d) if before_d is not None else None,
-        canonical(after_d) if after_d is not None else None,
-        prev,
-        digest,
-    )
+    before_json = canonical(before_d) if before_d is not None else None
+    after_json = canonical(after_d) if after_d is not None else None
+    digest = chained_hash(prev, seq, at, actor, action, record_id, before_json, after_json)
+    params = (seq, text, actor, action, record_id, before_json, after_json, prev, digest)
     return AuditEvent(seq, at, actor, action, record_id, before_d, after_d, prev, digest), params
+
+
+def chained_hash(
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    record_id: int | None,
+    before_json: str | None,
+    after_json: str | None,
+) -> str:
+    """`audit.event_hash` of an event whose `before` and `after` are already canonical JSON,
+    as they are stored (issue 21: each serialised once, not once for the hash and again for
+    the row). The same body: its keys in sorted order, each value as `canonical` writes it."""
+    body = (
+        f'{{"action":{encode_basestring(action)},"actor":{encode_basestring(actor)},'
+        f'"after":{"null" if after_json is None else after_json},'
+        f'"at":{encode_basestring(at.isoformat())},'
+        f'"before":{"null" if before_json is None else before_json},'
+        f'"record_id":{"null" if record_id is None else int.__repr__(record_id)},'
+        f'"seq":{int.__repr__(seq)}}}'
+    )
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def db_now(now: datetime) -> tuple[str, datetime]:
+    """`now` as the register stores it, and as it reads back (`to_db_time`, `must_time`):
+    a batch's every record and event is stamped with the same `now`."""
+    text = to_db_time(now)
+    return text, must_time(text)
 
 
 def update_statement(record_id: int, changes: Mapping[str, object]) -> tuple[str, list[object]]:

@@ -95,27 +95,9 @@ def parse_message(data: bytes) -> SpoolMessage:
     if b"\0" in data:
         raise SpoolFormatError("NUL bytes in the file: not a text file app_voicemail wrote")
     text = decode_text(data)
-    _screen_lines(text)
-    parser = configparser.ConfigParser(
-        interpolation=None,
-        delimiters=("=",),
-        comment_prefixes=(";", "#"),
-        inline_comment_prefixes=None,
-        strict=True,
-        empty_lines_in_values=False,
-    )
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        parser.read_string(text)
-    except configparser.MissingSectionHeaderError:
-        raise SpoolFormatError("no [message] section header before the first key") from None
-    except configparser.Error as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SpoolFormatError(f"not an app_voicemail message file: {first[:200]}") from None
-    if not parser.has_section("message"):
-        raise SpoolFormatError("no [message] section")
-    section = parser["message"]
-    fields = tuple((key, value.strip()) for key, value in section.items())
+    fields = _plain_fields(text)
+    if fields is None:
+        fields = _read_fields(text)
     values = dict(fields)
     origtime_text = values.get("origtime", "")
     if not origtime_text:
@@ -146,6 +128,74 @@ def parse_message(data: bytes) -> SpoolMessage:
         context=values.get("context") or None,
         exten=values.get("exten") or None,
     )
+
+
+# Line breaks other than LF: `_screen_lines` (str.splitlines) breaks lines at them,
+# configparser does not. A file holding one is read the reference way, `_read_fields`.
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _plain_fields(text: str) -> tuple[tuple[str, str], ...] | None:
+    """The `[message]` keys and values of a file in app_voicemail's own shape, read line by
+    line; None when the file is anything else, for `_read_fields` to read (or refuse).
+
+    The shape (what app_voicemail writes; `_screen_lines` passes every such file): LF line
+    breaks; lines blank, comments (`;`, `#`), one `[message]` header, or `key=value` after
+    it; no line indented (configparser would continue the value above); each key once and at
+    most MAX_KEY_CHARS long. The values are exactly configparser's: the key is what comes
+    before the first `=`, both sides stripped. A section other than `[message]` (`[DEFAULT]`
+    gives its values to every section), a duplicate key or header, a key before the header,
+    an indented line or an empty key all go to `_read_fields`, so odd files get configparser's
+    values and configparser's reasons.
+    """
+    if _OTHER_BREAKS.search(text):
+        return None
+    fields: dict[str, str] = {}
+    in_section = False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped or stripped[0] in ";#":
+            continue
+        if line[0].isspace():
+            return None
+        if stripped == "[message]" and not in_section:
+            in_section = True
+            continue
+        if not in_section or stripped[0] == "[":
+            return None
+        key, sep, value = stripped.partition("=")
+        if not sep or len(key) > MAX_KEY_CHARS:
+            return None
+        key = key.rstrip()
+        if not key or key in fields:
+            return None
+        fields[key] = value.strip()
+    return tuple(fields.items()) if in_section else None
+
+
+def _read_fields(text: str) -> tuple[tuple[str, str], ...]:
+    """The `[message]` section's keys and values as configparser reads them (screened first:
+    see `_screen_lines`); SpoolFormatError when it cannot be read."""
+    _screen_lines(text)
+    parser = configparser.ConfigParser(
+        interpolation=None,
+        delimiters=("=",),
+        comment_prefixes=(";", "#"),
+        inline_comment_prefixes=None,
+        strict=True,
+        empty_lines_in_values=False,
+    )
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text)
+    except configparser.MissingSectionHeaderError:
+        raise SpoolFormatError("no [message] section header before the first key") from None
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpoolFormatError(f"not an app_voicemail message file: {first[:200]}") from None
+    if not parser.has_section("message"):
+        raise SpoolFormatError("no [message] section")
+    return tuple((key, value.strip()) for key, value in parser["message"].items())
 
 
 def _screen_lines(text: str) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -33,6 +34,8 @@ class SpoolFs:
         # The configured root itself may be a link (an operator's choice); below it, none.
         self.root = Path(os.path.realpath(root))
         self.given = Path(root)
+        self._root_text = str(self.root)
+        self._root_prefix = self._root_text.rstrip("/") + "/"
 
     def parts(self, path: Path) -> tuple[str, ...]:
         """The components of `path` below the root (ValueError when it is not below it)."""
@@ -72,22 +75,37 @@ class SpoolFs:
         """Open a regular file for reading; UnsafeSpoolEntry for anything else."""
         parts = self.parts(path)
         with self.folder(parts[:-1]) as dir_fd:
-            try:
-                fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=dir_fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-                    raise self._unsafe(dir_fd, parts[-1], parts) from None
-                raise
+            fd = self.open_fd(dir_fd, parts, path)
         try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise UnsafeSpoolEntry(str(path), KIND_NAMES[kind_of(mode)])
-            self._inside(fd, path)
             os.set_blocking(fd, True)
             return os.fdopen(fd, "rb")
         except BaseException:
             os.close(fd)
             raise
+
+    def open_fd(self, dir_fd: int, parts: tuple[str, ...], path: Path) -> int:
+        """A descriptor of the regular file `parts[-1]` in the folder `dir_fd` (opened
+        `O_NONBLOCK`, which a regular file's reads ignore); UnsafeSpoolEntry for a link, FIFO,
+        folder or device there, or a file that lies outside the root."""
+        try:
+            fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+                raise self._unsafe(dir_fd, parts[-1], parts) from None
+            raise
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise UnsafeSpoolEntry(str(path), KIND_NAMES[kind_of(mode)])
+            self._inside(fd, path)
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def folders(self) -> SpoolFolders:
+        """Folders opened once each, for a batch of files (close it after the batch)."""
+        return SpoolFolders(self)
 
     def _inside(self, fd: int, path: Path) -> None:
         """The opened file's real path lies below the root (where /proc tells it)."""
@@ -95,7 +113,8 @@ class SpoolFs:
             real = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             return  # no /proc: the no-follow walk alone holds
-        if not Path(real).is_relative_to(self.root):
+        # /proc gives the canonical path: a prefix test is `Path.is_relative_to`, cheaper
+        if real != self._root_text and not real.startswith(self._root_prefix):
             raise UnsafeSpoolEntry(str(path), f"file outside the spool ({real})")
 
     def read(self, path: Path, limit: int) -> bytes:
@@ -152,3 +171,66 @@ class SpoolFs:
             os.rename(parts[-1], hidden, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             os.fsync(dir_fd)
             return f"renamed in place to {hidden}"
+
+
+class SpoolFolders:
+    """The spool's folders each walked to once (no link followed), for a batch of files: each
+    file is then opened by its name in its folder's descriptor (`os.open(name, dir_fd=…)`,
+    `O_NOFOLLOW`), with the checks of `SpoolFs.open`. Thread-safe; `close` when done.
+
+    A folder swapped for a link after it was opened is not followed either: the descriptor
+    is the folder itself, and a file it leads to outside the root is refused. `close` waits
+    for an open in progress, so no descriptor is closed (and its number reused) under it;
+    after `close` every open fails (EBADF).
+    """
+
+    def __init__(self, fs: SpoolFs) -> None:
+        self.fs = fs
+        self._fds: dict[tuple[str, ...], int] = {}
+        self._idle = threading.Condition()
+        self._using = 0  # opens in progress
+        self._closed = False
+
+    def open_fd(self, path: Path) -> int:
+        """A descriptor of the regular file `path` (blocking reads); UnsafeSpoolEntry else."""
+        parts = self.fs.parts(path)
+        with self._idle:
+            if self._closed:
+                raise OSError(errno.EBADF, "the spool folders of this batch are closed")
+            fd = self._fds.get(parts[:-1])
+            if fd is None:
+                with self.fs.folder(parts[:-1]) as walked:
+                    fd = self._fds[parts[:-1]] = os.dup(walked)
+            self._using += 1
+        try:
+            return self.fs.open_fd(fd, parts, path)
+        finally:
+            with self._idle:
+                self._using -= 1
+                self._idle.notify_all()
+
+    def read(self, path: Path, limit: int) -> bytes:
+        """At most `limit` + 1 bytes of a regular file (so that "too large" can be told)."""
+        fd = self.open_fd(path)
+        try:
+            data = os.read(fd, limit + 1)
+            while len(data) <= limit and (more := os.read(fd, limit + 1 - len(data))):
+                data += more
+            return data
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Close every folder descriptor (once no open is in progress)."""
+        with self._idle:
+            self._closed = True
+            self._idle.wait_for(lambda: self._using == 0)
+            fds, self._fds = list(self._fds.values()), {}
+        for fd in fds:
+            os.close(fd)
+
+    def __enter__(self) -> SpoolFolders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

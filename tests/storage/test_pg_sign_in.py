@@ -14,6 +14,7 @@ from switchboard.web.auth import LoginAttempt, LoginLimiter
 from switchboard.web.errors import TooManyAttempts
 from switchboard.web.store import WebStore
 from switchboard.web.store.pg_backend import PgWebBackend
+from switchboard.web.store.schema import SCHEMA_VERSION
 
 NOW = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -72,7 +73,7 @@ async def test_schema_1_database_gains_sign_in_tables(pg_dsn: str) -> None:
         await conn.execute("DELETE FROM web_schema_migrations WHERE version >= 2")
         async with WebStore(PgWebBackend(pg_dsn)) as store:
             await store.revoke_session("s", NOW + timedelta(hours=1), NOW)
-        assert await conn.fetchval("SELECT MAX(version) FROM web_schema_migrations") == 3
+        assert await conn.fetchval("SELECT MAX(version) FROM web_schema_migrations") == SCHEMA_VERSION
     finally:
         await conn.close()
 

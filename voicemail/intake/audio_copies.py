@@ -17,27 +17,30 @@ from voicemail.audiostore import AudioStore, fsync_dir
 from voicemail.errors import AudioIncomplete
 from voicemail.spool import SpoolSlot
 from voicemail.spool_format import HEADER_BYTES, audio_problem
-from voicemail.spoolfs import SpoolFs
+from voicemail.spoolfs import SpoolFolders
 
 Copied = tuple[str, int, Path] | Exception  # an audio copy (hash, size, path), or its failure
 
 COPY_WIDTH = 8  # copies side by side (2 cores: most of a copy is waiting for its fsync)
 # the threads that copy a batch's audio (started on first use, shared by every intake)
 _COPY_POOL = ThreadPoolExecutor(COPY_WIDTH, thread_name_prefix="intake-copy")
+_SHARDS_MADE: set[Path] = set()  # stores whose every shard folder exists, durably
 
 
 def copy_audio(
-    fs: SpoolFs, store: AudioStore, slot: SpoolSlot, duration_s: int
+    folders: SpoolFolders, store: AudioStore, slot: SpoolSlot, duration_s: int
 ) -> tuple[str, int, Path]:
     """Copy the slot's audio into the store when it is whole and unchanged; its folder is
     not fsynced here.
 
     Whole: a regular file, the size and time the scan saw, as long as the txt's
     `duration` says (a WAV's data chunk as its header declares it); unchanged while copied.
+    The file is opened in its folder's descriptor (`folders`: no link followed) and read
+    unbuffered, straight into the copy.
     """
     assert slot.audio is not None
     fmt = slot.audio.path.suffix.lstrip(".")
-    with fs.open(slot.audio.path) as src:
+    with open(folders.open_fd(slot.audio.path), "rb", buffering=0) as src:
         fd = src.fileno()
         before = os.fstat(fd)
         if (before.st_size, before.st_mtime_ns) != (slot.audio.size, slot.audio.mtime_ns):
@@ -55,18 +58,33 @@ def copy_audio(
     return copied
 
 
+def make_shards(store: AudioStore) -> None:
+    """Every shard folder of the store made, and made durable with one fsync of its root,
+    once per store and process. Otherwise a new store's first thousand or so copies each
+    made their own shard folder and fsynced the root for it: one more fsync for every
+    second message into a new store (issue 21)."""
+    if store.root in _SHARDS_MADE:
+        return
+    for n in range(256):
+        store.path_for(f"{n:02x}".ljust(64, "0"), "wav").parent.mkdir(parents=True, exist_ok=True)
+    fsync_dir(store.root)
+    _SHARDS_MADE.add(store.root)
+
+
 def copy_batch(
-    fs: SpoolFs, store: AudioStore, jobs: Sequence[tuple[SpoolSlot, int]]
+    folders: SpoolFolders, store: AudioStore, jobs: Sequence[tuple[SpoolSlot, int]]
 ) -> list[Copied]:
     """Each (slot, duration)'s copy, or what copying it raised; then every folder a copy
     went into fsynced. A failed folder fsync raises: nothing of the batch may be committed."""
 
     def one(job: tuple[SpoolSlot, int]) -> Copied:
         try:
-            return copy_audio(fs, store, *job)
+            return copy_audio(folders, store, *job)
         except Exception as exc:
             return exc
 
+    if jobs:
+        make_shards(store)
     results = list(_COPY_POOL.map(one, jobs))
     dirs = {r[2].parent for r in results if not isinstance(r, Exception)}
     for _ in _COPY_POOL.map(fsync_dir, sorted(dirs)):

@@ -29,14 +29,18 @@ from voicemail.register import SYSTEM_ACTOR
 from voicemail.service import Register
 from voicemail.spool import SpoolSlot, file_age
 from voicemail.spool_format import MAX_TXT_BYTES, parse_message
-from voicemail.spoolfs import SpoolFs
+from voicemail.spoolfs import SpoolFolders, SpoolFs
 
 log = logging.getLogger("voicemail.intake")
 
 Ready = tuple[SpoolSlot, SpoolMessage, bytes]
 _CALLERS_KEPT = 10_000
+# batches read and copying ahead of the one being committed
+_AHEAD = 3
 # a batch under way: slots already registered, those being copied, their copies
 _Started = tuple[list[SpoolSlot], list[Ready], "asyncio.Future[list[Copied]]"]
+# a batch read: its txts' folders (open until its copies are done), what can be taken
+_Read = tuple[SpoolFolders, list[Ready]]
 
 
 def caller_e164(number: str | None, register: Register) -> str | None:
@@ -75,13 +79,13 @@ class GroupCommit:
         self.incomplete_after_s = incomplete_after_s
         self._callers: dict[str, str | None] = {}  # caller's number as written -> E.164
 
-    def _read_txts(self, slots: list[SpoolSlot]) -> list[bytes | Exception]:
+    def _read_txts(self, folders: SpoolFolders, slots: list[SpoolSlot]) -> list[bytes | Exception]:
         """Each slot's txt, or what reading it raised (blocking: one thread pass)."""
         out: list[bytes | Exception] = []
         for slot in slots:
             assert slot.txt is not None
             try:
-                out.append(self.fs.read(slot.txt.path, MAX_TXT_BYTES))
+                out.append(folders.read(slot.txt.path, MAX_TXT_BYTES))
             except Exception as exc:
                 out.append(exc)
         return out
@@ -139,13 +143,17 @@ class GroupCommit:
         found = self._callers[number] = caller_e164(number, self.register)
         return found
 
-    def _copy_batch(self, items: list[Ready]) -> list[Copied]:
-        """The batch's audio copies, durable with their folders (blocking; see `copy_batch`)."""
+    def _copy_batch(self, folders: SpoolFolders, items: list[Ready]) -> list[Copied]:
+        """The batch's audio copies, durable with their folders (blocking; see `copy_batch`);
+        then the spool folders the batch was read from are closed."""
         jobs: list[tuple[SpoolSlot, int]] = []
         for slot, message, _ in items:
             assert message.duration_s is not None  # a message without it waits (`_prepare`)
             jobs.append((slot, message.duration_s))
-        return copy_batch(self.fs, self.register.audio, jobs)
+        try:
+            return copy_batch(folders, self.register.audio, jobs)
+        finally:
+            folders.close()
 
     def _new_record(
         self,
@@ -183,19 +191,25 @@ class GroupCommit:
 
     async def _ready(
         self, group: list[SpoolSlot], now_epoch: float, now: datetime, report: IntakeReport
-    ) -> list[Ready]:
-        """The group's txts read in one thread hand-off (issue 21), parsed; what can be taken."""
+    ) -> _Read:
+        """The group's txts read in one thread hand-off (issue 21), each spool folder opened
+        once for the batch (its audio is read from them too), parsed; what can be taken."""
         ready: list[Ready] = []
-        texts = await asyncio.to_thread(self._read_txts, group)
-        for slot, data in zip(group, texts, strict=True):
-            try:
-                item = await self._prepare(slot, data, now_epoch, now, report)
-            except Exception as exc:  # one message's trouble never holds up the others
-                self.quarantine.trouble(slot.label, exc, report)
-                continue
-            if item is not None:
-                ready.append(item)
-        return ready
+        folders = self.fs.folders()
+        try:
+            texts = await asyncio.to_thread(self._read_txts, folders, group)
+            for slot, data in zip(group, texts, strict=True):
+                try:
+                    item = await self._prepare(slot, data, now_epoch, now, report)
+                except Exception as exc:  # one message's trouble never holds up the others
+                    self.quarantine.trouble(slot.label, exc, report)
+                    continue
+                if item is not None:
+                    ready.append(item)
+        except BaseException:
+            folders.close()
+            raise
+        return folders, ready
 
     async def take(
         self,
@@ -205,30 +219,66 @@ class GroupCommit:
         now: datetime,
         report: IntakeReport,
     ) -> None:
-        """Batch after batch, each in one transaction and in order. While a batch's audio is
-        copied the next batch is read and parsed, and its copies run while the first commits
-        (each batch still commits only after its own copies are durable)."""
+        """Batch after batch, each in one transaction and in order. The commits run in a chain
+        of their own (`_commit_after`), so that reading, parsing and copying go on while a
+        batch commits: up to `_AHEAD` batches are read and copying ahead of the commit
+        (each batch still commits only after its own copies are durable, and after the batch
+        before it). A failed commit ends the pass: the batches after it are not committed."""
         size = self.batch_size
         groups = [candidates[i : i + size] for i in range(0, len(candidates), size)]
-        pending: list[_Started] = []
+        commits: list[asyncio.Task[None]] = []
         try:
             for group in groups:
-                batch = await self._ready(group, now_epoch, now, report)
-                if batch:
-                    pending.append(await self._start_batch(batch, report))
-                while len(pending) > 1:
-                    await self._take_batch(pending.pop(0), owners, now, report)
-            while pending:
-                await self._take_batch(pending.pop(0), owners, now, report)
+                if len(commits) >= _AHEAD:
+                    await commits[-_AHEAD]  # raises when that commit failed
+                folders, batch = await self._ready(group, now_epoch, now, report)
+                if not batch:
+                    folders.close()
+                    continue
+                started = await self._start_batch(folders, batch, report)
+                before = commits[-1] if commits else None
+                commit = self._commit_after(before, started, owners, now, report)
+                commits.append(asyncio.ensure_future(commit))
+            if commits:
+                await commits[-1]  # the last commit waits for all before it
+        except asyncio.CancelledError:
+            for task in commits:
+                task.cancel()
+            raise
         finally:
-            for _, _, copying in pending:  # an error ended the pass: let the copies finish
-                with contextlib.suppress(Exception):
-                    await copying
+            # every batch started is finished (committed, or failed and its copies done)
+            await asyncio.gather(*commits, return_exceptions=True)
 
-    async def _start_batch(self, batch: list[Ready], report: IntakeReport) -> _Started:
-        """What the register holds already, and the rest's copies started in the background."""
+    async def _commit_after(
+        self,
+        before: asyncio.Task[None] | None,
+        started: _Started,
+        owners: dict[str, str],
+        now: datetime,
+        report: IntakeReport,
+    ) -> None:
+        """Commit a batch after the one `before` it; when that one failed (or this one
+        fails), its copies still finish, and the failure goes on down the chain."""
+        try:
+            if before is not None:
+                await before
+            await self._take_batch(started, owners, now, report)
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                await started[2]
+            raise
+
+    async def _start_batch(
+        self, folders: SpoolFolders, batch: list[Ready], report: IntakeReport
+    ) -> _Started:
+        """What the register holds already, and the rest's copies started in the background
+        (which close `folders` when done)."""
         pairs = [(s.mailbox, m.msg_id) for s, m, _ in batch if m.msg_id]
-        known = await self.register.store.known_messages(self.context, pairs)
+        try:
+            known = await self.register.store.known_messages(self.context, pairs)
+        except BaseException:
+            folders.close()
+            raise
         slots_done: list[SpoolSlot] = []
         to_copy: list[Ready] = []
         for item in batch:
@@ -239,7 +289,7 @@ class GroupCommit:
             else:
                 to_copy.append(item)
         # one thread hand-off for the batch's copies and their folders' fsyncs (issue 21)
-        copying = asyncio.ensure_future(asyncio.to_thread(self._copy_batch, to_copy))
+        copying = asyncio.ensure_future(asyncio.to_thread(self._copy_batch, folders, to_copy))
         return slots_done, to_copy, copying
 
     async def _take_batch(

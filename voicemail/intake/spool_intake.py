@@ -174,7 +174,8 @@ class SpoolIntake:
 
     def _copy_audio(self, slot: SpoolSlot, duration_s: int) -> tuple[str, int, Path]:
         """Copy the slot's audio into the store when it is whole and unchanged (blocking)."""
-        return copy_audio(self.fs, self.register.audio, slot, duration_s)
+        with self.fs.folders() as folders:
+            return copy_audio(folders, self.register.audio, slot, duration_s)
 
     async def run(
         self,
