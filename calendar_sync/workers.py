@@ -5,8 +5,8 @@ must not stall everybody else's: a read runs in a worker process; past its time 
 is ended (a thread could not be) and replaced, and that calendar gets a CalendarTooComplex error
 saying why. Inside the worker the occurrences in the window are bounded (calendar_sync.ics) and
 so is the heap (RLIMIT_DATA). A worker starts in about 0.15 s and serves many reads; it is retired
-after `jobs_per_worker` reads, which also bounds icalendar's process-wide cache of the time zones
-calendars define.
+once it has built `zones_per_worker` of the time zones calendars define (icalendar keeps them
+process-wide; each answer says how many), or after `jobs_per_worker` reads.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class ReadLimits:
     series_time_s: float = 1.5  # one series' expansion (the worker answers instead of being ended)
     occurrences: int = MAX_OCCURRENCES
     memory_mb: int = 768  # the worker's heap (RLIMIT_DATA)
-    jobs_per_worker: int = 2000
+    jobs_per_worker: int = 20_000
+    zones_per_worker: int = 2000  # zones calendars define, kept by icalendar (~10 KB each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +73,11 @@ def _error_fields(exc: CalendarError) -> tuple[str, str, str]:
 
 def _serve(jobs: Connection, answers: Connection, limits: ReadLimits) -> None:
     """Worker: say "ready", then read jobs until the pipe closes; answer ("ok", IcsRead) or
-    ("error", (kind, source, reason))."""
+    ("error", (kind, source, reason)), and the number of zones built so far."""
     import resource
 
     from calendar_sync.ics import read_ics
+    from calendar_sync.ics.vtimezones import zones_built
 
     with contextlib.suppress(ValueError, OSError):
         _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
@@ -89,7 +91,7 @@ def _serve(jobs: Connection, answers: Connection, limits: ReadLimits) -> None:
             return
         for job in batch:
             try:
-                answers.send(_answer(job, limits, read_ics))
+                answers.send((*_answer(job, limits, read_ics), zones_built()))
             except (OSError, ValueError):
                 return
 
@@ -151,6 +153,7 @@ class _Worker:
         self.jobs_out = Connection(job_w, readable=False)
         self.answers = Connection(answer_r, writable=False)
         self.jobs = 0
+        self.zones = 0  # zones calendars define that it has built
         self._stopped = False
         if not self.answers.poll(START_TIMEOUT_S) or self.answers.recv()[0] != "ready":
             self.stop(kill=True)
@@ -218,7 +221,11 @@ class CalendarReaders:
         return worker
 
     def _give_back(self, worker: _Worker, healthy: bool) -> None:
-        retire = not healthy or worker.jobs >= self.limits.jobs_per_worker
+        retire = (
+            not healthy
+            or worker.jobs >= self.limits.jobs_per_worker
+            or worker.zones >= self.limits.zones_per_worker
+        )
         with self._lock:
             if not retire and not self._closed:
                 self._idle.append(worker)
@@ -261,7 +268,8 @@ class CalendarReaders:
                         )
                         out.append(CalendarReadTimeout(job.source, why))
                         return out
-                    out.append(_outcome(*worker.answers.recv()))
+                    kind, value, worker.zones = worker.answers.recv()
+                    out.append(_outcome(kind, value))
                 healthy = True
             except (EOFError, OSError) as exc:
                 self.stopped += 1
