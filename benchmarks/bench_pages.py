@@ -1,16 +1,22 @@
 """The pages at a municipality's size (issue 20): 3,000 users, 100,000 records, every role.
 
-Run: `python benchmarks/bench_pages.py [--users 3000] [--records 100000] [--runs 30]`.
+Run: `python benchmarks/bench_pages.py [--users 3000] [--records 100000] [--runs 30]
+[--only /chef /it] [--profile 25]`.
 Real HTTP (aiohttp on 127.0.0.1), the Älvkarleby sample's policy with a directory of `--users`
 generated people, a SQLite register holding `--records` records (5 % waiting, bulk-inserted
 as bench_voicemail does), `--calls` calls in the call log, one bearer session per role. For each page a role reaches: the
 median and p95 of `--runs` requests, and the body size. Goal: p95 <= 200 ms on every page.
+`--only` measures just the pages named (as written in PAGES); `--profile N` runs cProfile over
+the requests of those pages (handler, templates and store, all in this process) and prints the
+N most expensive functions by cumulative time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
@@ -83,7 +89,15 @@ async def seed_calls(store: CallLogStore, users: int, calls: int) -> None:
         )
 
 
-async def main(n_users: int, n_records: int, runs: int, work: Path, n_calls: int) -> int:
+async def main(
+    n_users: int,
+    n_records: int,
+    runs: int,
+    work: Path,
+    n_calls: int,
+    only: frozenset[str] = frozenset(),
+    profile: int = 0,
+) -> int:
     config = load_config(ROOT / "config" / "alvkarleby")
     old = config.org.directory
     people = tuple(make_users(n_users))
@@ -127,6 +141,7 @@ async def main(n_users: int, n_records: int, runs: int, work: Path, n_calls: int
     app = web.Application()
     setup_web(app, svc)
     worst = 0.0
+    prof = cProfile.Profile() if profile else None
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             print(f"| role | page | p50 ms | p95 ms | kB |  (goal: p95 <= {GOAL_MS:.0f} ms)")
@@ -137,12 +152,18 @@ async def main(n_users: int, n_records: int, runs: int, work: Path, n_calls: int
                 h = {"Authorization": f"Bearer {(await resp.json())['token']}"}
                 client.session.cookie_jar.clear()
                 for path in paths:
+                    if only and path not in only:
+                        continue
                     times: list[float] = []
                     size = 0
                     for _ in range(runs):
                         start = time.perf_counter()
+                        if prof is not None:
+                            prof.enable()
                         resp = await client.get(path, headers=h)
                         data = await resp.read()
+                        if prof is not None:
+                            prof.disable()
                         times.append((time.perf_counter() - start) * 1000)
                         assert resp.status == 200, (path, resp.status, data[:300])
                         size = len(data)
@@ -157,6 +178,8 @@ async def main(n_users: int, n_records: int, runs: int, work: Path, n_calls: int
         await store.close()
         await calllog.close()
         await reg.close()
+    if prof is not None:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(profile)
     print(f"worst p95 {worst:.1f} ms: {'met' if worst <= GOAL_MS else 'NOT met'}")
     return 0 if worst <= GOAL_MS else 1
 
@@ -167,6 +190,27 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=5000, help="calls in the call log")
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument(
+        "--only", nargs="+", default=[], metavar="PATH", help="measure only these pages"
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="cProfile: print the N costliest"
+    )
     args = parser.parse_args()
+    known = {p for paths in PAGES.values() for p in paths}
+    if unknown := set(args.only) - known:
+        parser.error(f"no such page in PAGES: {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory() as tmp:
-        sys.exit(asyncio.run(main(args.users, args.records, args.runs, Path(tmp), args.calls)))
+        sys.exit(
+            asyncio.run(
+                main(
+                    args.users,
+                    args.records,
+                    args.runs,
+                    Path(tmp),
+                    args.calls,
+                    frozenset(args.only),
+                    args.profile,
+                )
+            )
+        )

@@ -42,7 +42,8 @@ async def incidents(request: web.Request) -> web.StreamResponse:
 
 async def my_calls(request: web.Request) -> web.StreamResponse:
     """GET /api/me/calls: the latest calls to my numbers, so I can flag a threat (ALV-20)."""
-    return web.json_response({"calls": await service.calls_to(services(request), account(request))})
+    calls = await service.calls_to(services(request), account(request))
+    return web.json_response({"calls": [c.as_json() for c in calls]})
 
 
 def api_endpoints() -> list[Endpoint]:

@@ -8,7 +8,7 @@ through to (a dial string of the call), as the directory has the numbers.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from aiohttp import web
 
@@ -25,6 +25,7 @@ from switchboard.web.services import WebServices
 
 _PERSONAL = (NumberKind.USER_EXTENSION, NumberKind.USER_MOBILE)
 _DIGITS = re.compile(r"\+?\d{3,}")
+PAGE_LIMIT = 1000  # calls the IT page reads for one filter
 
 
 def call_log(svc: WebServices) -> CallLogStorage:
@@ -70,6 +71,19 @@ def call_query(request: web.Request) -> CallQuery:
         number=number_digits(request.query.get("number", ""), svc.config.org.plan),
         limit=int_query(request, "limit", 1000, 1, 100_000),
     )
+
+
+async def query_calls_for(svc: WebServices, query: Mapping[str, str]) -> Sequence[CallEntry]:
+    """The IT page's filter (`since`, `until`, `number` as the form sends them), newest first,
+    at most `PAGE_LIMIT` calls; InvalidField (in Swedish) for a time that is none."""
+    tz = svc.config.org.timezone
+    q = CallQuery(
+        since=time_field(query, "since", tz),
+        until=time_field(query, "until", tz),
+        number=number_digits(query.get("number", ""), svc.config.org.plan),
+        limit=PAGE_LIMIT,
+    )
+    return await call_log(svc).query(since=q.since, until=q.until, number=q.number, limit=q.limit)
 
 
 async def query_calls(request: web.Request) -> Sequence[CallEntry]:
@@ -139,20 +153,20 @@ async def flag(svc: WebServices, acct: Account, call_id: str, note: str) -> Inci
     return await call_log(svc).flag_threat(call_id, acct.user_id, note, svc.now())
 
 
-async def calls_to(svc: WebServices, me: Account) -> list[dict[str, object]]:
+async def calls_to(svc: WebServices, me: Account) -> list[CallEntry]:
     """The latest calls (at most 200) that reached `me`, newest first."""
     user = svc.config.directory.user(me.user_id)
     if svc.call_log is None or user is None:
         return []
-    out: list[dict[str, object]] = []
+    out: dict[str, CallEntry] = {}
     for number in (user.extension, user.mobile):
         if not number:
             continue
         digits = number_digits(number, svc.config.org.plan)
         for c in await svc.call_log.query(number=digits, limit=200):
-            if me.user_id in recipients(c, svc.config) and all(
-                o["call_id"] != c.call_id for o in out
-            ):
-                out.append(c.as_json())
-    out.sort(key=lambda c: str(c.get("start") or ""), reverse=True)
-    return out[:200]
+            if c.call_id not in out and me.user_id in recipients(c, svc.config):
+                out[c.call_id] = c
+    newest = sorted(
+        out.values(), key=lambda c: c.start.timestamp() if c.start else 0.0, reverse=True
+    )
+    return newest[:200]

@@ -3,16 +3,19 @@ overview (Chefens översikt: unused subscriptions ALV-25, blocked attempts HAL-1
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
+from datetime import datetime
 
+import phonenumbers
 from aiohttp import web
 
+from routing.numbers import national_format
 from simulation import sv
 from switchboard.web.core import account, services
 from switchboard.web.features.reports import service, service_level
-from switchboard.web.html import e
-from switchboard.web.layout import render
+from switchboard.web.features.reports.schemas import Tally
+from switchboard.web.http import int_query
+from switchboard.web.templating import render_page
 
 KIND_TEXT = {
     "extension": "Anknytning",
@@ -21,76 +24,101 @@ KIND_TEXT = {
     "shared_phone": "Gemensam telefon",
     "switchboard": "Växel",
 }
+ATTEMPT_TEXT = {"international": "Utlandet", "premium_rate": "Betalnummer"}
+NO_UNIT = {"(no unit)": "(ingen enhet)"}
+PAGE_SIZE = 100  # unused subscriptions per page (an administrator sees thousands)
 
 
-def _tally_table(ident: str, caption: str, rows: Mapping[str, Mapping[str, Any]]) -> str:
-    body = "".join(
-        f"<tr><td>{e(KIND_TEXT.get(k, k))}</td><td>{v['calls']}</td><td>{v['answered']}</td>"
-        f"<td>{e(sv.percent(v['answered_share'], 0))}</td></tr>"
-        for k, v in rows.items()
-    )
-    return (
-        f'<table id="{ident}"><caption>{e(caption)}</caption><thead><tr>'
-        '<th scope="col"></th><th scope="col">Samtal</th><th scope="col">Besvarade</th>'
-        f'<th scope="col">Andel</th></tr></thead><tbody>{body}</tbody></table>'
-    )
+@functools.lru_cache(maxsize=16_384)
+def shown_number(e164: str, country_code: str) -> str:
+    """A number as a person here reads it: national form at home ('070-123 45 67'), the
+    international form abroad ('+44 20 7946 0000'); as logged when it is no number."""
+    if not e164.startswith("+"):
+        return e164
+    if e164.startswith("+" + country_code):
+        return national_format(e164)
+    try:
+        parsed = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _rows(rows: dict[str, Tally], label: dict[str, str]) -> list[dict[str, object]]:
+    return [
+        {
+            "label": label.get(k, k),
+            "calls": t.calls,
+            "answered": t.answered,
+            "share": sv.percent(t.answered_share, 0),
+        }
+        for k, t in rows.items()
+    ]
 
 
 async def reports_page(request: web.Request) -> web.StreamResponse:
     """GET /rapporter: today's answered share and coverage warnings (admin and IT)."""
-    r = await service_level.live(services(request))
-    warnings = "".join(
-        f'<p class="notice error">{e(w["designation"])}{" (jour)" if w["on_call"] else ""}: '
-        f"ingen tillgänglig {e(w['from'])}–{e(w['to'])} ({w['minutes']} min)"
-        f"{' – just nu' if w['now'] else ''}</p>"
-        for w in r["coverage_warnings"]
+    r = await service_level.live_report(services(request))
+    context = {
+        "r": r,
+        "share": sv.percent(r.answered_share, 0),
+        "tables": [
+            ("by-hour", "Per timme", "Timme", _rows(r.by_hour, {h: f"kl. {h}" for h in r.by_hour})),
+            ("by-unit", "Per enhet", "Enhet", _rows(r.by_unit, NO_UNIT)),
+            ("by-kind", "Per typ av nummer", "Typ av nummer", _rows(r.by_kind, KIND_TEXT)),
+        ],
+    }
+    return render_page(
+        request,
+        "reports/service_level.html",
+        context,
+        title="Servicenivå i dag",
+        current="/rapporter",
     )
-    body = (
-        f'<p>I dag ({e(r["date"])}): <strong id="answered-share">'
-        f"{e(sv.percent(r['answered_share'], 0))}</strong> besvarade av {r['calls']} samtal "
-        "(personligt svar, passningsställe, hänvisning eller röstbrevlåda; "
-        "Medborgarservice räknas inte).</p>"
-        f'<h2>Täckningsvarningar</h2><div id="coverage">{warnings or "<p>Inga.</p>"}</div>'
-        + _tally_table("by-hour", "Per timme", r["by_hour"])
-        + _tally_table("by-unit", "Per enhet", r["by_unit"])
-        + _tally_table("by-kind", "Per typ av nummer", r["by_kind"])
-    )
-    return render(request, "Servicenivå i dag", body, "/rapporter")
 
 
 async def manager_page(request: web.Request) -> web.StreamResponse:
     """GET /chef: unused subscriptions and blocked attempts of my units (managers, admins)."""
     svc, acct = services(request), account(request)
-    unused = await service.unused(svc, acct)
-    attempts = await service.blocked_attempts(svc, acct)
-    rows = "".join(
-        f"<tr><td>{e(s.name)}</td><td>{e(KIND_TEXT.get(s.kind, s.kind))}</td>"
-        f"<td>{e(s.number)}</td><td>{e(s.unit)}</td></tr>"
-        for s in unused.unused
+    page = int_query(request, "page", 1, 1, 1_000_000)
+    unused, attempts = await service.manager_report(svc, acct)
+    cc = svc.config.org.plan.country_code
+    total = len(unused.unused)
+    pages = max(1, -(-total // PAGE_SIZE))
+    first = (page - 1) * PAGE_SIZE
+    context = {
+        "unused": unused,
+        "paging": {
+            "page": page,
+            "pages": pages,
+            "first": first + 1,
+            "last": min(first + PAGE_SIZE, total),
+            "total": total,
+            "previous": f"/chef?page={page - 1}#unused-heading" if page > 1 else "",
+            "next": f"/chef?page={page + 1}#unused-heading" if page < pages else "",
+        },
+        "subscriptions": [
+            {
+                "name": s.name,
+                "kind": KIND_TEXT.get(s.kind, s.kind),
+                "number": shown_number(s.number, cc),
+                "unit": s.unit or "(ingen enhet)",
+            }
+            for s in unused.unused[first : first + PAGE_SIZE]
+        ],
+        "attempts": attempts,
+        "tries": [
+            {
+                "at": datetime.fromisoformat(a.at).strftime("%Y-%m-%d %H.%M"),
+                "name": a.name,
+                "unit": a.unit,
+                "e164": a.number,
+                "number": shown_number(a.number, cc),
+                "kind": ATTEMPT_TEXT.get(a.kind, a.kind),
+            }
+            for a in attempts.attempts
+        ],
+    }
+    return render_page(
+        request, "reports/manager.html", context, title="Chefens översikt", current="/chef"
     )
-    units = "".join(
-        f"<tr><td>{e(u)}</td><td>{v.subscriptions}</td><td>{v.calls}</td><td>{v.unused}</td></tr>"
-        for u, v in unused.by_unit.items()
-    )
-    tries = "".join(
-        f"<tr><td>{e(a.at[:16].replace('T', ' '))}</td><td>{e(a.name)}</td>"
-        f"<td>{e(a.number)}</td>"
-        f"<td>{'Utlandet' if a.kind == 'international' else 'Betalnummer'}</td></tr>"
-        for a in attempts.attempts
-    )
-    body = (
-        f"<h2>Oanvända abonnemang</h2><p>Inga samtal på {unused.days} dagar – säg upp dem.</p>"
-        '<table id="unused"><thead><tr><th scope="col">Namn</th><th scope="col">Typ</th>'
-        f'<th scope="col">Nummer</th><th scope="col">Enhet</th></tr></thead><tbody>{rows}'
-        f"</tbody></table><h2>Årsöversikt {unused.year}</h2>"
-        '<table id="per-unit"><thead><tr><th scope="col">Enhet</th><th scope="col">Abonnemang'
-        '</th><th scope="col">Samtal</th><th scope="col">Oanvända</th></tr></thead><tbody>'
-        f"{units}</tbody></table>"
-        "<h2>Spärrade samtal till betalnummer och utlandet</h2>"
-        f"<p>Senaste {attempts.days} dagarna. Den anställda kan bli personligt "
-        "betalningsansvarig; ett upplåsningsbeslut fattas av dig.</p>"
-        '<table id="blocked-attempts"><thead><tr><th scope="col">När</th><th scope="col">'
-        'Vem</th><th scope="col">Nummer</th><th scope="col">Typ</th></tr></thead>'
-        f"<tbody>{tries}</tbody></table>"
-    )
-    return render(request, "Chefens översikt", body, "/chef")

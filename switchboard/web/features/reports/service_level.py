@@ -26,6 +26,7 @@ from simulation.engine import call_targets, contact_centre_numbers, coverage_gap
 from simulation.models import ANSWERED, CALL_KINDS, Outcome, SimCall
 from simulation.report import coverage_warning, share, tally
 from switchboard.telephony.calllog.records import CallRow
+from switchboard.web.features.reports.schemas import CoverageGap, ServiceLevel, Tally
 from switchboard.web.services import WebServices
 
 CACHE_S = 15.0
@@ -120,34 +121,38 @@ def day_bounds(now: datetime, org: Organisation) -> tuple[datetime, datetime]:
 
 def report(
     calls: list[SimCall], org: Organisation, warnings: list[Any], now: datetime
-) -> dict[str, Any]:
+) -> ServiceLevel:
     """The live report: the simulation report's keys for one real day so far."""
     answered = sum(c.answered for c in calls)
     outcomes = {o.value: 0 for o in Outcome}
     for c in calls:
         outcomes[c.outcome.value] += 1
     by_kind = tally(calls, "kind")
-    return {
-        "date": now.astimezone(org.timezone).date().isoformat(),
-        "at": now.isoformat(),
-        "calls": len(calls),
-        "answered": answered,
-        "answered_share": share(answered, len(calls)),
-        "must_call_again_count": len(calls) - answered,
-        "outcomes": outcomes,
-        "answered_outcomes": [o.value for o in Outcome if o in ANSWERED],
-        "by_hour": tally(calls, "hour"),
-        "by_unit": tally(calls, "unit"),
-        "by_kind": {k: by_kind[k] for k in CALL_KINDS if k in by_kind},
-        "coverage_warnings": [
-            {**coverage_warning(w), "now": w.start <= now.astimezone(org.timezone) < w.end}
+    local_now = now.astimezone(org.timezone)
+    return ServiceLevel(
+        date=local_now.date().isoformat(),
+        at=now.isoformat(),
+        calls=len(calls),
+        answered=answered,
+        answered_share=share(answered, len(calls)),
+        outcomes=outcomes,
+        answered_outcomes=[o.value for o in Outcome if o in ANSWERED],
+        by_hour=_tallies(tally(calls, "hour")),
+        by_unit=_tallies(tally(calls, "unit")),
+        by_kind=_tallies({k: by_kind[k] for k in CALL_KINDS if k in by_kind}),
+        coverage_warnings=[
+            CoverageGap.of({**coverage_warning(w), "now": w.start <= local_now < w.end})
             for w in warnings
         ],
-    }
+    )
+
+
+def _tallies(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, Tally]:
+    return {k: Tally.of(v) for k, v in rows.items()}
 
 
 async def live(svc: WebServices, fresh: bool = False) -> dict[str, Any]:
-    """Today's report (kept `CACHE_S` seconds unless `fresh`)."""
+    """Today's report as JSON (kept `CACHE_S` seconds unless `fresh`; /metrics reads it)."""
     now = svc.now()
     kept = svc.service_level_cache
     if not fresh and kept is not None and 0 <= (now - kept[0]).total_seconds() < CACHE_S:
@@ -162,6 +167,11 @@ async def live(svc: WebServices, fresh: bool = False) -> dict[str, Any]:
     calls = as_sim_calls(rows, org)
     day = now.astimezone(org.timezone).date()
     warnings = coverage_gaps(org, st.book, day)
-    out = report(calls, org, warnings, now)
+    out = report(calls, org, warnings, now).as_json()
     svc.service_level_cache = (now, out)
     return out
+
+
+async def live_report(svc: WebServices) -> ServiceLevel:
+    """Today's report, typed (from the same cache as `live`)."""
+    return ServiceLevel.of(await live(svc))

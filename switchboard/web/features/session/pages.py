@@ -12,7 +12,6 @@ from aiohttp import web
 from switchboard.web.core import LOGIN_COOKIE, SESSION_COOKIE, services, state
 from switchboard.web.errors import CsrfFailed, LoginFailed, TooManyAttempts
 from switchboard.web.features.session import service
-from switchboard.web.html import e, hidden_csrf, page
 from switchboard.web.layout import read_form, see_other
 from switchboard.web.middleware import same_token
 from switchboard.web.oidc import OidcClient
@@ -23,6 +22,7 @@ from switchboard.web.oidc_login import (
     OidcNotConfigured,
     StateCodec,
 )
+from switchboard.web.templating import render_text
 
 log = logging.getLogger("switchboard.web")
 OIDC_PATH = "/login/oidc"
@@ -31,7 +31,7 @@ OIDC_PATH = "/login/oidc"
 LOGIN_MESSAGES = {
     "session-expired": "Din session har gått ut. Logga in igen.",
     "not-authenticated": "Logga in för att fortsätta.",
-    "login-failed": "Fel användar-id eller lösenord.",
+    "login-failed": "Fel användar-id eller lösenord. Kontrollera dem och försök igen.",
     "too-many-attempts": "För många försök. Vänta en stund och försök igen.",
     "csrf-failed": "Formuläret hade gått ut. Försök igen.",
     "oidc-failed": "Inloggningen med kommunens konto gick inte igenom. Försök igen.",
@@ -40,41 +40,40 @@ LOGIN_MESSAGES = {
 }
 
 
-def _login_html(request: web.Request, nonce: str, error: str | None) -> str:
-    token = state(request).codec.login_csrf(nonce)
-    nxt = safe_next(request.query.get("next", "/"))
-    notice = ""
-    if error:
-        text = LOGIN_MESSAGES.get(error, "Inloggningen misslyckades.")
-        notice = f'<div class="notice error" role="alert">{e(text)}</div>'
-    body = notice
+PUBLIC_PAGE = {"links": [], "current": "", "notice_ok": "", "notice_error": "", "script": ""}
+FIELD_ERRORS = frozenset({"login-failed"})  # the typed user id and password were wrong
+
+
+def _login_html(request: web.Request, nonce: str, error: str | None, user: str = "") -> str:
+    """The sign-in page: the layout without a menu or a signed-in name."""
+    nxt = quote(safe_next(request.query.get("next", "/")), safe="")
     oidc = state(request).oidc
-    if oidc is not None:
-        # staff sign in through the municipality's identity provider; the form below is for
-        # the few local (break-glass) accounts
-        body += (
-            f'<p><a id="oidc" class="button" href="/login/oidc?next={e(quote(nxt, safe=""))}">'
-            f"{e(oidc.settings.label)}</a></p><h2>Reservinloggning med lokalt konto</h2>"
-        )
-    body += (
-        f'<form method="post" action="/login?next={e(quote(nxt, safe=""))}">'
-        f"{hidden_csrf(token)}"
-        '<label for="user">Användar-id</label>'
-        '<input type="text" id="user" name="user" autocomplete="username" required '
-        'autocapitalize="none" spellcheck="false">'
-        '<label for="password">Lösenord</label>'
-        '<input type="password" id="password" name="password" '
-        'autocomplete="current-password" required>'
-        '<button type="submit">Logga in</button></form>'
-    )
-    return page("Logga in", body)
+    context = {
+        **PUBLIC_PAGE,
+        "title": "Logga in",
+        "error": LOGIN_MESSAGES.get(error, "Inloggningen misslyckades. Försök igen.")
+        if error
+        else "",
+        "error_field": error in FIELD_ERRORS,
+        "user": user,
+        "action": f"/login?next={nxt}",
+        "login_csrf": state(request).codec.login_csrf(nonce),
+        # staff sign in through the municipality's identity provider; the form is for the
+        # few local (break-glass) accounts
+        "oidc_label": oidc.settings.label if oidc is not None else "",
+        "oidc_href": f"/login/oidc?next={nxt}",
+    }
+    return render_text("session/login.html", context)
 
 
-def _login_response(request: web.Request, error: str | None, status: int = 200) -> web.Response:
-    """The login page (a new login-form nonce cookie unless the browser has one)."""
+def _login_response(
+    request: web.Request, error: str | None, status: int = 200, user: str = ""
+) -> web.Response:
+    """The login page (a new login-form nonce cookie unless the browser has one); `user`: the
+    user id typed, kept after a refused sign-in."""
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
     resp = web.Response(
-        text=_login_html(request, nonce, error),
+        text=_login_html(request, nonce, error, user),
         content_type="text/html",
         status=status,
         headers={"Cache-Control": "no-store"},
@@ -129,12 +128,11 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not nonce or not same_token(form.get("csrf"), state(request).codec.login_csrf(nonce)):
         raise CsrfFailed("the login form has expired; reload it")
+    user = form.get("user", "").strip()[:100]
     try:
-        token, _ = await service.authenticate(
-            request, form.get("user", "").strip()[:100], form.get("password", "")[:200]
-        )
+        token, _ = await service.authenticate(request, user, form.get("password", "")[:200])
     except (LoginFailed, TooManyAttempts) as exc:
-        resp = _login_response(request, exc.error_id, exc.status)
+        resp = _login_response(request, exc.error_id, exc.status, user)
         if isinstance(exc, TooManyAttempts):
             resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
@@ -201,9 +199,8 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
     # A page, not a redirect: after the provider's cross-site redirect a browser would not
     # send the SameSite=Strict session cookie on a redirect, but does on this page's refresh.
     resp = web.Response(
-        text=page(
-            "Inloggad",
-            f'<p>Du är inloggad. <a id="continue" href="{e(target)}">Fortsätt</a></p>',
+        text=render_text(
+            "session/signed_in.html", {**PUBLIC_PAGE, "title": "Inloggad", "target": target}
         ),
         content_type="text/html",
         headers={"Cache-Control": "no-store", "Refresh": f"0; url={target}"},
