@@ -10,7 +10,7 @@ from typing import Literal
 from aiohttp import web
 
 from switchboard.web.auth import Account, LoginLimiter, Role, Session, SessionCodec
-from switchboard.web.errors import Forbidden, NotAuthenticated
+from switchboard.web.errors import NotAuthenticated
 from switchboard.web.oidc import OidcClient
 from switchboard.web.oidc_login import StateCodec
 from switchboard.web.services import WebServices
@@ -119,11 +119,3 @@ def session(request: web.Request) -> Session:
 def csrf_token(request: web.Request) -> str:
     """The CSRF token for forms on this page."""
     return state(request).codec.csrf(session(request))
-
-
-def require_self_or_admin(request: web.Request, user_id: str) -> Account:
-    """Oneself, or an administrator for anyone (manual redirects)."""
-    me = account(request)
-    if me.user_id != user_id and Role.ADMIN not in me.roles:
-        raise Forbidden("only administrators may change someone else's availability")
-    return me

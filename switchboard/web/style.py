@@ -27,7 +27,14 @@ margin-top:.75rem;cursor:pointer}button.secondary{background:#555}
 .notice{padding:.75rem;border-left:4px solid var(--accent);background:#eef4fa;margin:1rem 0}
 .error{border-color:var(--bad);background:#fbeaec}.muted{color:var(--muted)}
 .field-error{color:var(--bad);font-weight:600;margin:.2rem 0 .6rem}
-[aria-invalid=true]{border:2px solid var(--bad)}
+[aria-invalid=true],input[aria-invalid=true],select[aria-invalid=true],
+textarea[aria-invalid=true]{border:2px solid var(--bad)}
+.hint{margin:.2rem 0}label.inline{font-weight:400;display:inline-block;margin-right:1rem}
+label.plain{font-weight:400}fieldset.plain{border:0;padding:0;margin:.5rem 0}
+fieldset.plain legend{font-weight:600}button.tight{margin-top:.25rem}button.flush{margin-top:0}
+.pager ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.25rem}
+.pager a,.pager span{display:inline-block;padding:.25rem .6rem}
+.pager a[aria-current]{font-weight:700;border:2px solid currentColor}
 .message{font-style:italic}.nr{white-space:nowrap}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);
 white-space:nowrap}

@@ -73,7 +73,9 @@ async def test_schema_1_database_gains_sign_in_tables(pg_dsn: str) -> None:
         await conn.execute("DELETE FROM web_schema_migrations WHERE version >= 2")
         async with WebStore(PgWebBackend(pg_dsn)) as store:
             await store.revoke_session("s", NOW + timedelta(hours=1), NOW)
-        assert await conn.fetchval("SELECT MAX(version) FROM web_schema_migrations") == SCHEMA_VERSION
+        assert (
+            await conn.fetchval("SELECT MAX(version) FROM web_schema_migrations") == SCHEMA_VERSION
+        )
     finally:
         await conn.close()
 
