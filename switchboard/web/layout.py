@@ -1,5 +1,5 @@
-"""The pages' shared frame: navigation by role, the layout response, notices, redirects back,
-form reading and local times as the Swedish pages show them."""
+"""The pages' shared pieces beside the templates: the Swedish error page, redirects back with a
+notice, form reading and local times as the Swedish pages show them."""
 
 from __future__ import annotations
 
@@ -9,23 +9,11 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from aiohttp import web
-from markupsafe import Markup
 
 from routing.models import Directory
 from switchboard.web.core import maybe_account, services
 from switchboard.web.errors import BodyTooLarge
-from switchboard.web.html import e
-from switchboard.web.templating import page_context, render_page, render_text
-
-
-def render(
-    request: web.Request, title: str, body: str, current: str, script: str = ""
-) -> web.Response:
-    """A signed-in page whose body is still built in Python, in the layout template (never
-    cached). Pages move to their own templates (`templating.render_page`)."""
-    context = {"body": Markup(body), "script": Markup(script), "notice_ok": "", "notice_error": ""}
-    return render_page(request, "legacy.html", context, title=title, current=current)
-
+from switchboard.web.templating import page_context, render_text
 
 ERROR_HEADING = {
     400: "Felaktig begäran",
@@ -78,18 +66,6 @@ def error_page(request: web.Request, status: int, error_id: str, message: str) -
             context.update(page_context(request, str(context["title"]), ""))
         context["title"] = context["heading"]
     return render_text("error.html", context)
-
-
-def flash(request: web.Request) -> str:
-    """The notice (`?ok=`) or error (`?fel=`) a redirect back brought."""
-    ok = request.query.get("ok")
-    err = request.query.get("fel")
-    out = ""
-    if ok:
-        out += f'<div class="notice" role="status">{e(ok[:200])}</div>'
-    if err:
-        out += f'<div class="notice error" role="alert">{e(err[:300])}</div>'
-    return out
 
 
 def see_other(location: str) -> web.Response:

@@ -197,7 +197,6 @@ def test_run_nodes_fail_over_ami_and_intake_after_sigkill(
             + f"  ami: {{host: 127.0.0.1, port: {ami_port}, secret_env: SWITCHBOARD_AMI_SECRET}}\n",
             encoding="utf-8",
         )
-        expected = set(_fill(spool, 0, MESSAGES))
         first, first_port = start_node(folder, env)
         nodes.append(first)
         second, second_port = start_node(folder, env)
@@ -215,6 +214,8 @@ def test_run_nodes_fail_over_ami_and_intake_after_sigkill(
         assert not health(standby_port).get("ami_connected")
         platform.send("call 83012 0701112233")  # a call the leader is handling
         assert platform.wait_for(lambda s: s.startswith("placed "), 10)
+        # the messages arrive now, so the intake cannot finish before the test is ready to kill
+        expected = set(_fill(spool, 0, MESSAGES))
         # Kill while the intake is under way: at its first audio copy (a cheap look at the
         # folder, not a database query, whose latency let a fast intake finish before the kill).
         deadline = time.monotonic() + 60

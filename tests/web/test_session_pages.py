@@ -3,13 +3,14 @@ the user id kept and both fields marked after a wrong password."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from webkit import ROLE_USERS
 
-from switchboard.web import html
+from switchboard.web import layout
 from switchboard.web.auth import Role
 
 Client = TestClient[web.Request, web.Application]
@@ -38,5 +39,7 @@ async def test_the_sign_in_page_has_no_menu_and_keeps_the_user_id(client: Client
 
 
 def test_the_python_page_frame_is_gone() -> None:
-    """Every page renders through the templates: html.py keeps only escaping helpers."""
-    assert not hasattr(html, "page") and not hasattr(html, "nav")
+    """Every page renders through the templates: no HTML is built in Python any more (the
+    f-string frame `switchboard.web.html` and the layout's `render`/`flash` are gone)."""
+    assert importlib.util.find_spec("switchboard.web.html") is None
+    assert not hasattr(layout, "render") and not hasattr(layout, "flash")

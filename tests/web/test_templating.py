@@ -19,8 +19,8 @@ from switchboard.web.templating import TEMPLATE_PACKAGE, environment, render_tex
 
 Client = TestClient[web.Request, web.Application]
 TEMPLATES = Path(__file__).resolve().parents[2] / "switchboard" / "web" / "templates"
-# The only places a template may output a value unescaped: Python-built markup of pages
-# not yet moved to templates, the layout's own style sheet, and a page's own script constant.
+# Templates allowed to output a value unescaped with `|safe` (none: the style sheet and a page's
+# script constant reach the layout as Markup made in Python from constants, never from data).
 SAFE_ALLOWED: frozenset[str] = frozenset()
 
 
