@@ -17,7 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from calendar_sync.clock import Clock, SystemClock
+from routing.models import Directory
 from switchboard.config import Config, ConfigError, load_config
+from switchboard.telephony.service import sounds_dir
+from switchboard.telephony.sounds import SoundRenderer
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,33 @@ def _report_stop(task: asyncio.Task[None], what: str) -> None:
             error,
             extra={"error_type": type(error).__name__},
         )
+
+
+NAME_RENDER_S = 10.0  # a reload waits at most this long for the new names' sounds
+
+
+async def _speak_new_names(previous: Directory | None, new: Config) -> None:
+    """Render the names a reload brings (a new person, a changed name) before the new app takes
+    calls, so their first caller hears the name, not the generic prompt (issue 21). The old app
+    serves meanwhile, for at most `NAME_RENDER_S`; what is not rendered by then the new app
+    renders at its resync."""
+    if previous is None:
+        return
+    known = {u.name for u in previous.users if u.extension}
+    names = sorted({u.name for u in new.org.directory.users if u.extension} - known)
+    if not names:
+        return
+    renderer = SoundRenderer(sounds_dir(new.telephony, new.org.data_dir))
+    if not renderer.available:
+        return
+    try:
+        missing = await renderer.prepare_pieces(names, NAME_RENDER_S)
+    finally:
+        await renderer.close()
+    log.info(
+        "names rendered for the reload",
+        extra={"names": len(names), "not_rendered_yet": missing},
+    )
 
 
 class Server:
@@ -208,6 +238,7 @@ class Server:
                 type(exc).__name__,
             )
             return False
+        await _speak_new_names(previous, new)
         handover = asyncio.Event()
         try:
             runner = await self._launch(new, handover)

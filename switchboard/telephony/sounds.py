@@ -220,6 +220,17 @@ class SoundRenderer:
             self._start(f"{PIECE_FOLDER}/{LEAD_IN}", NOW, self._lead_in)
         return started
 
+    async def prepare_pieces(self, segments: Iterable[str], within: float) -> int:
+        """Render these segments as pieces (and the lead-in) first, and wait for them at most
+        `within` s; return how many are not rendered by then (they go on in the background)."""
+        wanted = [s for s in dict.fromkeys(segments) if s.strip()]
+        self.ensure_pieces(wanted, level=NOW)
+        keys = [f"{PIECE_FOLDER}/{piece_key(s)}" for s in wanted] + [f"{PIECE_FOLDER}/{LEAD_IN}"]
+        tasks = {t for t in (self._inflight.get(k) for k in keys) if t}
+        if tasks:
+            await asyncio.wait(tasks, timeout=within)
+        return sum(1 for k in keys if k not in self._known)
+
     def _lead_in(self) -> Coroutine[Any, Any, Path]:
         return render_lead_in(self.pieces, LEAD_IN)
 
