@@ -40,6 +40,30 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+class PendingCopy:
+    """A copy written to its temporary name (`AudioStore.write`): not durable, not visible.
+
+    `fd` is open until `AudioStore.sync` (or `discard`) takes it; one thread at a time.
+    """
+
+    __slots__ = ("fd", "fmt", "sha256", "size", "tmp")
+
+    def __init__(self, tmp: Path, fd: int, sha256: str, size: int, fmt: str) -> None:
+        self.tmp = tmp
+        self.fd: int | None = fd
+        self.sha256 = sha256
+        self.size = size
+        self.fmt = fmt
+
+    def take_fd(self) -> int:
+        """The open descriptor, handed over once (closing it is then the taker's)."""
+        fd = self.fd
+        if fd is None:
+            raise ValueError(f"{self.tmp} is closed already")
+        self.fd = None
+        return fd
+
+
 class AudioStore:
     """Audio files named by their SHA-256, written with tmp + fsync + rename + dir fsync."""
 
@@ -68,6 +92,25 @@ class AudioStore:
         folder made here is made durable in the root at once; the caller fsyncs the shard
         folder after the rename (`sync_dir`, or once per batch).
         """
+        pending = self.write(src, fmt, name)
+        try:
+            self.sync(pending)
+            placed = self.place(pending)
+        except BaseException:
+            self.discard(pending)
+            raise
+        if sync_dir:
+            fsync_dir(placed[2].parent)
+        return placed
+
+    # A copy in three steps, so that a batch's copies can be written by one thread and
+    # fsynced side by side (issue 21): `write` (a temporary name, not durable, not
+    # visible), `sync` (fsync), `place` (rename to its hash's name). Until `place` nothing
+    # under a hash's name exists; a temporary left by a crash is `clean_incoming`'s.
+
+    def write(self, src: BinaryIO, fmt: str, name: str) -> PendingCopy:
+        """`src` (from its position to the end) written to a new temporary file, hashed as
+        written; not fsynced yet (`sync`), its descriptor kept open for that."""
         tmp = self.root / f".incoming-{os.getpid()}-{next(_TMP_IDS)}-{name}.tmp"
         try:
             fd = os.open(tmp, _NEW_FILE, 0o666)
@@ -83,29 +126,48 @@ class AudioStore:
                 while view:
                     view = view[os.write(fd, view) :]
                 size += len(chunk)
-            os.fsync(fd)
         except BaseException:
             os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
-        os.close(fd)
-        digest = h.hexdigest()
-        final = self.path_for(digest, fmt)
+        return PendingCopy(tmp, fd, h.hexdigest(), size, fmt)
+
+    def sync(self, pending: PendingCopy) -> None:
+        """fsync a written copy and close it (its data durable; still under its temporary
+        name). Thread-safe for different copies."""
+        fd = pending.take_fd()
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def place(self, pending: PendingCopy) -> tuple[str, int, Path]:
+        """A synced copy renamed to its hash's name, (sha256, size, path); when the store
+        holds that audio already, the copy is dropped. The shard folder is not fsynced here.
+        """
+        if pending.fd is not None:
+            raise ValueError("a copy is placed only after `sync`")
+        final = self.path_for(pending.sha256, pending.fmt)
         try:
             held = os.stat(final).st_size
         except FileNotFoundError:
             held = None
-        if held == size:
-            tmp.unlink()
-            return digest, size, final
-        try:
-            os.replace(tmp, final)
-        except FileNotFoundError:  # the shard folder is new
-            self._made(final.parent)
-            os.replace(tmp, final)
-        if sync_dir:
-            fsync_dir(final.parent)
-        return digest, size, final
+        if held == pending.size:
+            pending.tmp.unlink()
+        else:
+            try:
+                os.replace(pending.tmp, final)
+            except FileNotFoundError:  # the shard folder is new
+                self._made(final.parent)
+                os.replace(pending.tmp, final)
+        return pending.sha256, pending.size, final
+
+    def discard(self, pending: PendingCopy) -> None:
+        """A copy not placed: closed if still open, its temporary file removed."""
+        fd = pending.take_fd() if pending.fd is not None else None
+        if fd is not None:
+            os.close(fd)
+        pending.tmp.unlink(missing_ok=True)
 
     def _made(self, folder: Path) -> None:
         """Make a folder of the store and fsync its parent, so the new entry lasts."""

@@ -1,9 +1,10 @@
 """Audio copies of a batch of spool messages into the audio store (issue 21: group commit).
 
 Blocking; the group commit (`voicemail.intake.batches`) calls `copy_batch` once per batch in
-one thread hand-off. The copies run `COPY_WIDTH` at a time, so their fsyncs share the file
-system's journal commits, then every folder a copy was renamed into is fsynced — all before
-the register's commit names them.
+one thread hand-off. That thread writes every copy of the batch to its temporary name, then
+their fsyncs run `COPY_WIDTH` at a time, so they share the file system's journal commits (and
+only the fsyncs hand the GIL about); then each copy is renamed into place and every folder a
+copy was renamed into is fsynced — all before the register's commit names them.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
-from voicemail.audiostore import AudioStore, fsync_dir
+from voicemail.audiostore import AudioStore, PendingCopy, fsync_dir
 from voicemail.errors import AudioIncomplete
 from voicemail.spool import SpoolSlot
 from voicemail.spool_format import HEADER_BYTES, audio_problem
@@ -30,8 +32,22 @@ _SHARDS_MADE: set[Path] = set()  # stores whose every shard folder exists, durab
 def copy_audio(
     folders: SpoolFolders, store: AudioStore, slot: SpoolSlot, duration_s: int
 ) -> tuple[str, int, Path]:
-    """Copy the slot's audio into the store when it is whole and unchanged; its folder is
-    not fsynced here.
+    """Copy the slot's audio into the store when it is whole and unchanged (`write_audio`),
+    fsynced and renamed into place; its folder is not fsynced here."""
+    pending = write_audio(folders, store, slot, duration_s)
+    try:
+        store.sync(pending)
+        return store.place(pending)
+    except BaseException:
+        store.discard(pending)
+        raise
+
+
+def write_audio(
+    folders: SpoolFolders, store: AudioStore, slot: SpoolSlot, duration_s: int
+) -> PendingCopy:
+    """The slot's audio written to a temporary file of the store (not fsynced, not placed:
+    `AudioStore.sync`, `AudioStore.place`) when it is whole and unchanged while copied.
 
     Whole: a regular file, the size and time the scan saw, as long as the txt's
     `duration` says (a WAV's data chunk as its header declares it); unchanged while copied.
@@ -48,14 +64,19 @@ def copy_audio(
         problem = audio_problem(fmt, os.pread(fd, HEADER_BYTES, 0), before.st_size, duration_s)
         if problem is not None:
             raise AudioIncomplete(problem)
-        copied = store.put_stream(src, fmt, slot.audio.path.name, False)
-        after = os.fstat(fd)
-    if copied[1] != before.st_size or (after.st_size, after.st_mtime_ns) != (
+        pending = store.write(src, fmt, slot.audio.path.name)
+        try:
+            after = os.fstat(fd)
+        except BaseException:
+            store.discard(pending)
+            raise
+    if pending.size != before.st_size or (after.st_size, after.st_mtime_ns) != (
         before.st_size,
         before.st_mtime_ns,
     ):
+        store.discard(pending)
         raise AudioIncomplete("audio changed while it was copied")
-    return copied
+    return pending
 
 
 def make_shards(store: AudioStore) -> None:
@@ -74,19 +95,65 @@ def make_shards(store: AudioStore) -> None:
 def copy_batch(
     folders: SpoolFolders, store: AudioStore, jobs: Sequence[tuple[SpoolSlot, int]]
 ) -> list[Copied]:
-    """Each (slot, duration)'s copy, or what copying it raised; then every folder a copy
-    went into fsynced. A failed folder fsync raises: nothing of the batch may be committed."""
+    """Each (slot, duration)'s copy, or what copying it raised, in two phases (issue 21):
+    every file written by this thread (`write_audio`), then only their fsyncs in the pool,
+    then each renamed into place and every folder a copy went into fsynced, once. A failed
+    folder fsync raises: nothing of the batch may be committed.
 
-    def one(job: tuple[SpoolSlot, int]) -> Copied:
-        try:
-            return copy_audio(folders, store, *job)
-        except Exception as exc:
-            return exc
-
-    if jobs:
-        make_shards(store)
-    results = list(_COPY_POOL.map(one, jobs))
+    Until its rename a copy has only its temporary name (`.incoming-…`, removed by
+    `AudioStore.clean_incoming` after a crash), so a crash anywhere here leaves nothing
+    under a hash's name that is not durable, and the register names nothing of the batch.
+    """
+    if not jobs:
+        return []
+    make_shards(store)
+    staged: list[PendingCopy | Exception] = []
+    try:
+        for slot, duration_s in jobs:
+            try:
+                staged.append(write_audio(folders, store, slot, duration_s))
+            except Exception as exc:
+                staged.append(exc)
+    except BaseException:
+        _discard(store, staged)
+        raise
+    pending = [p for p in staged if isinstance(p, PendingCopy)]
+    synced = iter(list(_COPY_POOL.map(_sync, repeat(store), pending)))
+    results: list[Copied] = []
+    try:
+        for item in staged:
+            if isinstance(item, Exception):
+                results.append(item)
+                continue
+            failed = next(synced)
+            if failed is None:
+                try:
+                    results.append(store.place(item))
+                    continue
+                except Exception as exc:
+                    failed = exc
+                    store.discard(item)
+            results.append(failed)
+    except BaseException:
+        _discard(store, staged)  # those placed already are only ever named by a commit
+        raise
     dirs = {r[2].parent for r in results if not isinstance(r, Exception)}
     for _ in _COPY_POOL.map(fsync_dir, sorted(dirs)):
         pass  # re-raises a failed fsync
     return results
+
+
+def _discard(store: AudioStore, staged: list[PendingCopy | Exception]) -> None:
+    for item in staged:
+        if isinstance(item, PendingCopy):
+            store.discard(item)
+
+
+def _sync(store: AudioStore, pending: PendingCopy) -> Exception | None:
+    """fsync one written copy (in the pool); what failed, or None."""
+    try:
+        store.sync(pending)
+    except Exception as exc:
+        store.discard(pending)
+        return exc
+    return None
