@@ -19,7 +19,7 @@ from voicemail.models import (
     RecordStatus,
 )
 from voicemail.register import MIGRATION_ACTOR, RecordFilter
-from voicemail.register_query import count_query, record_query
+from voicemail.register_query import TextSearch, count_query, record_query
 from voicemail.register_schema import INSERT_COLUMNS
 from voicemail.register_sql import (
     CONTENTS_SQL,
@@ -66,6 +66,7 @@ class SharedRegister:
 
     chain_lock: str | None = None
     for_update = ""
+    text_search: TextSearch = "fts5"  # how free text is searched (PostgreSQL: its index or a scan)
 
     @property
     def sql(self) -> Db:
@@ -245,12 +246,12 @@ class SharedRegister:
 
     async def records(self, where: RecordFilter) -> list[PublicRecord]:
         """Records matching the filter."""
-        sql, params = record_query(where)
+        sql, params = record_query(where, self.text_search)
         return [row_to_record(r) for r in await self.sql.fetch(sql, params)]
 
     async def count_matching(self, where: RecordFilter) -> int:
         """How many records the filter matches (its limit and offset aside)."""
-        sql, params = count_query(where)
+        sql, params = count_query(where, self.text_search)
         row = await self.sql.fetchone(sql, params)
         return int(row[0]) if row else 0
 

@@ -204,7 +204,7 @@ async def test_schema_1_register_migrates_seals_and_takes_copies(
     finally:
         await close()
     async with await storage.open_register(org, make_settings()) as register:
-        assert await register.store.schema_version() == SCHEMA_VERSION == 4
+        assert await register.store.schema_version() == SCHEMA_VERSION == 5
         sealed = [e.action for e in await register.store.events(1)]
         assert sealed == ["record.received", "record.sealed"]
         # verify: the chain and every row hold (the audio of the legacy row is not stored here)
