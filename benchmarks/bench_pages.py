@@ -53,9 +53,12 @@ PAGES: dict[Role, tuple[str, ...]] = {
         "/registrator?q=BEN-R%C3%96ST-2025-000021",
         "/api/registry/queue?page=2",
         "/registrator/21",
+        "/registrator?view=classified&q=benchmark",  # free text matching 95,000 records
+        "/registrator?view=classified&q=zzz",  # free text matching none
+        "/registrator?q=%C3%96rjan",  # the queue searched (the caller of every record)
     ),
-    Role.ADMIN: ("/admin", "/rapporter", "/chef", "/kontaktcenter"),
-    Role.IT: ("/it", "/api/calls"),
+    Role.ADMIN: ("/admin", "/rapporter", "/chef", "/kontaktcenter", "/admin/halsningsfraser"),
+    Role.IT: ("/it", "/api/calls", "/api/calls?page=2"),
 }
 
 

@@ -56,7 +56,8 @@ async def test_standalone_app_serves_login_and_board(
         )
         it = {"Authorization": f"Bearer {(await resp.json())['token']}"}
         calls = await client.get("/api/calls", headers=it)
-        assert calls.status == 200 and (await calls.json()) == {"calls": []}
+        assert calls.status == 200
+        assert (await calls.json()) == {"calls": [], "total": 0, "page": 1, "per_page": 100}
         incidents = await client.get("/api/incidents", headers=it)
         assert incidents.status == 200 and (await incidents.json()) == {"incidents": []}
     assert (tmp_path / "data" / "calllog.sqlite3").exists()

@@ -13,6 +13,7 @@ from switchboard.web.features.admin import search, service
 from switchboard.web.features.admin.history import switch_text
 from switchboard.web.features.admin.pages import admin_url
 from switchboard.web.layout import back
+from switchboard.web.paging import thousands
 from switchboard.web.templating import render_page
 
 NAMES_SHOWN = 10
@@ -58,8 +59,8 @@ async def admin_bulk(request: web.Request) -> web.StreamResponse:
     changed = await service.set_for_many(svc, acct, users, name, value)
     state = "påslagen" if value else "avstängd"
     same = len(users) - changed
-    ok = f"{switch_text(name)} är {state} för {search.thousands(len(users))} användare." + (
-        f" {search.thousands(same)} av dem hade det redan så." if same else ""
+    ok = f"{switch_text(name)} är {state} för {thousands(len(users))} användare." + (
+        f" {thousands(same)} av dem hade det redan så." if same else ""
     )
     return back(where, ok=ok)
 
@@ -81,9 +82,9 @@ def _confirm(
         "name": name,
         "value": value,
         "count": count,
-        "count_text": search.thousands(count),
+        "count_text": thousands(count),
         "names": [u.name for u in users[:NAMES_SHOWN]],
-        "more": search.thousands(max(0, count - NAMES_SHOWN)),
+        "more": thousands(max(0, count - NAMES_SHOWN)),
         "everyone": everyone,
         "q": q,
         "sida": form.get("sida", ""),

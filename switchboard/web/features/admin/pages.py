@@ -12,16 +12,19 @@ from markupsafe import Markup
 
 from routing.models import SharedPhone, User
 from routing.numbers import national_format
+from switchboard.web import paging
 from switchboard.web.auth import Account
 from switchboard.web.core import account, services
 from switchboard.web.features.admin import history, search, service
 from switchboard.web.features.admin.schemas import SWITCH_NAMES
 from switchboard.web.features.contact_centre.service import require_unit_admin
 from switchboard.web.layout import back, read_form
+from switchboard.web.paging import Page, Pager, thousands
 from switchboard.web.services import WebServices
 from switchboard.web.templating import render_page
 
 BLOCK_RESULTS = 20
+PER_PAGE = 50  # users a page shows
 PAGE_PARAMS = frozenset({"sida", "hsida"})
 # "Markera alla på sidan" (shown only where scripts run): ticks or clears this page's users
 SELECT_ALL_SCRIPT = """(function () {
@@ -61,18 +64,9 @@ def numbers(entry: User | SharedPhone) -> list[str]:
     return [_national(n) for n in raw if n]
 
 
-def pager(
-    pg: search.Page, param: str, others: dict[str, str | int], anchor: str
-) -> list[dict[str, object]]:
-    """The page links of one list: number (None = a gap), address, whether it is this page."""
-    return [
-        {
-            "n": n,
-            "href": admin_url(**others, **{param: n}, anchor=anchor) if n else "",
-            "current": n == pg.number,
-        }
-        for n in pg.window
-    ]
+def pager(pg: Page, param: str, others: dict[str, str | int], anchor: str) -> Pager:
+    """The page links of one list, keeping the search and the other list's page."""
+    return paging.pager(pg, lambda n: admin_url(**others, **{param: n}, anchor=anchor))
 
 
 async def admin_page(request: web.Request) -> web.StreamResponse:
@@ -82,7 +76,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     directory = svc.config.directory
     q = search.clean_query(request.query.get("q", ""))
     found = search.find_users(directory, acct, q)
-    pg = search.page_of(len(found), search.page_number(request.query.get("sida")))
+    pg = paging.page_of(len(found), paging.loose_page(request.query.get("sida")), PER_PAGE)
     overrides = svc.store.overrides()
     users = [
         {
@@ -92,12 +86,12 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
             "numbers": numbers(u),
             **{n: service.switch_value(overrides, u, n) for n in (*SWITCH_NAMES, "blocked")},
         }
-        for u in (found[pg.first - 1 : pg.last] if pg.total else [])
+        for u in pg.of(found)
     ]
-    hpage_asked = search.page_number(request.query.get("hsida"))
+    hpage_asked = paging.loose_page(request.query.get("hsida"))
     per = history.HISTORY_PER_PAGE
     total, _ = await service.history(svc, acct, 1, 0)
-    hpg = search.page_of(total, hpage_asked, per)
+    hpg = paging.page_of(total, hpage_asked, per)
     _, changes = await service.history(svc, acct, per, (hpg.number - 1) * per)
     tz = svc.config.org.timezone
     sparr = search.clean_query(request.query.get("sparr", ""))
@@ -106,14 +100,13 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         "voicemail_on": service.voicemail_for_all(svc),
         "q": q,
         "page": pg,
-        "shown": f"Visar {search.thousands(pg.first)}–{search.thousands(pg.last)} av "
-        f"{search.thousands(pg.total)}",
-        "total_text": search.thousands(pg.total),
+        "shown": pg.shown,
+        "total_text": thousands(pg.total),
         "users": users,
         "pages": pager(pg, "sida", {k: v for k, v in keep.items() if k != "sida"}, "anvandare"),
         "history": [history.describe(c, directory, tz) for c in changes],
         "hpage": hpg,
-        "history_total": search.thousands(hpg.total),
+        "history_total": thousands(hpg.total),
         "hpages": pager(hpg, "hsida", {k: v for k, v in keep.items() if k != "hsida"}, "historik"),
         "sparr": sparr,
         "phones": _phones(svc, search.find_phones(directory, acct, sparr, BLOCK_RESULTS)),
@@ -175,7 +168,7 @@ def _confirm_voicemail(request: web.Request, enabled: bool) -> web.Response:
         "enabled": enabled,
         "what": "slå på" if enabled else "stänga av",
         "affected": affected,
-        "affected_text": search.thousands(affected),
+        "affected_text": thousands(affected),
     }
     return render_page(
         request, "admin/confirm_voicemail.html", context, title="Bekräfta", current="/admin"

@@ -17,7 +17,6 @@ from typing import Generic, TypeVar
 from routing.models import Directory, SharedPhone, User
 from switchboard.web.auth import Account
 
-PER_PAGE = 50
 MAX_QUERY = 100
 _NOT_DIGIT = re.compile(r"\D")
 _NUMBERISH = re.compile(r"^[\d\s\-+()]+$")
@@ -153,47 +152,3 @@ def find_phones(
             if len(out) >= limit:
                 break
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a list: its number (from 1), how many pages, the first and last shown."""
-
-    number: int
-    pages: int
-    total: int
-    first: int  # 1-based; 0 when the list is empty
-    last: int
-
-    @property
-    def window(self) -> list[int | None]:
-        """The page numbers to link: the first, the last and two around this one; None = …"""
-        keep = {1, self.pages, *range(self.number - 2, self.number + 3)}
-        out: list[int | None] = []
-        for n in range(1, self.pages + 1):
-            if n in keep:
-                out.append(n)
-            elif out and out[-1] is not None:
-                out.append(None)
-        return out
-
-
-def page_of(total: int, requested: int, per_page: int = PER_PAGE) -> Page:
-    """Page `requested` of `total` items (kept within the pages there are)."""
-    pages = max(1, -(-total // per_page))
-    number = min(max(1, requested), pages)
-    first = (number - 1) * per_page + 1 if total else 0
-    return Page(number, pages, total, first, min(number * per_page, total))
-
-
-def page_number(raw: str | None) -> int:
-    """A page number from the address ("" or nonsense = the first page)."""
-    try:
-        return max(1, int(raw or "1"))
-    except ValueError:
-        return 1
-
-
-def thousands(n: int) -> str:
-    """3000 as "3 000" (Swedish: a no-break space between thousands)."""
-    return f"{n:,}".replace(",", "\u00a0")

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from routing.models import Directory
 from switchboard.telephony.calllog import CallEntry, Incident, UnknownCall
+from switchboard.web import paging
 from switchboard.web.call_display import outcome_text, party
 from switchboard.web.core import account, services
 from switchboard.web.errors import InvalidField, WebError
@@ -29,6 +30,7 @@ from switchboard.web.templating import render_page
 FILTER = ("since", "until", "number")
 FILTER_LABEL = {"since": "Från och med", "until": "Till", "number": "Nummer"}
 PAGE_SIZE = 100  # calls a page shows; the CSV export has every call of the filter
+MAX_PAGE = 10_000
 
 
 def party_view(raw: str | None, directory: Directory, memo: dict[str, str]) -> dict[str, str]:
@@ -58,39 +60,13 @@ def _threat_error(note: str) -> str | None:
     return None
 
 
-def page_number(query: Mapping[str, str]) -> int:
-    """`?page=` (1 when absent); InvalidField in Swedish for anything but a page number."""
-    raw = query.get("page", "")
-    if not raw:
-        return 1
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
-        raise InvalidField("page", "ange ett sidnummer från 1 och uppåt")
-    return int(raw)
-
-
-def _pager(path: str, kept: Mapping[str, str], page: int, total: int) -> dict[str, object]:
-    pages = max(1, -(-total // PAGE_SIZE))
-
-    def link(n: int) -> str:
-        return path + "?" + urlencode({**kept, "page": str(n)})
-
-    return {
-        "page": page,
-        "pages": pages,
-        "first": (page - 1) * PAGE_SIZE + 1,
-        "last": min(page * PAGE_SIZE, total),
-        "previous": link(page - 1) if page > 1 else "",
-        "next": link(page + 1) if page < pages else "",
-    }
-
-
 async def _it_view(
     request: web.Request, query: Mapping[str, str], refused: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The IT page's context for the filter `query` (a refused flagging: its call id, text
     and error in `refused`)."""
     svc = services(request)
-    page = page_number(query)
+    page = paging.page_param(query, "page", MAX_PAGE)
     q = {k: query.get(k, "")[:40] for k in FILTER}
     field_error: dict[str, str] = {}
     calls: Sequence[CallEntry] = []
@@ -104,7 +80,8 @@ async def _it_view(
     flagged = {i.call_id: i for i in incidents}
     started: dict[str, tuple[str, dict[str, str]]] = {}
     rows = []
-    for c in calls[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
+    pg = paging.page_of(len(calls), page, PAGE_SIZE)
+    for c in [] if pg.beyond else pg.of(calls):
         caller = party_view(c.caller, directory, memo)
         started[c.call_id] = (local_seconds(c.start, request), caller)
         incident = flagged.get(c.call_id)
@@ -130,7 +107,8 @@ async def _it_view(
         "rows": rows,
         "total": len(calls),
         "limit": service.PAGE_LIMIT,
-        "pager": _pager("/it", kept, page, len(calls)),
+        "page": pg,
+        "pager": paging.pager(pg, lambda n: "/it?" + urlencode({**kept, "page": str(n)})),
         "csv": "/api/calls.csv" + ("?" + urlencode(kept) if kept else ""),
         "incidents": [_incident_view(i, started, directory, memo, request) for i in incidents],
         "refused": refused or {},

@@ -6,13 +6,22 @@ from aiohttp import web
 
 from switchboard.web.core import IT, STAFF, Endpoint, account, services
 from switchboard.web.features.calls import pages, service
-from switchboard.web.features.calls.schemas import CALL_QUERY, THREAT_BODY
+from switchboard.web.features.calls.schemas import CALL_PAGE_QUERY, CALL_QUERY, THREAT_BODY
 from switchboard.web.http import read_json, text_field
 
 
 async def calls(request: web.Request) -> web.StreamResponse:
-    """GET /api/calls?since=&until=&number=&limit=."""
-    return web.json_response({"calls": [c.as_json() for c in await service.query_calls(request)]})
+    """GET /api/calls?since=&until=&number=&limit=&page=&per_page=: `calls` (this page, newest
+    first), `total` (the calls of the filter, at most `limit`), `page` (as asked), `per_page`."""
+    found, pg = await service.call_page(request)
+    return web.json_response(
+        {
+            "calls": [c.as_json() for c in found],
+            "total": pg.total,
+            "page": pg.asked,
+            "per_page": pg.per_page,
+        }
+    )
 
 
 async def calls_csv(request: web.Request) -> web.StreamResponse:
@@ -49,7 +58,14 @@ async def my_calls(request: web.Request) -> web.StreamResponse:
 def api_endpoints() -> list[Endpoint]:
     """The call log's API."""
     return [
-        Endpoint("GET", "/api/calls", calls, IT, "Call log query (ALV-18)", query=CALL_QUERY),
+        Endpoint(
+            "GET",
+            "/api/calls",
+            calls,
+            IT,
+            "Call log query, a page at a time (ALV-18)",
+            query=CALL_PAGE_QUERY,
+        ),
         Endpoint(
             "GET",
             "/api/calls.csv",

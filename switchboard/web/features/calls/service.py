@@ -19,8 +19,9 @@ from switchboard.telephony.calllog import CallEntry, CallLogStorage, Incident, U
 from switchboard.web.auth import Account, Role
 from switchboard.web.core import services
 from switchboard.web.errors import Forbidden, Unavailable
-from switchboard.web.features.calls.schemas import CallQuery
+from switchboard.web.features.calls.schemas import API_MAX_PER_PAGE, API_PER_PAGE, CallQuery
 from switchboard.web.http import int_query, time_field
+from switchboard.web.paging import Page, page_of, page_param, per_page_param
 from switchboard.web.services import WebServices
 
 _PERSONAL = (NumberKind.USER_EXTENSION, NumberKind.USER_MOBILE)
@@ -91,6 +92,16 @@ async def query_calls(request: web.Request) -> Sequence[CallEntry]:
     log = call_log(services(request))
     q = call_query(request)
     return await log.query(since=q.since, until=q.until, number=q.number, limit=q.limit)
+
+
+async def call_page(request: web.Request) -> tuple[list[CallEntry], Page]:
+    """GET /api/calls: page `page=` (`per_page=` a page) of the calls the filter finds (at
+    most `limit`, the newest); InvalidField in Swedish for a page that is no page number."""
+    asked = page_param(request.query, "page")
+    per_page = per_page_param(request.query, API_PER_PAGE, API_MAX_PER_PAGE)
+    found = await query_calls(request)
+    pg = page_of(len(found), asked, per_page)
+    return ([] if pg.beyond else pg.of(found)), pg
 
 
 async def calls_csv(request: web.Request) -> str:

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from markupsafe import Markup
 
+from switchboard.web import paging
 from switchboard.web.core import account, services
 from switchboard.web.features.directory import board, service
 from switchboard.web.features.directory.access import may_redirect
@@ -86,10 +87,6 @@ def _link(q: str, unit: str, page: int) -> str:
     return "/" + ("?" + urlencode(params) if params else "")
 
 
-def _page_number(raw: str) -> int:
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
-
-
 async def board_page(request: web.Request) -> web.StreamResponse:
     """GET /?q=&enhet=&sida=: availability a page at a time, grouped by unit; search by name,
     unit, title, keyword or number; where each call ends up now and the number to call."""
@@ -103,10 +100,9 @@ async def board_page(request: web.Request) -> web.StreamResponse:
     if unit:
         users = [u for u in users if u.unit.casefold() == unit.casefold()]
     users.sort(key=lambda u: (u.unit.casefold() or "\uffff", u.name.casefold()))
-    pages = max(1, -(-len(users) // PAGE_SIZE))
-    page = min(_page_number(request.query.get("sida", "1")), pages)
-    shown = users[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    rows = service.board(st, now, shown, svc.store.set_by)
+    pg = paging.page_of(len(users), paging.loose_page(request.query.get("sida")), PAGE_SIZE)
+    page = pg.number
+    rows = service.board(st, now, pg.of(users), svc.store.set_by)
     directory = svc.config.directory
     editable = {r.user.id for r in rows if may_redirect(me, r.user.id, directory)}
     groups = [
@@ -120,12 +116,8 @@ async def board_page(request: web.Request) -> web.StreamResponse:
         "units": sorted({u.unit for u in st.directory.users if u.unit}, key=str.casefold),
         "total": len(users),
         "page": page,
-        "pages": pages,
-        "prev_href": _link(q, unit, page - 1) if page > 1 else "",
-        "next_href": _link(q, unit, page + 1) if page < pages else "",
-        "page_links": [
-            (n, _link(q, unit, n)) for n in range(max(1, page - 3), min(pages, page + 3) + 1)
-        ],
+        "pages": pg.pages,
+        "pager": paging.pager(pg, lambda n: _link(q, unit, n)),
         "groups": groups,
         "any_editable": bool(editable),
         "fp": service.fingerprint(rows),

@@ -4,11 +4,15 @@ greeting (ALV-11) and who still has the generated one."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
+
 from routing.models import Directory
 from routing.numbers import national_format
 from switchboard.web.features.inbox.schemas import GreetingUser, GreetingView, InboxMessage
 from switchboard.web.features.registry.service import register_of
 from switchboard.web.features.registry.words import CLASSIFICATION_TEXT
+from switchboard.web.paging import Page, page_of
 from switchboard.web.services import WebServices
 from voicemail import owner, policy
 from voicemail.models import Classification, PublicRecord, RecordStatus
@@ -78,6 +82,32 @@ async def inbox(svc: WebServices, user_id: str, limit: int) -> list[InboxMessage
     return [message(i, svc, names) for i in items]
 
 
+@dataclass(frozen=True, slots=True)
+class InboxPage:
+    """One page of the inbox (newest first) and what the page says of all of it."""
+
+    messages: list[InboxMessage]
+    page: Page
+    unheard: int  # of all the messages, not only this page's
+    any_delegated: bool  # some message is another owner's (the page shows whose)
+
+
+async def inbox_page(
+    svc: WebServices, user_id: str, limit: int, page: int, per_page: int
+) -> InboxPage:
+    """Page `page` of the user's inbox (at most `limit` messages in all): only this page's
+    messages are made for the page, the counts are of all."""
+    items = await owner.inbox(register_of(svc), user_id, limit)
+    pg = page_of(len(items), page, per_page)
+    names = numbers_of(svc.config.org.directory)
+    return InboxPage(
+        [message(i, svc, names) for i in pg.of(items)],
+        pg,
+        sum(1 for i in items if i.record.first_heard_at is None),
+        any(not i.mine for i in items),
+    )
+
+
 # ---------------------------------------------------------------- ALV-11 the owner's greeting
 
 
@@ -98,13 +128,18 @@ def greeting_view(state: GreetingState, svc: WebServices, user_id: str) -> Greet
     )
 
 
-async def greeting_users(svc: WebServices) -> list[GreetingUser]:
-    """ALV-11: every user with a mailbox and the greeting callers hear."""
+async def greeting_users(
+    svc: WebServices, among: Collection[str] | None = None
+) -> list[GreetingUser]:
+    """ALV-11: every user with a mailbox and the greeting callers hear (only the users of ids
+    `among`, when given)."""
     reg = register_of(svc)
     org = svc.org()
     states = await greetings(svc).states()
     out: list[GreetingUser] = []
     for u in org.directory.users:
+        if among is not None and u.id not in among:
+            continue
         if not policy.has_mailbox(u, reg.settings):
             continue
         state = states.get(u.id, GreetingState(u.id, "generated"))

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from switchboard.web import paging
 from switchboard.web.core import account, services
 from switchboard.web.errors import WebError
 from switchboard.web.features.registry import service
@@ -86,9 +87,9 @@ def _summary(p: QueuePage) -> str:
         text += f", inkomna från och med {lst.first.isoformat()}"
     elif lst.last:
         text += f", inkomna till och med {lst.last.isoformat()}"
-    first = (p.page - 1) * p.per_page + 1
+    pg = p.paging
     if p.items and p.total > len(p.items):
-        text += f". Visar {first}–{first + len(p.items) - 1}"
+        text += f". Visar {pg.first}–{pg.last}"
     elif not p.items and p.total:
         text += f". Sidan {p.page} är tom: gå till sidan 1"
     return text + "."
@@ -121,7 +122,7 @@ def list_context(
         }
         for i in p.items
     ]
-    pages = max(1, (p.total + p.per_page - 1) // p.per_page)
+    pg = p.paging
     typed = {k: request.query.get(k, "") for k in ("view", "outcome", "from", "to", "sort", "q")}
     values = lst.params() | {"view": lst.view, "sort": lst.sort}
     # what was typed stays in a field that was refused; the rest shows the list's own values
@@ -140,10 +141,7 @@ def list_context(
         "sort_options": list(SORT_TEXT.items()),
         "form": form,
         "problems": problems,
-        "page": p.page,
-        "pages": pages,
-        "prev": _href(lst.params(p.page - 1)) if p.page > 1 else "",
-        "next": _href(lst.params(p.page + 1)) if p.page < pages else "",
+        "pager": paging.pager(pg, lambda n: _href(lst.params(n))),
         "clear": PATH if lst.params() else "",
     }
 

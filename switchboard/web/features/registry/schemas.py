@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from switchboard.web.paging import Page, page_of
 from voicemail.exports import local_text, record_json
 from voicemail.models import AuditEvent, Classification, PublicRecord
 
@@ -93,6 +94,12 @@ class QueuePage:
     per_page: int
     query: str
     listing: Listing = Listing()
+
+    @property
+    def paging(self) -> Page:
+        """Where this page is among the pages of the list (`page` as asked: may be past the
+        end, then `items` is empty)."""
+        return page_of(self.total, self.page, self.per_page)
 
     def as_json(self) -> dict[str, object]:
         """GET /api/registry/queue."""

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from routing.models import Organisation
 from routing.numbers import normalise
+from switchboard.web import paging
 from switchboard.web.core import services
 from switchboard.web.errors import InvalidField, Unavailable
 from switchboard.web.features.registry.schemas import (
@@ -43,6 +44,8 @@ def register_of(svc: WebServices) -> Register:
 
 
 REGISTRATION_NUMBER = re.compile(r"[^\W\d_]+-[^\W\d_]+-\d{4}-\d{6}")  # ALV-RÖST-2026-000042
+MAX_PAGE = 100_000
+MAX_PER_PAGE = 500
 MAX_OWNERS = 200  # a name search matching more owners than this searches the text only
 VIEW_STATUS: dict[str, RecordStatus | None] = {
     "waiting": RecordStatus.AWAITING_CLASSIFICATION,
@@ -85,8 +88,8 @@ def read_listing(query: Mapping[str, str]) -> tuple[Listing, dict[str, str]]:
     if text and text_problem(text) is not None:
         problems["q"] = "sök med vanlig text på en rad"
         text = ""
-    page = _number(query, "page", 1, 100_000)
-    per_page = _number(query, "per_page", QUEUE_PAGE, 500)
+    page = paging.page_param(query, "page", MAX_PAGE, f"ange ett heltal mellan 1 och {MAX_PAGE}")
+    per_page = paging.per_page_param(query, QUEUE_PAGE, MAX_PER_PAGE)
     return Listing(view, outcome, first, last, sort, text, page, per_page), problems
 
 
@@ -103,15 +106,6 @@ def _day(query: Mapping[str, str], name: str, problems: dict[str, str]) -> date 
         problems[name] = "ange ett datum mellan år 2000 och 2100"
         return None
     return day
-
-
-def _number(query: Mapping[str, str], name: str, default: int, hi: int) -> int:
-    raw = query.get(name) or ""
-    if not raw:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= hi:
-        raise InvalidField(name, f"ange ett heltal mellan 1 och {hi}")
-    return int(raw)
 
 
 async def list_page(svc: WebServices, listing: Listing) -> QueuePage:

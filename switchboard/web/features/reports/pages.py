@@ -11,10 +11,10 @@ from aiohttp import web
 
 from routing.numbers import national_format
 from simulation import sv
+from switchboard.web import paging
 from switchboard.web.core import account, services
 from switchboard.web.features.reports import service, service_level
 from switchboard.web.features.reports.schemas import Tally
-from switchboard.web.http import int_query
 from switchboard.web.templating import render_page
 
 KIND_TEXT = {
@@ -27,6 +27,7 @@ KIND_TEXT = {
 ATTEMPT_TEXT = {"international": "Utlandet", "premium_rate": "Betalnummer"}
 NO_UNIT = {"(no unit)": "(ingen enhet)"}
 PAGE_SIZE = 100  # unused subscriptions per page (an administrator sees thousands)
+MAX_PAGE = 1_000_000
 
 
 @functools.lru_cache(maxsize=16_384)
@@ -80,23 +81,16 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
 async def manager_page(request: web.Request) -> web.StreamResponse:
     """GET /chef: unused subscriptions and blocked attempts of my units (managers, admins)."""
     svc, acct = services(request), account(request)
-    page = int_query(request, "page", 1, 1, 1_000_000)
+    page = paging.page_param(
+        request.query, "page", MAX_PAGE, f"ange ett heltal mellan 1 och {MAX_PAGE}"
+    )
     unused, attempts = await service.manager_report(svc, acct)
     cc = svc.config.org.plan.country_code
-    total = len(unused.unused)
-    pages = max(1, -(-total // PAGE_SIZE))
-    first = (page - 1) * PAGE_SIZE
+    pg = paging.page_of(len(unused.unused), page, PAGE_SIZE)
     context = {
         "unused": unused,
-        "paging": {
-            "page": page,
-            "pages": pages,
-            "first": first + 1,
-            "last": min(first + PAGE_SIZE, total),
-            "total": total,
-            "previous": f"/chef?page={page - 1}#unused-heading" if page > 1 else "",
-            "next": f"/chef?page={page + 1}#unused-heading" if page < pages else "",
-        },
+        "paging": pg,
+        "pager": paging.pager(pg, lambda n: f"/chef?page={n}#unused-heading"),
         "subscriptions": [
             {
                 "name": s.name,
@@ -104,7 +98,7 @@ async def manager_page(request: web.Request) -> web.StreamResponse:
                 "number": shown_number(s.number, cc),
                 "unit": s.unit or "(ingen enhet)",
             }
-            for s in unused.unused[first : first + PAGE_SIZE]
+            for s in ([] if pg.beyond else pg.of(unused.unused))
         ],
         "attempts": attempts,
         "tries": [
