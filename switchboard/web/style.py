@@ -14,6 +14,7 @@ main{max-width:70rem;margin:0 auto;padding:1rem}
 padding:.5rem;z-index:9}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem;
 border-bottom:1px solid var(--line);vertical-align:top}
+td audio{width:16rem;max-width:100%}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;font-weight:600;
 font-size:.9rem}.available{background:#dff3e4;color:var(--ok)}
 .redirected{background:#fde9cf;color:var(--warn)}.blocked{background:#f8d7dc;color:var(--bad)}
