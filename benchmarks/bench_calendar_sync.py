@@ -5,8 +5,12 @@ from the servers'), and change propagation latency (watched file, polled feed). 
 local servers (tests/calendar_sync/servers.py, 127.0.0.1 only) run in a separate process, as real
 servers would; `--same-process` also measures the old set-up with the servers in the client's
 event loop, where their CPU counts against the client. `--profile` prints a cProfile of the
-client side of one steady-state feed poll.
+client side of one steady-state feed poll. `--cold-load N` measures only the cold load of N
+Outlook ICS calendars against its floor (each zone variant in a process of its own: ratios,
+presence, warm restart, peak RSS); with `--profile-reader`, a cProfile of one reader's work.
 Run: python benchmarks/bench_calendar_sync.py [--users N] [--same-process] [--profile]
+     python benchmarks/bench_calendar_sync.py --cold-load 10000 [--zones known,custom,distinct]
+         [--profile-reader]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import multiprocessing as mp
 import os
 import pstats
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -377,13 +382,21 @@ async def run(
     return figures
 
 
-def cold_load(n: int, variant: str) -> dict[str, float]:
+ZONE_ROWS = {
+    "custom": "each defining its own zone (one shared definition)",
+    "distinct": "each defining its own zone (every one different)",
+}
+
+
+def cold_load(n: int, variant: str, profile: bool = False) -> dict[str, float]:
     """Cold load of n Outlook-shaped calendars as `route` / `presence` read them (no cache):
     `known` zone (W. Europe Standard Time, replaced by the IANA zone), `custom` (one
     "Customized Time Zone" definition shared by all, as in one organisation), or `distinct`
-    (every calendar its own definition: the worst case for zone isolation)."""
+    (every calendar its own definition: the worst case for zone isolation). Then the presence
+    book, and a warm restart (hash every file, read the cache, presence). `profile`: instead, a
+    cProfile of one reader's work (`read_ics`) over the same files, in this process."""
     from benchmarks.bench_routing import make_users, write_calendars
-    from calendar_sync.snapshot import BlockCache, Window, read_ics_calendars
+    from calendar_sync.snapshot import BlockCache, Window, presence_book, read_ics_calendars
 
     day = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
@@ -401,15 +414,30 @@ def cold_load(n: int, variant: str) -> dict[str, float]:
                 path.write_text(text, "utf-8")
         users = make_users(n, folder)
         window = Window.around(day, TZ)
+        if profile:
+            _profile_reader(users, window)
+            return {}
         # The floor, before and after (as bench_routing's): a tenth of the same files parsed
         # by icalendar alone in as many processes as the cold load starts.
         workers = min(n, os.cpu_count() or 1)
         paths = [u.calendar.location for u in users[: max(200, n // 10)] if u.calendar]
         before = floor.parallel_parse(paths, workers)
+        cache_file = folder / "cache.json"
         t0, c0, all0 = time.perf_counter(), time.process_time(), floor.cpu_seconds()
-        reads = read_ics_calendars(users, window, TZ, BlockCache())
+        cache = BlockCache(cache_file)
+        reads = read_ics_calendars(users, window, TZ, cache)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         all_cpu = floor.cpu_seconds() - all0  # with the reader processes (ended by now)
+        t1 = time.perf_counter()
+        book = presence_book(reads, RULES)
+        presence_s = time.perf_counter() - t1
+        own_mb, reader_mb = floor.peak_rss_mb()  # the cold load's peaks (readers have ended)
+        cache.save()
+        t2 = time.perf_counter()
+        warm_reads = read_ics_calendars(users, window, TZ, BlockCache(cache_file))
+        warm_book = presence_book(warm_reads, RULES)
+        warm = time.perf_counter() - t2
+        assert len(warm_book.users) == len(book.users)
         after = floor.parallel_parse(paths, workers)
     floor_s = (before[0] + after[0]) / 2 * n / len(paths)
     floor_cpu = (before[1] + after[1]) / 2 * n / len(paths)
@@ -421,15 +449,64 @@ def cold_load(n: int, variant: str) -> dict[str, float]:
         f" {blocks} blocks, {errors} errors; floor (icalendar's parse alone, {workers}"
         f" processes) {floor_s:.1f} s: ratio {floor_s / wall:.2f};"
         f" CPU {all_cpu:.1f} s with the readers, floor {floor_cpu:.1f} s:"
-        f" CPU ratio {floor_cpu / all_cpu:.2f}"
+        f" CPU ratio {floor_cpu / all_cpu:.2f}; presence {presence_s:.2f} s;"
+        f" warm restart {warm:.2f} s; peak RSS {own_mb:.0f} MB (service),"
+        f" {reader_mb:.0f} MB (reader)",
+        flush=True,
     )
+    if variant != "known":  # the known zone's row is bench_routing's (the table's cold load)
+        ratio = floor_s / wall
+        floor.emit(
+            floor.Row(
+                f"cold load, {n:,} Outlook calendars × 20 events, {ZONE_ROWS[variant]}",
+                f"parse alone (icalendar, {workers} processes): {floor_s:.1f} s",
+                f"{wall:.1f} s (CPU ratio {floor_cpu / all_cpu:.2f}); warm restart {warm:.2f} s;"
+                f" peak RSS {own_mb:.0f} MB (service), {reader_mb:.0f} MB (reader)",
+                ratio,
+                "≥ 0.8; warm restart ≤ 3 s; ≤ 300 MB RSS per process",
+                ratio >= 0.8 and warm <= 3 and max(own_mb, reader_mb) <= 300,
+            )
+        )
     return {
         "wall": wall,
         "blocks": blocks,
         "errors": errors,
         "ratio": floor_s / wall,
         "cpu_ratio": floor_cpu / all_cpu,
+        "warm": warm,
+        "rss_mb": max(own_mb, reader_mb),
     }
+
+
+def _profile_reader(users: list[Any], window: Any) -> None:
+    """cProfile of `read_ics` over the users' files in this process (a reader's work), after
+    one unprofiled pass (zones built, as in a reader that has read a few calendars); and the
+    floor's parse of the same files, for comparison."""
+    import icalendar
+
+    from calendar_sync.ics import read_ics
+
+    datas = [Path(u.calendar.location).read_bytes() for u in users if u.calendar]
+
+    def ours() -> None:
+        for data in datas:
+            read_ics(data, window.start, window.end, TZ, "bench", 10_000, 1.5)
+
+    def library() -> None:
+        for data in datas:
+            icalendar.Calendar.from_ical(data)
+
+    ours()
+    for name, work in (("floor (icalendar's parse)", library), ("read_ics", ours)):
+        c0 = time.process_time()
+        work()
+        took = time.process_time() - c0
+        print(f"{name}: {took / len(datas) * 1000:.3f} ms CPU per calendar (unprofiled)")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    ours()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 async def latency(rounds: int, intervals: dict[str, float]) -> dict[str, list[float]]:
@@ -647,6 +724,11 @@ if __name__ == "__main__":
     )
     parser.add_argument("--zones", default="known,custom,distinct", help="cold-load variants")
     parser.add_argument(
+        "--profile-reader",
+        action="store_true",
+        help="with --cold-load: cProfile of one reader's work over the calendars instead",
+    )
+    parser.add_argument(
         "--latency", type=int, default=0, metavar="ROUNDS", help="only: edit → change latency"
     )
     parser.add_argument(
@@ -659,7 +741,13 @@ if __name__ == "__main__":
         chosen = {k: float(v) for k, v in (kv.split("=") for kv in args.intervals.split(","))}
         asyncio.run(latency(args.latency, chosen))
     elif args.cold_load:
-        for variant in args.zones.split(","):
-            cold_load(args.cold_load, variant)
+        variants = [v for v in args.zones.split(",") if v]
+        if len(variants) == 1 or args.profile_reader:
+            for variant in variants:
+                cold_load(args.cold_load, variant, args.profile_reader)
+        else:  # each variant in a process of its own: its peak RSS is its own
+            for variant in variants:
+                cmd = [sys.executable, __file__, "--cold-load", str(args.cold_load)]
+                subprocess.run([*cmd, "--zones", variant], check=True)
     else:
         asyncio.run(main(args.users, args.same_process, args.profile, args.batch_interval))

@@ -4,8 +4,9 @@ copy of an earlier reader, over the cold-load benchmark's calendars in its three
 every .ics file under the folders given, over the windows around a DST change in March and in
 October 2026, the benchmark's week, and the first, middle and last DTSTART of the file.
 
-OLD is a saved copy of an earlier single-file `calendar_sync/ics.py` (read_ics taken from it), or
-of `calendar_sync/ics/vtimezones.py` (the current reader with that module's `compose`). The old
+OLD is a saved copy of an earlier single-file `calendar_sync/ics.py` (read_ics taken from it), of
+`calendar_sync/ics/vtimezones.py` (the current reader with that module's `compose`), or of the
+whole `calendar_sync` folder (`cp -r calendar_sync /tmp/old/`: its own `calendar_sync.ics`). The old
 reader runs in a fresh interpreter of its own: icalendar's zone cache is process-wide, and the
 two readers must not share the zones they build.
 
@@ -60,6 +61,15 @@ def _reader(old: Path | None) -> Any:
     """read_ics: the current one, or the one of the saved copy `old`."""
     if old is None:
         return ics.read_ics
+    if old.is_dir():  # a copy of the package, imported instead of this one (a fresh interpreter)
+        for name in [
+            m for m in sys.modules if m == "calendar_sync" or m.startswith("calendar_sync.")
+        ]:
+            del sys.modules[name]
+        sys.path.insert(0, str(old.resolve().parent))
+        module = importlib.import_module("calendar_sync.ics")
+        assert Path(module.__file__ or "").is_relative_to(old.resolve()), module.__file__
+        return module.read_ics
     spec = importlib.util.spec_from_file_location("reader_old", old)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -139,7 +149,11 @@ def _own_windows(path: Path) -> list[Window]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("old", type=Path, help="a saved copy of an earlier ics.py or vtimezones.py")
+    ap.add_argument(
+        "old",
+        type=Path,
+        help="a saved copy of an earlier ics.py or vtimezones.py, or of calendar_sync/",
+    )
     ap.add_argument("--calendars", type=int, default=10_000)
     ap.add_argument("--zones", default="known,custom,distinct")
     ap.add_argument("--shard", default="0/1", help="K/N: every N-th calendar from the K-th")

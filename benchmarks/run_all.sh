@@ -27,6 +27,14 @@ run bench_first_audio 300
 run bench_ami 600
 run bench_simulation 300
 run bench_calendar_sync 900
+# the cold load of calendars that define their own time zone (the known zone's row is
+# bench_routing's), each variant in a process of its own
+echo "== bench_calendar_sync --cold-load 10000 --zones custom,distinct"
+order+=("$logs/cold_zones.log")
+if ! timeout --kill-after=10 900 python3 benchmarks/bench_calendar_sync.py --cold-load 10000 \
+  --zones custom,distinct | tee "$logs/cold_zones.log"; then
+  failed+=("bench_calendar_sync --cold-load")
+fi
 
 echo
 echo "== floors and ratios, this run"

@@ -33,22 +33,27 @@ from recurring_ical_events.constants import NEGATIVE_RRULE_COUNT_REGEX
 from recurring_ical_events.util import compare_greater, time_span_contains_event
 
 Time = date | datetime
+# A component's properties by their upper-case name: icalendar stores every name upper-cased,
+# so dict's own lookup finds what `comp.get` finds, without CaselessDict's conversion per call.
+get_property = dict.get
+has_property = dict.__contains__
 # Properties that make an event more than one occurrence at its DTSTART..DTEND.
 _NOT_PLAIN = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID", "DURATION")
 
 
 def series_key(comp: Any) -> str:
     """The UID recurring_ical_events groups a series by (the object's id when it has none)."""
-    return str(comp.get("UID", str(id(comp))))
+    uid = get_property(comp, "UID")
+    return str(id(comp)) if uid is None else str(uid)
 
 
 def plain_span(comp: Any, allowed: tuple[str, ...] = ()) -> tuple[Time, Time] | None:
     """(start, end) of the one occurrence of a plain VEVENT, exactly as recurring_ical_events
     computes it, or None when the event needs recurring_ical_events."""
     for name in _NOT_PLAIN:
-        if name in comp and name not in allowed:
+        if has_property(comp, name) and name not in allowed:
             return None
-    dtstart, dtend = comp.get("DTSTART"), comp.get("DTEND")
+    dtstart, dtend = get_property(comp, "DTSTART"), get_property(comp, "DTEND")
     start, end = getattr(dtstart, "dt", None), getattr(dtend, "dt", None)
     if type(start) is date and type(end) is date:
         pass
@@ -117,7 +122,7 @@ class SimpleSeries:
 def simple_series(comp: Any) -> SimpleSeries | None:
     """The series of a one-component VEVENT with one RRULE and zoned times, or None when it
     needs recurring_ical_events."""
-    recur = comp.get("RRULE")
+    recur = get_property(comp, "RRULE")
     if recur is None or isinstance(recur, list):
         return None
     span = plain_span(comp, allowed=("RRULE",))

@@ -16,15 +16,16 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from calendar_sync.block_rows import blocks_of, rows_of
 from calendar_sync.errors import CalendarError, CalendarReadTimeout, CalendarUnavailable
 from calendar_sync.expander import TIMEOUT_RETRY_S
 from calendar_sync.workers import CalendarReaders, ReadJob, ReadLimits
-from routing.absence import BusyStatus, CalendarBlock, ManualRedirect, PresenceBook, UserPresence
+from routing.absence import CalendarBlock, ManualRedirect, PresenceBook, UserPresence
 from routing.models import User
 from routing.presence import PresenceRules, build_user_presence
 
@@ -62,29 +63,9 @@ class Window:
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
 
 
-_STATUSES = {s.value: s for s in BusyStatus}
-
-
-def _encode(blocks: Iterable[CalendarBlock]) -> list[list[object]]:
-    """Blocks as JSON rows with epoch seconds (much cheaper to decode than ISO strings)."""
-    return [
-        [b.start.timestamp(), b.end.timestamp(), b.status.value, b.subject, b.private, b.all_day]
-        for b in blocks
-    ]
-
-
-def _decode(rows: list[list[Any]], instants: dict[float, datetime]) -> list[CalendarBlock]:
-    """Blocks from JSON rows; `instants` keeps each epoch second's datetime (a directory's
-    calendars share most of their start and end times: one object each, made once)."""
-    out = []
-    for r in rows:
-        start, end = instants.get(r[0]), instants.get(r[1])
-        if start is None:
-            start = instants[r[0]] = datetime.fromtimestamp(r[0], UTC)
-        if end is None:
-            end = instants[r[1]] = datetime.fromtimestamp(r[1], UTC)
-        out.append(CalendarBlock(start, end, _STATUSES[r[2]], r[3], r[4], r[5]))
-    return out
+# The cache's rows (calendar_sync.block_rows: epoch seconds, much cheaper to decode than ISO).
+_encode = rows_of
+_decode = blocks_of
 
 
 class BlockCache:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from calendar_sync.block_rows import blocks_of, rows_of, whole_seconds
 from calendar_sync.errors import (
     CalendarError,
     CalendarParseError,
@@ -72,8 +73,9 @@ def _error_fields(exc: CalendarError) -> tuple[str, str, str]:
 
 
 def _serve(jobs: Connection, answers: Connection, limits: ReadLimits) -> None:
-    """Worker: say "ready", then read jobs until the pipe closes; answer ("ok", IcsRead) or
-    ("error", (kind, source, reason)), and the number of zones built so far."""
+    """Worker: say "ready", then read jobs until the pipe closes; answer ("rows", (rows,
+    skipped)) (calendar_sync.block_rows), ("ok", IcsRead) when rows would not give the blocks
+    back exactly, or ("error", (kind, source, reason)); and the number of zones built so far."""
     import resource
 
     from calendar_sync.ics import read_ics
@@ -107,6 +109,8 @@ def _answer(job: ReadJob, limits: ReadLimits, read_ics: Any) -> tuple[str, Any]:
             limits.occurrences,
             limits.series_time_s,
         )
+        if whole_seconds(read.blocks):  # rows: far cheaper to send than the blocks
+            return ("rows", (rows_of(read.blocks), read.skipped))
         return ("ok", read)
     except CalendarError as exc:
         return ("error", _error_fields(exc))
@@ -121,6 +125,7 @@ def _answer(job: ReadJob, limits: ReadLimits, read_ics: Any) -> tuple[str, Any]:
 
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
+MAX_INSTANTS = 50_000  # datetimes kept for decoding answers (a few MB at most)
 START_TIMEOUT_S = 60.0  # a worker's interpreter start and imports, on a loaded machine
 
 
@@ -176,7 +181,10 @@ class _Worker:
         self.answers.close()
 
 
-def _outcome(kind: str, value: Any) -> ReadOutcome:
+def _outcome(kind: str, value: Any, instants: dict[float, datetime]) -> ReadOutcome:
+    if kind == "rows":
+        rows, skipped = value
+        return IcsRead(tuple(blocks_of(rows, instants)), skipped)
     if kind == "ok":
         assert isinstance(value, IcsRead)
         return value
@@ -206,6 +214,8 @@ class CalendarReaders:
         self._threads: ThreadPoolExecutor | None = None
         self._closed = False
         self.stopped = 0  # reads ended at the time limit or by a dead worker
+        # epoch second → datetime for the answers' blocks (calendar_sync.block_rows), bounded
+        self._instants: dict[float, datetime] = {}
         # Workers of a pool dropped without close() are ended with it, not left running.
         self._finalizer = weakref.finalize(self, _stop_all, self._all)
 
@@ -250,6 +260,8 @@ class CalendarReaders:
     def _read_some(self, jobs: list[ReadJob]) -> list[ReadOutcome]:
         """Answers for a prefix of `jobs` (all of them unless a read failed its bounds)."""
         out: list[ReadOutcome] = []
+        if len(self._instants) > MAX_INSTANTS:
+            self._instants = {}
         with self._slots:
             try:
                 worker = self._take()
@@ -269,7 +281,7 @@ class CalendarReaders:
                         out.append(CalendarReadTimeout(job.source, why))
                         return out
                     kind, value, worker.zones = worker.answers.recv()
-                    out.append(_outcome(kind, value))
+                    out.append(_outcome(kind, value, self._instants))
                 healthy = True
             except (EOFError, OSError) as exc:
                 self.stopped += 1

@@ -191,16 +191,19 @@ def expand_events(
             continue
         occurrences.extend(found)
     blocks: list[CalendarBlock] = []
+    get = occurrences_mod.get_property  # the property by its upper-case name (see there)
     for start_value, end_value, ev in occurrences:
-        if str(ev.get("STATUS", "")).upper() == "CANCELLED":
+        if str(get(ev, "STATUS", "")).upper() == "CANCELLED":
             continue
         all_day = not isinstance(start_value, datetime)
         start, end = _aware(start_value, tz), _aware(end_value, tz)
         if end <= start or end <= window_start or start >= window_end:
             continue
-        status = event_status(_text(ev.get("X-MICROSOFT-CDO-BUSYSTATUS")), _text(ev.get("TRANSP")))
-        private = _text(ev.get("CLASS")).upper() in _PRIVATE_CLASSES
-        subject = None if private else (_text(ev.get("SUMMARY")) or None)
+        status = event_status(
+            _text(get(ev, "X-MICROSOFT-CDO-BUSYSTATUS")), _text(get(ev, "TRANSP"))
+        )
+        private = _text(get(ev, "CLASS")).upper() in _PRIVATE_CLASSES
+        subject = None if private else (_text(get(ev, "SUMMARY")) or None)
         blocks.append(CalendarBlock(start, end, status, subject, private, all_day))
     blocks.sort(key=lambda b: (b.start, b.end))
     return blocks, len(groups), failed
