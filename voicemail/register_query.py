@@ -2,9 +2,10 @@
 as WHERE conditions, the page of records and the count of all that match.
 
 The free-text search (`RecordFilter.text`) means one thing on every path: a record matches when
-one of its `SEARCHED` columns, as `LOWER()` gives it, holds the search lower-cased (or, for a
-search with capitals, the column holds the search as typed, by the engine's LIKE), or its caller
-holds the search as a number, or its owner is one of `text_owners`. How it is found
+one of its `SEARCHED` columns, as `LOWER()` gives it, holds one of the search's `case_forms`
+(the search lower-cased; then with its letters beyond a–z — å, ä, ö, é … — in either case,
+since LOWER() folds a–z only: "örjan" finds "Örjan Öst"), or its caller holds the search as a
+number, or its owner is one of `text_owners`. How it is found
 (`TextSearch`): by reading every record ("scan": the LIKE over each column), from SQLite's FTS5
 index ("fts5", migration 5) or from PostgreSQL's pg_trgm index ("trigram"). A search shorter
 than a trigram (3 characters) is always a scan.
@@ -35,6 +36,29 @@ TRIGRAM = 3  # the shortest search a trigram index can answer
 DENSE = 2000
 FIRST_ROWS = 200
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+CASED_LETTERS = 3  # letters beyond a–z tried in both cases (the first three): at most 8 forms
+
+
+def case_forms(text: str) -> list[str]:
+    """The forms of a search a column must hold, as `LOWER()` writes it (a–z folded, every
+    other letter as stored): the search lower-cased first, then each of its first
+    `CASED_LETTERS` letters beyond a–z upper-cased or not (a name is stored "Örjan", searched
+    "örjan"), and the search as typed with a–z folded ("ÖSTRA" for "ÖSTRA")."""
+    lower = text.lower()
+    cased = [
+        i
+        for i, c in enumerate(lower)
+        if not c.isascii() and len(c.upper()) == 1 and c.upper() != c and c.upper().lower() == c
+    ][:CASED_LETTERS]
+    forms = [lower]
+    for mask in range(1, 1 << len(cased)):
+        chars = list(lower)
+        for bit, i in enumerate(cased):
+            if mask >> bit & 1:
+                chars[i] = chars[i].upper()
+        forms.append("".join(chars))
+    forms.append(text.translate(_ASCII_LOWER))
+    return list(dict.fromkeys(forms))
 
 
 def _like(text: str) -> str:
@@ -123,14 +147,11 @@ def _record_conditions(
 
 
 def text_phrases(where: RecordFilter) -> tuple[list[str], str | None] | None:
-    """What a text index must hold for the search to match, as `LOWER()` writes a column: the
-    search lower-cased; with capitals, the search as SQLite's LIKE sees it (a–z folded, the
-    rest as typed); and the number for the caller's column. None when one of them is shorter
-    than a trigram (the search is then a scan)."""
+    """What a text index must hold for the search to match, as `LOWER()` writes a column: any
+    of the search's `case_forms`; and the number for the caller's column. None when one of
+    them is shorter than a trigram (the search is then a scan)."""
     text = where.text or ""
-    phrases = [text.lower()]
-    if text != text.lower() and text.translate(_ASCII_LOWER) != phrases[0]:
-        phrases.append(text.translate(_ASCII_LOWER))
+    phrases = case_forms(text)
     number = where.text_number.translate(_ASCII_LOWER) if where.text_number else None
     if min(len(p) for p in [*phrases, *([number] if number else [])]) < TRIGRAM:
         return None
@@ -198,15 +219,16 @@ def _trigram_condition(where: RecordFilter, params: list[object]) -> str:
     The others (the search as typed, the number) are found by the index, each then checked
     on its own columns; a search with a line break is checked on each column too."""
     text = where.text or ""
-    folded, typed = _like(text.lower()), _like(text)
+    folded, *others = (_like(form) for form in case_forms(text))
     alternatives = [f"{PG_SEARCH_TEXT} LIKE ? ESCAPE '\\'"]
     params.append(folded)
     if "\n" in text:
         alternatives[0] = f"({alternatives[0]} AND {_each_column('LOWER({})', folded, params)})"
-    if typed != folded:
-        params.append(typed)
+    for other in others:
+        params.append(other)
         alternatives.append(
-            f"({PG_SEARCH_TEXT} LIKE LOWER(?) ESCAPE '\\' AND {_each_column('{}', typed, params)})"
+            f"({PG_SEARCH_TEXT} LIKE LOWER(?) ESCAPE '\\'"
+            f" AND {_each_column('LOWER({})', other, params)})"
         )
     if where.text_number:
         alternatives.append(
@@ -228,17 +250,15 @@ def _each_column(column: str, pattern: str, params: list[object]) -> str:
 def _scan(where: RecordFilter, params: list[object]) -> str:
     """The search as LIKE over every searched column of every record it is asked of."""
     text = where.text or ""
-    # LOWER() folds a–z only (SQLite; PostgreSQL under the C locale): a search with capitals
-    # is tried as typed too, so "Örjan" finds Örjan although "örjan" may not. A column
-    # at a time, no COALESCE (NULL matches nothing): the cheapest form on both engines
-    # (a row's columns joined into one text is slower). The owners are those whose name
-    # matched the search (the directory knows names, the register only ids).
-    folded, typed = _like(text.lower()), _like(text)
-    alternatives = [f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in SEARCHED]
-    params.extend(folded for _ in SEARCHED)
-    if typed != folded:
-        alternatives += [f"{c} LIKE ? ESCAPE '\\'" for c in SEARCHED]
-        params.extend(typed for _ in SEARCHED)
+    # LOWER() folds a–z only (SQLite; PostgreSQL under the C locale): each of the search's
+    # `case_forms` is tried, so "örjan" finds Örjan. A column at a time, no COALESCE (NULL
+    # matches nothing): the cheapest form on both engines (a row's columns joined into one
+    # text is slower). The owners are those whose name matched the search (the directory
+    # knows names, the register only ids).
+    alternatives: list[str] = []
+    for form in case_forms(text):
+        alternatives += [f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in SEARCHED]
+        params.extend(_like(form) for _ in SEARCHED)
     if where.text_number:
         alternatives.append("caller_number LIKE ? ESCAPE '\\'")
         params.append(_like(where.text_number))
