@@ -77,6 +77,16 @@ async def test_prepare_pieces_waits_no_longer_than_it_is_told(tmp_path: Path) ->
         await renderer.close()
 
 
+def pinned_server(folder: Path) -> Server:
+    """The service for the folder on a free port, its clock at `PINNED`, no web pages."""
+    return Server(
+        folder,
+        "127.0.0.1",
+        0,
+        app_factory=lambda c: create_app(c, web_layer=False, clock=OffsetClock(PINNED)),
+    )
+
+
 def rename_anna(folder: Path) -> None:
     directory = folder / "directory.yaml"
     text = directory.read_text(encoding="utf-8")
@@ -91,12 +101,7 @@ async def test_a_reload_with_a_changed_name_has_its_sound_before_the_swap(
     """The name Anna's callers hear is rendered by the time the reload has swapped; names that
     did not change are not rendered again by the reload."""
     folder = copy_org(tmp_path)
-    server = Server(
-        folder,
-        "127.0.0.1",
-        0,
-        app_factory=lambda c: create_app(c, web_layer=False, clock=OffsetClock(PINNED)),
-    )
+    server = pinned_server(folder)
     config = load_config(folder)
     sounds = Path(config.org.data_dir) / "sounds"
     if config.telephony.sounds_dir:
@@ -118,12 +123,7 @@ async def test_a_reload_without_new_names_renders_nothing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = copy_org(tmp_path)
-    server = Server(
-        folder,
-        "127.0.0.1",
-        0,
-        app_factory=lambda c: create_app(c, web_layer=False, clock=OffsetClock(PINNED)),
-    )
+    server = pinned_server(folder)
     await server.start(load_config(folder))
     try:
         with caplog.at_level(logging.INFO, logger="switchboard.service_runner"):

@@ -196,6 +196,23 @@ def _violations(result: Any) -> list[str]:
     ]
 
 
+async def axe_violations(page: Any) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as rendered, one line each."""
+    return _violations(await axe_api.Axe().run(page, options=WCAG_A_AA))
+
+
+async def axe_clean(page: Any) -> None:
+    """0 WCAG 2.1 A/AA violations on the page as rendered."""
+    assert await axe_violations(page) == []
+
+
+async def shot_and_axe(page: Any, name: str) -> None:
+    """A screenshot, then axe-core: no WCAG 2.1 A/AA violation."""
+    await page.screenshot(path=shot(name), full_page=True)
+    found = await axe_violations(page)
+    assert found == [], (name, found)
+
+
 async def _crawl(page: Any, base: str) -> dict[str, list[str]]:
     """path → violations, for every page reachable from the start page."""
     axe = axe_api.Axe()
@@ -259,7 +276,7 @@ async def test_the_sign_in_page_has_no_wcag_a_or_aa_violation(
     ctx = await browser.new_context(base_url=base, locale="sv-SE")
     page = await ctx.new_page()
     await page.goto("/login")
-    assert _violations(await axe_api.Axe().run(page, options=WCAG_A_AA)) == []
+    await axe_clean(page)
 
 
 async def test_the_check_finds_a_violation_when_there_is_one(browser: Any) -> None:
@@ -270,7 +287,7 @@ async def test_the_check_finds_a_violation_when_there_is_one(browser: Any) -> No
         '<html lang="sv"><head><title>t</title></head><body><main>'
         '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="><input type="text"></main></body></html>'
     )
-    found = " ".join(_violations(await axe_api.Axe().run(page, options=WCAG_A_AA)))
+    found = " ".join(await axe_violations(page))
     assert "image-alt" in found and "label" in found
 
 
@@ -292,4 +309,4 @@ async def test_a_form_with_an_error_has_no_wcag_a_or_aa_violation(
     await page.wait_for_selector("[aria-invalid=true]")
     assert await page.get_by_label("Kort sammanfattning").input_value() == "Bygglov, Storgatan 3"
     await page.screenshot(path=shot("registrator-fel-i-formular"), full_page=True)
-    assert _violations(await axe_api.Axe().run(page, options=WCAG_A_AA)) == []
+    await axe_clean(page)

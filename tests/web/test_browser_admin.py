@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 from test_browser import (  # noqa: F401  (fixtures)
-    WCAG_A_AA,
-    _violations,
     async_api,
-    axe_api,
+    axe_clean,
     browser,
     login,
     server,
@@ -24,11 +22,6 @@ from webkit import ROLE_USERS
 from switchboard.web.auth import Role
 
 pytestmark = pytest.mark.usefixtures("storage")
-
-
-async def axe_clean(page: Any) -> None:
-    """0 WCAG 2.1 A/AA violations on the page as rendered."""
-    assert _violations(await axe_api.Axe().run(page, options=WCAG_A_AA)) == []
 
 
 async def test_admin_searches_changes_many_and_sees_the_history(

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 from test_browser import (  # noqa: F401  (fixtures)
-    WCAG_A_AA,
-    _violations,
     async_api,
-    axe_api,
+    axe_clean,
     browser,
     login,
     server,
@@ -37,10 +35,6 @@ async def services(services: WebServices) -> WebServices:
     extra = Account(MANAGER, frozenset({Role.STAFF}), password_hash())
     services.accounts = Accounts.of([a for a in accounts if a is not None] + [extra])
     return services
-
-
-async def axe_clean(page: Any) -> None:
-    assert _violations(await axe_api.Axe().run(page, options=WCAG_A_AA)) == []
 
 
 async def tab_to(page: Any, element_id: str, limit: int = 60) -> None:

@@ -13,14 +13,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 from test_browser import (  # noqa: F401  (fixtures)
-    WCAG_A_AA,
-    _violations,
     async_api,
-    axe_api,
     browser,
     login,
     server,
-    shot,
+    shot_and_axe,
     storage,
 )
 from webkit import OWNER, ROLE_USERS, put_message
@@ -53,13 +50,6 @@ def config(config: Config) -> Config:
     return replace(config, org=replace(config.org, directory=directory))
 
 
-async def check(page: Any, name: str) -> None:
-    """A screenshot, then axe-core: no WCAG 2.1 A/AA violation."""
-    await page.screenshot(path=shot(name), full_page=True)
-    found = _violations(await axe_api.Axe().run(page, options=WCAG_A_AA))
-    assert found == [], (name, found)
-
-
 async def test_the_greetings_searched_and_on_page_2_have_no_wcag_violation(
     server: TestServer,  # noqa: F811  (the fixture imported above)
     browser: Any,  # noqa: F811
@@ -74,14 +64,14 @@ async def test_the_greetings_searched_and_on_page_2_have_no_wcag_violation(
     await async_api.expect(page.locator("#antal")).to_contain_text(
         "Visar 1–50 av 1\u00a0000 som matchar ”Skola”"
     )
-    await check(page, "halsningsfraser-sok")
+    await shot_and_axe(page, "halsningsfraser-sok")
     await page.get_by_role("link", name="Nästa sida").click()
     await page.wait_for_url("**/admin/halsningsfraser?q=Skola&sida=2")
     await async_api.expect(page.locator("#antal")).to_contain_text("Visar 51–100 av 1\u00a0000")
     await async_api.expect(page.locator("#greetings")).to_contain_text("Person 0151")
     current = page.locator('nav.pager a[aria-current="page"]')
     await async_api.expect(current).to_have_text("2")
-    await check(page, "halsningsfraser-sok-sida-2")
+    await shot_and_axe(page, "halsningsfraser-sok-sida-2")
 
 
 async def test_my_messages_on_page_2_have_no_wcag_violation(
@@ -106,9 +96,9 @@ async def test_my_messages_on_page_2_have_no_wcag_violation(
     await page.wait_for_url("**/rostmeddelanden?sida=2")
     await async_api.expect(page.locator("#antal")).to_contain_text("Visar 51–62 av 62")
     await async_api.expect(page.locator("#inbox tbody tr")).to_have_count(12)
-    await check(page, "rostmeddelanden-sida-2")
+    await shot_and_axe(page, "rostmeddelanden-sida-2")
     await page.get_by_role("button", name="Markera meddelandet från").first.click()
     await page.wait_for_selector("text=Meddelandet är markerat som hört.")
     assert "sida=2" in page.url
     await async_api.expect(page.locator("#antal")).to_contain_text("Visar 51–62 av 62")
-    await check(page, "rostmeddelanden-sida-2-hord")
+    await shot_and_axe(page, "rostmeddelanden-sida-2-hord")

@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from test_browser import (  # noqa: F401 (fixtures)
-    WCAG_A_AA,
-    _violations,
+from test_browser import (  # noqa: F401  (fixtures)
     browser,
     login,
     server,
-    shot,
+    shot_and_axe,
     storage,
 )
 from webkit import OWNER, ROLE_USERS, put_message
@@ -62,13 +60,6 @@ async def fill_register(services: WebServices) -> None:
     await reg.hide(annas[0].id, OWNER, now)
 
 
-async def check(page: Any, name: str) -> None:
-    """A screenshot, then axe-core: no WCAG 2.1 A/AA violation."""
-    await page.screenshot(path=shot(name), full_page=True)
-    found = _violations(await axe_api.Axe().run(page, options=WCAG_A_AA))
-    assert found == [], (name, found)
-
-
 async def test_the_registrars_lists_have_no_wcag_violation(
     server: TestServer,  # noqa: F811
     browser: Any,  # noqa: F811
@@ -82,32 +73,32 @@ async def test_the_registrars_lists_have_no_wcag_violation(
     await async_api.expect(page.locator("#queue-summary")).to_have_text(
         "11 meddelanden väntar på klassificering."
     )
-    await check(page, "registrator-lista-ko")
+    await shot_and_axe(page, "registrator-lista-ko")
     await page.goto("/registrator?view=classified")
     await async_api.expect(page.locator("#queue")).to_contain_text(
         "Allmän handling, diarieförd i ärende KS 2026/123"
     )
-    await check(page, "registrator-lista-klassificerade")
+    await shot_and_axe(page, "registrator-lista-klassificerade")
     await page.goto("/registrator?view=classified&outcome=public_minor_importance&sort=newest")
     await async_api.expect(page.locator("#queue tbody tr")).to_have_count(1)
     await page.goto("/registrator?view=hidden")
     await async_api.expect(page.locator("#queue-summary")).to_have_text(
         "1 meddelande som ägaren har raderat."
     )
-    await check(page, "registrator-lista-raderade")
+    await shot_and_axe(page, "registrator-lista-raderade")
     await page.goto("/registrator?view=disposed")
     await async_api.expect(page.locator("#queue")).to_contain_text("Gallrad (ljudet är förstört)")
-    await check(page, "registrator-lista-gallrade")
+    await shot_and_axe(page, "registrator-lista-gallrade")
     await page.goto("/registrator?view=all&from=2026-11-30&q=x")
     await async_api.expect(page.locator("#queue-summary")).to_contain_text("0 träffar")
-    await check(page, "registrator-lista-tom")
+    await shot_and_axe(page, "registrator-lista-tom")
     await page.goto("/registrator?view=all&from=24%2F11")
     await async_api.expect(page.locator("#from")).to_have_attribute("aria-invalid", "true")
     await async_api.expect(page.locator("#from")).to_have_value("")  # a date field drops "24/11"
-    await check(page, "registrator-lista-fel-i-filter")
+    await shot_and_axe(page, "registrator-lista-fel-i-filter")
     phone = await login(browser, base, REGISTRAR, viewport={"width": 390, "height": 844})
     await phone.goto("/registrator?view=all")
-    await check(phone, "registrator-lista-mobil")
+    await shot_and_axe(phone, "registrator-lista-mobil")
 
 
 async def test_classify_with_the_keyboard_only_then_on_to_the_next(
@@ -147,7 +138,7 @@ async def test_classify_with_the_keyboard_only_then_on_to_the_next(
         " 2026-11-24 10.15"
     )
     await async_api.expect(page.locator("#outcome")).to_contain_text("av Johanna Jansson")
-    await check(page, "registrator-meddelande-sparat")
+    await shot_and_axe(page, "registrator-meddelande-sparat")
     link = page.get_by_role("link", name="Nästa meddelande i kön")
     await link.focus()
     await page.keyboard.press("Enter")
@@ -175,8 +166,8 @@ async def test_the_owners_inbox_has_no_wcag_violation(
     page = await login(browser, base, OWNER)
     await page.get_by_role("link", name="Mina röstmeddelanden").click()
     await async_api.expect(page.locator("#inbox")).to_contain_text("070-123 45 67")
-    await check(page, "rostmeddelanden")
+    await shot_and_axe(page, "rostmeddelanden")
     await page.get_by_role("button", name="Markera meddelandet från Örjan Öst").click()
     await page.wait_for_selector("text=Meddelandet är markerat som hört.")
     await async_api.expect(page.locator("#inbox")).to_contain_text("Hörd")
-    await check(page, "rostmeddelanden-hord")
+    await shot_and_axe(page, "rostmeddelanden-hord")

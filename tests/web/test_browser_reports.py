@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from test_browser import (  # noqa: F401 (fixtures)
-    WCAG_A_AA,
-    _violations,
+from test_browser import (  # noqa: F401  (fixtures)
+    axe_clean,
     browser,
     login,
     server,
@@ -30,10 +29,6 @@ axe_api = pytest.importorskip(
 )
 
 
-async def no_violations(page: Any) -> None:
-    assert _violations(await axe_api.Axe().run(page, options=WCAG_A_AA)) == []
-
-
 def base_of(srv: TestServer) -> str:
     return str(srv.make_url("")).rstrip("/")
 
@@ -49,7 +44,7 @@ async def test_alv18_alv20_it_flags_a_call_and_the_filter_stays(
     await page.goto("/it")
     await page.set_viewport_size({"width": 1400, "height": 900})
     await page.screenshot(path=shot("it-samtalslogg"), full_page=True)
-    await no_violations(page)
+    await axe_clean(page)
     await page.get_by_label("Nummer").fill("070-123 45 67")
     await page.get_by_role("button", name="Visa").click()
     await page.wait_for_url("**/it?*number=*")
@@ -65,7 +60,7 @@ async def test_alv18_alv20_it_flags_a_call_and_the_filter_stays(
     incidents = await page.locator("#incidents").inner_text()
     assert "Anna Andersson, 070-123 45 67" in incidents and "Ivar" in incidents
     await page.screenshot(path=shot("it-flaggat"), full_page=True)
-    await no_violations(page)
+    await axe_clean(page)
 
 
 async def test_alv20_a_refused_report_on_my_calls_keeps_the_text(
@@ -77,14 +72,14 @@ async def test_alv20_a_refused_report_on_my_calls_keeps_the_text(
     page = await login(browser, base_of(server), OWNER)
     await page.goto("/mina-samtal")
     await page.screenshot(path=shot("mina-samtal"), full_page=True)
-    await no_violations(page)
+    await axe_clean(page)
     field = page.locator("#my-calls input[name=note]").first
     await field.fill("   ")
     await page.locator("#my-calls button").first.click()
     await page.wait_for_selector("[aria-invalid=true]")
     assert "Beskriv hotet" in await page.locator("[role=alert]").first.inner_text()
     await page.screenshot(path=shot("mina-samtal-fel"), full_page=True)
-    await no_violations(page)
+    await axe_clean(page)
 
 
 async def test_hal03_alv25_hal14_the_reports_pages(
@@ -98,15 +93,15 @@ async def test_hal03_alv25_hal14_the_reports_pages(
     page = await login(browser, base_of(server), ROLE_USERS[Role.ADMIN])
     await page.goto("/rapporter")
     await page.screenshot(path=shot("servicenivå"), full_page=True)
-    await no_violations(page)
+    await axe_clean(page)
     await page.goto("/chef")
     assert await page.locator("#unused tbody tr").count() == 3
     await page.screenshot(path=shot("chefens-oversikt"), full_page=True)
-    await no_violations(page)
+    await axe_clean(page)
     await page.get_by_role("link", name="Nästa sida").click()
     await page.wait_for_url("**/chef?page=2*")
     assert await page.get_by_role("link", name="Föregående sida").count() == 1
-    await no_violations(page)
+    await axe_clean(page)
 
 
 async def test_a_wrong_password_keeps_the_user_id(
@@ -125,4 +120,4 @@ async def test_a_wrong_password_keeps_the_user_id(
     await page.wait_for_selector("[aria-invalid=true]")
     assert await page.get_by_label("Användar-id").input_value() == OWNER
     await page.screenshot(path=shot("logga-in-fel"), full_page=True)
-    await no_violations(page)
+    await axe_clean(page)
